@@ -1,0 +1,20 @@
+"""Build a pool from any ASE-readable file(s) with energies and forces.
+
+Per-frame `energy` and per-atom `forces` are required; per-atom `energies`, `stress` and
+`momenta` are kept when present (the `atomic-energies` selection needs `energies`).
+"""
+
+from pathlib import Path
+
+
+def configure(p) -> None:
+    p.add_argument("inputs", nargs="+", type=Path, help="extxyz or any file ASE can read")
+    p.add_argument("out", type=Path, help="pool file to write (HDF5)")
+
+
+def run(args) -> int:
+    from mlipselect.pool.frames_io import import_frames
+
+    n = import_frames(args.inputs, args.out)
+    print(f"wrote {n} frames to {args.out}")
+    return 0

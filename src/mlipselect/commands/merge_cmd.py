@@ -1,0 +1,16 @@
+"""Merge pool files into one pool (e.g. the state points of a sampling run)."""
+
+from pathlib import Path
+
+
+def configure(p) -> None:
+    p.add_argument("pools", nargs="+", type=Path, help="pool files (HDF5) to concatenate")
+    p.add_argument("--out", required=True, type=Path, help="pool file to write")
+
+
+def run(args) -> int:
+    from mlipselect.pool.frames_io import merge_pools
+
+    n = merge_pools(args.pools, args.out)
+    print(f"wrote {n} frames to {args.out}")
+    return 0

@@ -1,0 +1,77 @@
+"""Sample the pool: BMHTF NaCl MD in LAMMPS at the profile's state points.
+
+Runs every state point of the profile's `sample.states` (or only those named with --state),
+each into its own part file beside the output (OUT.parts/NAME.h5), then merges the parts into
+OUT. Finished parts are kept: an interrupted run resumes with the state points still missing.
+A state point that fails is reported by name; the others are still written.
+"""
+
+from __future__ import annotations
+
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+
+def configure(p) -> None:
+    p.add_argument("--config", "--profile", dest="profile", required=True,
+                   help="profile name (smoke, quick, paper) or path to a profile YAML")
+    p.add_argument("--out", required=True, type=Path, help="pool file to write (HDF5)")
+    p.add_argument("--state", action="append", default=None, metavar="NAME",
+                   help="run only this state point and write it to --out (repeatable)")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="state points run at the same time (default: the profile's sample.jobs)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="OpenMP threads per LAMMPS run (default: the profile's reference.threads)")
+
+
+def _run_state(profile, index, out) -> int:
+    from mlipselect.reference.sampler import sample_state
+
+    return sample_state(profile, index, out)
+
+
+def run(args) -> int:
+    from mlipselect.config import load_profile
+    from mlipselect.errors import InputError
+    from mlipselect.pool.frames_io import merge_pools
+
+    profile = load_profile(args.profile)
+    if args.threads is not None:
+        profile["reference"]["threads"] = args.threads
+    states = profile["sample"]["states"]
+    if not states:
+        raise InputError(f"{profile['path']}: sample.states is empty")
+    names = [s["name"] for s in states]
+    wanted = args.state or names
+    unknown = sorted(set(wanted) - set(names))
+    if unknown:
+        raise InputError(f"unknown state point(s) {unknown}; the profile has {names}")
+    if not args.out.parent.is_dir():
+        raise InputError(f"{args.out}: directory '{args.out.parent}' does not exist")
+
+    parts_dir = args.out.with_name(args.out.name + ".parts")
+    parts_dir.mkdir(exist_ok=True)
+    parts = {name: parts_dir / f"{name}.h5" for name in wanted}
+    todo = [name for name in wanted if not parts[name].exists()]
+    for name in sorted(set(wanted) - set(todo)):
+        print(f"state point '{name}': done before, kept {parts[name]}", file=sys.stderr)
+    jobs = args.jobs or profile["sample"]["jobs"]
+    failures = []
+    with ProcessPoolExecutor(max_workers=max(1, min(jobs, len(todo) or 1))) as pool:
+        futures = {name: pool.submit(_run_state, profile, names.index(name), parts[name])
+                   for name in todo}
+        for name, future in futures.items():
+            try:
+                n = future.result()
+                print(f"state point '{name}': {n} frames -> {parts[name]}", file=sys.stderr)
+            except RuntimeError as err:
+                failures.append(str(err))
+                print(f"error: {err}", file=sys.stderr)
+    if failures:
+        print(f"{len(failures)} of {len(wanted)} state point(s) failed; {args.out} not written, "
+              "the finished ones are kept for the next run", file=sys.stderr)
+        return 1
+    n = merge_pools([parts[name] for name in wanted], args.out)
+    print(f"wrote {n} frames from {len(wanted)} state point(s) to {args.out}", file=sys.stderr)
+    return 0

@@ -1,0 +1,129 @@
+"""Profiles: one YAML per scale, one section per stage of the pipeline.
+
+A profile is checked against ``SCHEMA`` when it is loaded: an unknown section or key, or a
+value of the wrong type, fails with one message naming the file and the key. Missing keys
+take the defaults below, so a profile states only what it changes.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import yaml
+
+from mlipselect.errors import InputError
+
+PROFILES_DIR = Path(__file__).resolve().parents[2] / "reproduce" / "profiles"
+
+SCHEMA: dict[str, dict] = {
+    "system": {
+        "repeat": 3,  # conventional rocksalt cells per side: 8 * repeat**3 ions
+        "lattice_constant": 5.62,  # A, starting crystal (the model's 0 K value)
+    },
+    "reference": {"cutoff": 9.0, "kspace": "pppm", "accuracy": 1e-5, "threads": 1},
+    "sample": {
+        "timestep_fs": 2.0,
+        "equilibrate_ps": 5.0,
+        "production_ps": 20.0,
+        "every": 50,  # MD steps between stored frames
+        "melt_temperature": 2500.0,  # K, melts the crystal before liquid states equilibrate
+        "melt_ps": 10.0,
+        "seed": 0,
+        "jobs": 1,  # state points run at the same time
+        "states": [],  # list of {name, ensemble: nvt|npt, temperature, pressure, phase}
+    },
+    "split": {"test_fraction": 0.2, "seed": 0},
+    "select": {"methods": ["random", "energy", "forces", "atomic-energies"], "n": [32], "seeds": [0]},
+    "train": {},
+    "evaluate": {},
+    "md": {},
+    "rdf": {},
+    "report": {},
+}
+
+STATE_KEYS = {"name": str, "ensemble": str, "temperature": (int, float), "pressure": (int, float),
+              "phase": str}
+
+
+class ProfileError(InputError):
+    """A profile that does not fit the schema."""
+
+
+def resolve_profile(name_or_path) -> Path:
+    """A profile path from a path or from a name in ``reproduce/profiles``."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return path
+    candidate = PROFILES_DIR / f"{name_or_path}.yaml"
+    if not candidate.exists():
+        known = sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
+        raise ProfileError(f"no profile named '{name_or_path}' (known: {', '.join(known)})")
+    return candidate
+
+
+def load_profile(name_or_path) -> dict:
+    """Read, check and complete a profile; the result has every key of ``SCHEMA``."""
+    path = resolve_profile(name_or_path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except OSError as err:
+        raise ProfileError(f"{path}: cannot read ({err.strerror})") from None
+    except yaml.YAMLError as err:
+        raise ProfileError(f"{path}: not valid YAML ({err})") from None
+    if not isinstance(raw, dict):
+        raise ProfileError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
+    profile = copy.deepcopy(SCHEMA)
+    profile["name"] = raw.pop("name", path.stem)
+    for section, values in raw.items():
+        if section not in SCHEMA:
+            raise ProfileError(
+                f"{path}: unknown section '{section}' (known: {', '.join(SCHEMA)})"
+            )
+        if not isinstance(values, dict):
+            raise ProfileError(f"{path}: section '{section}' must be a mapping")
+        defaults = SCHEMA[section]
+        for key, value in values.items():
+            if defaults and key not in defaults:
+                raise ProfileError(
+                    f"{path}: unknown key '{section}.{key}' (known: {', '.join(defaults)})"
+                )
+            if key in defaults:
+                _check_type(path, f"{section}.{key}", value, defaults[key])
+            profile[section][key] = value
+    for i, state in enumerate(profile["sample"]["states"]):
+        check_state(state, f"{path}: sample.states[{i}]")
+    profile["path"] = str(path)
+    return profile
+
+
+def _check_type(path, key, value, default) -> None:
+    if isinstance(default, bool) or default is None:
+        ok = isinstance(value, type(default)) or default is None
+    elif isinstance(default, (int, float)):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, type(default))
+    if not ok:
+        raise ProfileError(
+            f"{path}: '{key}' must be {type(default).__name__}, got {value!r}"
+        )
+
+
+def check_state(state, where: str) -> None:
+    """One state point: the keys of ``STATE_KEYS``, a positive temperature, a known ensemble."""
+    if not isinstance(state, dict):
+        raise ProfileError(f"{where}: expected a mapping with {', '.join(STATE_KEYS)}")
+    missing = [k for k in STATE_KEYS if k not in state]
+    unknown = [k for k in state if k not in STATE_KEYS]
+    if missing or unknown:
+        raise ProfileError(f"{where}: missing keys {missing}, unknown keys {unknown}")
+    for key, kind in STATE_KEYS.items():
+        if not isinstance(state[key], kind) or isinstance(state[key], bool):
+            raise ProfileError(f"{where}: '{key}' has the wrong type ({state[key]!r})")
+    if state["temperature"] <= 0:
+        raise ProfileError(f"{where} '{state['name']}': temperature must be > 0 K")
+    if state["ensemble"] not in ("nvt", "npt"):
+        raise ProfileError(f"{where} '{state['name']}': ensemble must be 'nvt' or 'npt'")
+    if state["phase"] not in ("crystal", "melt"):
+        raise ProfileError(f"{where} '{state['name']}': phase must be 'crystal' or 'melt'")
