@@ -31,7 +31,7 @@ SCHEMA: dict[str, dict] = {
         "melt_ps": 10.0,
         "seed": 0,
         "jobs": 1,  # state points run at the same time
-        "states": [],  # list of {name, ensemble: nvt|npt, temperature, pressure, phase}
+        "states": [],  # list of {name, ensemble: nvt|npt|nve, temperature, pressure, phase}
     },
     "split": {"test_fraction": 0.2, "seed": 0},
     "select": {"methods": ["random", "energy", "forces", "atomic-energies"], "n": [32], "seeds": [0]},
@@ -42,6 +42,7 @@ SCHEMA: dict[str, dict] = {
     "report": {},
 }
 
+ENSEMBLES = ("nvt", "npt", "nve")  # nve: velocities drawn at the temperature, then no thermostat
 STATE_KEYS = {"name": str, "ensemble": str, "temperature": (int, float), "pressure": (int, float),
               "phase": str}
 
@@ -123,7 +124,9 @@ def check_state(state, where: str) -> None:
             raise ProfileError(f"{where}: '{key}' has the wrong type ({state[key]!r})")
     if state["temperature"] <= 0:
         raise ProfileError(f"{where} '{state['name']}': temperature must be > 0 K")
-    if state["ensemble"] not in ("nvt", "npt"):
-        raise ProfileError(f"{where} '{state['name']}': ensemble must be 'nvt' or 'npt'")
+    if state["ensemble"] not in ENSEMBLES:
+        raise ProfileError(
+            f"{where} '{state['name']}': ensemble must be one of {', '.join(ENSEMBLES)}"
+        )
     if state["phase"] not in ("crystal", "melt"):
         raise ProfileError(f"{where} '{state['name']}': phase must be 'crystal' or 'melt'")

@@ -90,15 +90,19 @@ class NaClLammps:
         self.command("atom_style charge")
         self.command("atom_modify map array sort 0 0")
         self.command("boundary p p p")
-        xy, xz, yz = box[3:]
-        self.command(
-            f"region cell prism 0 {hi[0]!r} 0 {hi[1]!r} 0 {hi[2]!r} {xy!r} {xz!r} {yz!r} units box"
-        )
+        self.triclinic = any(box[3:])
+        bounds = f"0 {hi[0]!r} 0 {hi[1]!r} 0 {hi[2]!r}"
+        if self.triclinic:
+            xy, xz, yz = box[3:]
+            self.command(f"region cell prism {bounds} {xy!r} {xz!r} {yz!r} units box")
+        else:  # an orthogonal box keeps every barostat available
+            self.command(f"region cell block {bounds} units box")
         self.command(f"create_box {len(SPECIES)} cell")
         for k, s in enumerate(SPECIES, start=1):
             self.command(f"mass {k} {MASSES[s]}")
         types = species_types(atoms.get_chemical_symbols())
-        pos = atoms.get_positions() @ self.rotation
+        self.cell = np.array(atoms.cell[:])
+        pos = self._lammps_positions(atoms.positions)
         self.lmp.create_atoms(
             self.natoms,
             list(range(1, self.natoms + 1)),
@@ -128,14 +132,26 @@ class NaClLammps:
         """Move the atoms (ASE frame, A); change the box too when ``cell`` is given."""
         if cell is not None:
             box, self.rotation = lammps_box(cell)
+            if any(box[3:]) and not self.triclinic:
+                self.command("change_box all triclinic")
+                self.triclinic = True
+            tilts = " xy final {3!r} xz final {4!r} yz final {5!r}".format(*box)
             self.command(
-                "change_box all x final 0 {0!r} y final 0 {1!r} z final 0 {2!r} "
-                "xy final {3!r} xz final {4!r} yz final {5!r} units box".format(*box)
+                "change_box all x final 0 {0!r} y final 0 {1!r} z final 0 {2!r}".format(*box)
+                + (tilts if self.triclinic else "")
+                + " units box"
             )
-        pos = np.asarray(positions, dtype=float) @ self.rotation
+        if cell is not None:
+            self.cell = np.array(cell, dtype=float)
+        pos = self._lammps_positions(positions)
         x = self.lmp.numpy.extract_atom("x")
         ids = self.lmp.numpy.extract_atom("id")[: self.natoms]
         x[: self.natoms] = pos[ids - 1]
+
+    def _lammps_positions(self, positions) -> np.ndarray:
+        # Wrapped into the cell: LAMMPS remaps atoms by at most one period.
+        fractional = np.linalg.solve(self.cell.T, np.asarray(positions, dtype=float).T).T
+        return (fractional % 1.0) @ self.cell @ self.rotation
 
     def set_velocities(self, velocities) -> None:
         """Velocities in A/ps (LAMMPS metal units), ASE frame."""

@@ -34,13 +34,31 @@ def state_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, index]).generate_state(1)[0] % (2**31 - 2)) + 1
 
 
-def _thermostat(state: dict, dt_fs: float, temperature: float | None = None) -> str:
+def _ensemble_fixes(state: dict, dt_fs: float, temperature: float | None = None,
+                    relax: bool = False) -> list[str]:
+    """LAMMPS fixes for a state point; ``relax`` swaps the Nose-Hoover barostat for a
+    Berendsen one, which brings the volume of a freshly melted liquid to its density in a few
+    ps instead of tens."""
     t = state["temperature"] if temperature is None else temperature
     tdamp, pdamp = 100 * dt_fs / 1000, 1000 * dt_fs / 1000  # ps
+    p = state["pressure"]
+    if state["ensemble"] == "nve":
+        return ["fix md all nve"]
+    if state["ensemble"] == "npt" and not relax:
+        return [f"fix md all npt temp {t} {t} {tdamp} iso {p} {p} {pdamp}"]
+    fixes = [f"fix md all nvt temp {t} {t} {tdamp}"]
     if state["ensemble"] == "npt":
-        p = state["pressure"]
-        return f"fix md all npt temp {t} {t} {tdamp} iso {p} {p} {pdamp}"
-    return f"fix md all nvt temp {t} {t} {tdamp}"
+        # Modulus ~ the melt's bulk modulus (bar): the relaxation time is about pdamp.
+        fixes.append(f"fix baro all press/berendsen iso {p} {p} {pdamp / 2} modulus 25000")
+    return fixes
+
+
+def _apply(lmp: NaClLammps, fixes: list[str], steps: int) -> None:
+    for fix in fixes:
+        lmp.command(fix)
+    lmp.command(f"run {steps}")
+    for fix in fixes:
+        lmp.command(f"unfix {fix.split()[1]}")
 
 
 def sample_state(profile: dict, index: int, out, progress: bool = True) -> int:
@@ -69,15 +87,15 @@ def sample_state(profile: dict, index: int, out, progress: bool = True) -> int:
             lmp.command(
                 f"velocity all create {cfg['melt_temperature']} {seed} mom yes rot no dist gaussian"
             )
-            lmp.command(_thermostat(state, dt, cfg["melt_temperature"]))
-            lmp.command(f"run {steps(cfg['melt_ps'])}")
-            lmp.command("unfix md")
+            _apply(lmp, _ensemble_fixes(state, dt, cfg["melt_temperature"], relax=True),
+                   steps(cfg["melt_ps"]))
         else:
             lmp.command(
                 f"velocity all create {state['temperature']} {seed} mom yes rot no dist gaussian"
             )
-        lmp.command(_thermostat(state, dt))
-        lmp.command(f"run {steps(cfg['equilibrate_ps'])}")
+        _apply(lmp, _ensemble_fixes(state, dt, relax=True), steps(cfg["equilibrate_ps"]))
+        for fix in _ensemble_fixes(state, dt):
+            lmp.command(fix)
         lmp.command("reset_timestep 0")
         with PoolWriter(out, metadata=metadata) as writer:
             bar = tqdm(total=n_frames, desc=name, unit="frame", disable=not progress, leave=False)

@@ -1,0 +1,125 @@
+"""The BMHTF reference is tested as physics: gradients, sums, conservation, crystal, melt."""
+
+import numpy as np
+import pytest
+from ase.units import kB
+from scipy.optimize import minimize_scalar
+
+from mlipselect.config import load_profile
+from mlipselect.pool.store import Pool
+from mlipselect.reference.bmhtf import MASSES, ROCKSALT_A0, ROCKSALT_LATTICE_ENERGY
+from mlipselect.reference.calculator import BMHTF
+from mlipselect.reference.sampler import rocksalt, sample_state
+
+
+@pytest.fixture
+def rattled():
+    atoms = rocksalt(2, 5.62)
+    atoms.rattle(0.15, rng=np.random.default_rng(1))
+    return atoms
+
+
+def test_forces_are_minus_the_energy_gradient(rattled):
+    # Ewald at 1e-8 makes energy and forces consistent well below the finite-difference error.
+    rattled.calc = BMHTF(kspace="ewald", accuracy=1e-8)
+    forces = rattled.get_forces()
+    h = 1e-4
+    for atom, axis in [(0, 0), (7, 1), (33, 2), (50, 0)]:
+        energies = []
+        for step in (h, -h):
+            moved = rattled.copy()
+            moved.calc = rattled.calc
+            moved.positions[atom, axis] += step
+            energies.append(moved.get_potential_energy())
+        numeric = -(energies[0] - energies[1]) / (2 * h)
+        assert forces[atom, axis] == pytest.approx(numeric, abs=2e-6)
+
+
+def test_stress_is_the_strain_derivative_of_the_energy(rattled):
+    rattled.calc = BMHTF(kspace="ewald", accuracy=1e-8)
+    stress = rattled.get_stress(voigt=False)
+    cell, eps = rattled.cell[:].copy(), 1e-5
+    for i, j in [(0, 0), (1, 2)]:
+        strain = np.zeros((3, 3))
+        strain[i, j] = strain[j, i] = eps / (2 if i != j else 1)
+        energies = []
+        for sign in (1, -1):
+            strained = rattled.copy()
+            strained.calc = rattled.calc
+            strained.set_cell(cell @ (np.eye(3) + sign * strain), scale_atoms=True)
+            energies.append(strained.get_potential_energy())
+        numeric = (energies[0] - energies[1]) / (2 * eps) / rattled.get_volume()
+        assert stress[i, j] == pytest.approx(numeric, rel=1e-4, abs=1e-7)
+
+
+def test_atomic_energies_sum_to_the_total(rattled):
+    rattled.calc = BMHTF()  # pppm, the sampler's solver
+    assert rattled.get_potential_energies().sum() == pytest.approx(
+        rattled.get_potential_energy(), abs=1e-9
+    )
+
+
+def test_crystal_lattice_constant_and_energy_match_the_fitted_data():
+    # Static rocksalt: the energy per ion pair at its minimum, against the 0 K nearest-neighbour
+    # distance and the Born-Haber lattice energy the Tosi-Fumi parameters were fitted to.
+    calc = BMHTF(kspace="ewald", accuracy=1e-8)
+
+    def energy_per_pair(a):
+        atoms = rocksalt(2, a)
+        atoms.calc = calc
+        return atoms.get_potential_energy() / (len(atoms) / 2)
+
+    best = minimize_scalar(energy_per_pair, bracket=(5.5, 5.7), tol=1e-6)
+    assert best.x == pytest.approx(ROCKSALT_A0, rel=0.01)
+    assert best.fun == pytest.approx(ROCKSALT_LATTICE_ENERGY, rel=0.02)
+    # The minimum is a minimum: the crystal at a0 is stress-free.
+    atoms = rocksalt(2, best.x)
+    atoms.calc = calc
+    assert np.abs(atoms.get_stress()).max() < 1e-5
+
+
+def test_nve_conserves_energy(tmp_path, make_profile):
+    profile = load_profile(make_profile(
+        reference={"cutoff": 8.0, "kspace": "ewald", "accuracy": 1e-7},
+        sample={"timestep_fs": 1.0, "equilibrate_ps": 0.1, "production_ps": 2.0, "every": 20,
+                "states": [{"name": "nve-900K", "ensemble": "nve", "temperature": 900,
+                            "pressure": 1, "phase": "crystal"}]},
+    ))
+    sample_state(profile, 0, tmp_path / "nve.h5", progress=False)
+    with Pool(tmp_path / "nve.h5") as pool:
+        masses = np.array([MASSES["Na" if z == 11 else "Cl"] for z in pool.atom_column("numbers")])
+        kinetic = 0.5 * np.add.reduceat(
+            (pool.atom_column("momenta") ** 2).sum(1) / masses, pool.offsets[:-1]
+        )
+        total = pool.energy + kinetic
+        natoms = pool.n_atoms[0]
+    # Kinetic energy swings by ~kT per atom; the total must stay flat: no trend, small noise.
+    swing = kinetic.max() - kinetic.min()
+    assert swing > 0.1 * natoms * kB * 900
+    assert np.ptp(total) < 0.01 * swing
+    assert abs(np.polyfit(np.arange(len(total)), total, 1)[0] * len(total)) < 0.005 * swing
+
+
+@pytest.mark.slow
+def test_melt_density_at_1400K(tmp_path, make_profile):
+    # Molten NaCl at 1400 K and 1 bar. Experiment: rho = 2.1393 - 0.543e-3 T g/cm^3
+    # (Janz, J. Phys. Chem. Ref. Data 17, Suppl. 2 (1988)), 1.379 g/cm^3 at 1400 K. The rigid-ion
+    # Tosi-Fumi model runs less dense than the real melt: 1.29 g/cm^3 (-6.7%) with 216 ions over
+    # 20 ps here. We found no published model density at this state point to test against, so
+    # the bound is 8% of experiment: it catches a wrong barostat, unit or mass, not a 1% shift.
+    profile = load_profile(make_profile(
+        system={"repeat": 3},
+        reference={"cutoff": 8.0, "accuracy": 1e-5},
+        sample={"equilibrate_ps": 4.0, "production_ps": 10.0, "every": 100, "melt_ps": 4.0,
+                "states": [{"name": "melt-1400K", "ensemble": "npt", "temperature": 1400,
+                            "pressure": 1, "phase": "melt"}]},
+    ))
+    sample_state(profile, 0, tmp_path / "melt.h5", progress=False)
+    with Pool(tmp_path / "melt.h5") as pool:
+        volume = np.abs(np.linalg.det(pool.frame_column("cell")))  # A^3
+        pairs = pool.n_atoms[0] / 2
+        temperature = pool.frame_column("temperature").mean()
+    grams = pairs * (MASSES["Na"] + MASSES["Cl"]) / 6.02214076e23
+    density = grams / (volume * 1e-24)
+    assert temperature == pytest.approx(1400, rel=0.05)
+    assert density.mean() == pytest.approx(2.1393 - 0.543e-3 * 1400, rel=0.08)
