@@ -12,6 +12,7 @@ from ase import units
 from ase.build import bulk
 from tqdm.auto import tqdm
 
+from mlipselect.errors import InputError
 from mlipselect.pool.store import PoolWriter
 from mlipselect.reference.lammps import NaClLammps
 
@@ -61,62 +62,101 @@ def _apply(lmp: NaClLammps, fixes: list[str], steps: int) -> None:
         lmp.command(f"unfix {fix.split()[1]}")
 
 
+class StateRun:
+    """One state point of a profile, brought up to production inside LAMMPS.
+
+    ``StateRun(profile, index)`` builds the crystal, melts it when the phase is ``melt``,
+    equilibrates, and leaves the production ensemble in place; ``run_frames`` then advances
+    ``every`` steps per frame. The sampler and the bare-LAMMPS benchmark share this set-up, so
+    they time the same input.
+    """
+
+    def __init__(self, profile: dict, index: int):
+        cfg = profile["sample"]
+        self.state = cfg["states"][index]
+        self.index, self.dt, self.every = index, cfg["timestep_fs"], int(cfg["every"])
+        self.n_frames = max(1, self._steps(cfg["production_ps"]) // self.every)
+        self.seed = state_seed(cfg["seed"], index)
+        self.atoms = rocksalt(profile["system"]["repeat"], profile["system"]["lattice_constant"])
+        self.lmp = NaClLammps(self.atoms, **profile["reference"])
+        try:
+            self._equilibrate(cfg)
+        except Exception as err:  # LAMMPS raises plain Exception for lost atoms and the like
+            self.close()
+            raise SamplingError(f"state point '{self.state['name']}' failed: {err}") from err
+
+    def _steps(self, ps: float) -> int:
+        return int(round(ps * 1000 / self.dt))
+
+    def _equilibrate(self, cfg: dict) -> None:
+        lmp, state, dt = self.lmp, self.state, self.dt
+        lmp.command(f"timestep {dt / 1000}")
+        lmp.command("compute pesum all reduce sum c_peatom")  # tallies per-atom energies
+        lmp.command(f"thermo {self.every}")
+        lmp.command("thermo_style custom step temp pe press c_pesum")
+        start_t = cfg["melt_temperature"] if state["phase"] == "melt" else state["temperature"]
+        lmp.command(f"velocity all create {start_t} {self.seed} mom yes rot no dist gaussian")
+        if state["phase"] == "melt":
+            _apply(lmp, _ensemble_fixes(state, dt, start_t, relax=True), self._steps(cfg["melt_ps"]))
+        _apply(lmp, _ensemble_fixes(state, dt, relax=True), self._steps(cfg["equilibrate_ps"]))
+        for fix in _ensemble_fixes(state, dt):
+            lmp.command(fix)
+        lmp.command("reset_timestep 0")
+
+    def run_frames(self):
+        """Advance frame by frame; yield ``(frame, per_atom)`` pool columns for each."""
+        name = self.state["name"]
+        try:
+            for k in range(self.n_frames):
+                self.lmp.command(f"run {self.every}" + (" pre no post no" if k else " post no"))
+                frame, per_atom = _frame(self.lmp, self.atoms)
+                frame.update(
+                    temperature=[self.lmp.lmp.get_thermo("temp")],
+                    pressure=[self.lmp.lmp.get_thermo("press")],
+                    time=[(k + 1) * self.every * self.dt],
+                    state=[self.index],
+                    seed=[self.seed],
+                )
+                yield frame, per_atom
+        except Exception as err:
+            raise SamplingError(f"state point '{name}' failed: {err}") from err
+
+    def write(self, out, metadata: dict, progress: bool = True) -> int:
+        """Run the production and write its frames as a pool at ``out``; returns the count."""
+        name = self.state["name"]
+        try:
+            with PoolWriter(out, metadata=metadata) as writer:
+                frames = tqdm(self.run_frames(), total=self.n_frames, desc=name, unit="frame",
+                              disable=not progress, leave=False)
+                for k, (frame, per_atom) in enumerate(frames):
+                    writer.append_columns(frame, per_atom, where=f"state '{name}', frame {k}")
+        except InputError as err:  # a non-finite number in a frame
+            raise SamplingError(f"state point '{name}' failed: {err}") from err
+        return self.n_frames
+
+    def close(self) -> None:
+        self.lmp.close()
+
+
 def sample_state(profile: dict, index: int, out, progress: bool = True) -> int:
     """Run state point ``index`` of ``profile`` and write its frames as a pool at ``out``.
 
     Returns the number of frames written. Raises ``SamplingError`` naming the state point
     when LAMMPS fails or a number is not finite; nothing is written then.
     """
-    cfg, state = profile["sample"], profile["sample"]["states"][index]
-    name, dt = state["name"], cfg["timestep_fs"]
-    steps = lambda ps: int(round(ps * 1000 / dt))  # noqa: E731
-    every = int(cfg["every"])
-    n_frames = max(1, steps(cfg["production_ps"]) // every)
-    seed = state_seed(cfg["seed"], index)
-    atoms = rocksalt(profile["system"]["repeat"], profile["system"]["lattice_constant"])
-    lmp = NaClLammps(atoms, **profile["reference"])
-    metadata = {"profile": profile["name"], "states": profile["sample"]["states"],
-                "sample": {k: v for k, v in cfg.items() if k != "states"},
-                "reference": profile["reference"], "system": profile["system"]}
+    run = StateRun(profile, index)
     try:
-        lmp.command(f"timestep {dt / 1000}")
-        lmp.command("compute pesum all reduce sum c_peatom")
-        lmp.command(f"thermo {every}")
-        lmp.command("thermo_style custom step temp pe press c_pesum")
-        if state["phase"] == "melt":
-            lmp.command(
-                f"velocity all create {cfg['melt_temperature']} {seed} mom yes rot no dist gaussian"
-            )
-            _apply(lmp, _ensemble_fixes(state, dt, cfg["melt_temperature"], relax=True),
-                   steps(cfg["melt_ps"]))
-        else:
-            lmp.command(
-                f"velocity all create {state['temperature']} {seed} mom yes rot no dist gaussian"
-            )
-        _apply(lmp, _ensemble_fixes(state, dt, relax=True), steps(cfg["equilibrate_ps"]))
-        for fix in _ensemble_fixes(state, dt):
-            lmp.command(fix)
-        lmp.command("reset_timestep 0")
-        with PoolWriter(out, metadata=metadata) as writer:
-            bar = tqdm(total=n_frames, desc=name, unit="frame", disable=not progress, leave=False)
-            for k in range(n_frames):
-                lmp.command(f"run {every}" + (" pre no post no" if k else " post no"))
-                frame, per_atom = _frame(lmp, atoms)
-                frame.update(
-                    temperature=[lmp.lmp.get_thermo("temp")],
-                    pressure=[lmp.lmp.get_thermo("press")],
-                    time=[(k + 1) * every * dt],
-                    state=[index],
-                    seed=[seed],
-                )
-                writer.append_columns(frame, per_atom, where=f"state '{name}', frame {k}")
-                bar.update()
-            bar.close()
-    except Exception as err:  # LAMMPS raises plain Exception for lost atoms and the like
-        raise SamplingError(f"state point '{name}' failed: {err}") from err
+        return run.write(out, pool_metadata(profile), progress)
     finally:
-        lmp.close()
-    return n_frames
+        run.close()
+
+
+def pool_metadata(profile: dict) -> dict:
+    """What a sampled pool records of the profile that made it."""
+    cfg = profile["sample"]
+    return {"profile": profile["name"], "states": cfg["states"],
+            "sample": {k: v for k, v in cfg.items() if k != "states"},
+            "reference": profile["reference"], "system": profile["system"]}
 
 
 def _frame(lmp: NaClLammps, atoms) -> tuple[dict, dict]:
