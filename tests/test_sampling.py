@@ -45,14 +45,15 @@ def test_failed_state_point_is_named_and_the_others_kept(make_profile, tmp_path,
     kept = out.with_name("pool.h5.parts") / "crystal.h5"
     with Pool(kept) as part:
         assert len(part) == 4
-    # The next run redoes only what is missing (here: drop the failing state point).
+    # The next run (the failing state point mended) redoes only what is missing.
     mtime = kept.stat().st_mtime_ns
-    path = make_profile(sample={"states": [CRYSTAL], "production_ps": 0.2})
+    mended = {**hot, "temperature": 900}
+    path = make_profile(sample={"states": [CRYSTAL, mended], "production_ps": 0.2})
     assert main(["sample", "--config", path, "--out", str(out)]) == 0
-    assert "done before" in capsys.readouterr().err
+    assert "state point 'crystal': done before" in capsys.readouterr().err
     assert kept.stat().st_mtime_ns == mtime
     with Pool(out) as pool:
-        assert len(pool) == 4
+        assert len(pool) == 8
 
 
 def test_single_state_point_for_workflows(tmp_path):

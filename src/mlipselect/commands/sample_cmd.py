@@ -2,7 +2,7 @@
 
 Runs every state point of the profile's `sample.states` (or only those named with --state),
 each into its own part file beside the output (OUT.parts/NAME.h5), then merges the parts into
-OUT. Finished parts are kept: an interrupted run resumes with the state points still missing.
+OUT; a single state point is written to OUT directly. Finished parts are kept: an interrupted run resumes with the state points still missing.
 A state point that fails is reported by name; the others are still written.
 """
 
@@ -18,7 +18,7 @@ def configure(p) -> None:
                    help="profile name (smoke, quick, paper) or path to a profile YAML")
     p.add_argument("--out", required=True, type=Path, help="pool file to write (HDF5)")
     p.add_argument("--state", action="append", default=None, metavar="NAME",
-                   help="run only this state point and write it to --out (repeatable)")
+                   help="run only this state point (repeatable)")
     p.add_argument("--jobs", type=int, default=None,
                    help="state points run at the same time (default: the profile's sample.jobs)")
     p.add_argument("--threads", type=int, default=None,
@@ -50,6 +50,10 @@ def run(args) -> int:
     if not args.out.parent.is_dir():
         raise InputError(f"{args.out}: directory '{args.out.parent}' does not exist")
 
+    if len(wanted) == 1:  # one state point (a workflow job): straight to --out
+        n = _run_state(profile, names.index(wanted[0]), args.out)
+        print(f"state point '{wanted[0]}': {n} frames -> {args.out}", file=sys.stderr)
+        return 0
     parts_dir = args.out.with_name(args.out.name + ".parts")
     parts_dir.mkdir(exist_ok=True)
     parts = {name: parts_dir / f"{name}.h5" for name in wanted}
