@@ -35,7 +35,40 @@ SCHEMA: dict[str, dict] = {
     },
     "split": {"test_fraction": 0.2, "seed": 0},
     "select": {"methods": ["random", "energy", "forces", "atomic-energies"], "n": [32], "seeds": [0]},
-    "train": {},
+    "train": {
+        # SchNet (schnetpack). Sizes are named; a workflow trains every size listed.
+        "nn": {
+            "sizes": {
+                "small": {"features": 32, "interactions": 2, "cutoff": 6.0, "rbf": 20},
+                "medium": {"features": 64, "interactions": 3, "cutoff": 6.0, "rbf": 20},
+                "large": {"features": 128, "interactions": 3, "cutoff": 6.0, "rbf": 20},
+            },
+            "epochs": 300,
+            "batch_size": 4,  # frames per optimiser step
+            "lr": 5e-4,
+            "lr_factor": 0.5,  # learning rate times this after lr_patience epochs w/o progress
+            "lr_patience": 10,
+            "min_lr": 1e-6,
+            "patience": 30,  # early stopping: epochs without a better validation loss
+            "energy_weight": 0.05,  # loss = w_E * MSE(E/atom) + w_F * MSE(F), in units of
+            "forces_weight": 0.95,  # the training set's RMS force component
+            "validation_fraction": 0.1,
+        },
+        # Sparse GPR on SOAP power spectra (featomic); see mlipselect.models.gpr.
+        "gpr": {
+            "sizes": {
+                "soap": {"cutoff": 5.0, "max_radial": 8, "max_angular": 4, "sparse_points": 400},
+            },
+            "atom_width": 0.5,  # A, Gaussian density width
+            "smoothing": 0.5,  # A, cosine cutoff width
+            "zeta": 2,  # kernel exponent
+            "delta": 0.2,  # eV, prior energy scale per atom
+            "energy_sigma": 0.002,  # eV per atom, energy noise (scaled by sqrt(atoms))
+            "forces_sigma": 0.05,  # eV/A, force noise
+            "sparse_method": "cur",  # cur | random, per species
+            "jitter": 1e-8,  # relative, added to K_mm
+        },
+    },
     "evaluate": {},
     "md": {},
     "rdf": {},

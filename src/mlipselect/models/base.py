@@ -1,0 +1,210 @@
+"""The model protocol, its ASE calculator, and training/loading by family name."""
+
+from __future__ import annotations
+
+import abc
+import copy
+import importlib
+import json
+import os
+import resource
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.calculator import Calculator, all_changes
+from ase.data import chemical_symbols
+
+from mlipselect.config import SCHEMA
+from mlipselect.errors import InputError
+
+MANIFEST = "model.json"
+FAMILIES = {"nn": "mlipselect.models.nn:SchNetPotential",
+            "gpr": "mlipselect.models.gpr:SparseGPRPotential"}
+
+
+class Potential(abc.ABC):
+    """A trained potential: energy and forces of a periodic configuration.
+
+    Subclasses implement ``fit`` (a classmethod), ``predict``, ``save_files`` and
+    ``load_files``; the manifest, the species check and the calculator are shared.
+
+    Attributes
+    ----------
+    manifest : dict
+        What ``model.json`` holds: ``family``, ``size``, ``settings`` (the family's training
+        settings with the chosen size resolved), ``seed``, ``species`` (atomic numbers seen
+        in training) and ``fit`` (frames, seconds, peak memory).
+    """
+
+    family: str
+
+    def __init__(self, manifest: dict):
+        self.manifest = manifest
+
+    @property
+    def species(self) -> tuple[int, ...]:
+        return tuple(self.manifest["species"])
+
+    @classmethod
+    @abc.abstractmethod
+    def fit(cls, frames: list[Atoms], manifest: dict, workdir: Path,
+            progress: bool = True) -> Potential:
+        """Train on ``frames`` with ``manifest['settings']`` and ``manifest['seed']``;
+        files written during training (logs) go to ``workdir``, the model's directory."""
+
+    @abc.abstractmethod
+    def predict(self, atoms: Atoms) -> tuple[float, np.ndarray]:
+        """Total energy (eV) and forces (eV/A, shape (n, 3)) of ``atoms``."""
+
+    @abc.abstractmethod
+    def save_files(self, directory: Path) -> None:
+        """Write the fitted parameters into ``directory`` (the manifest is written apart)."""
+
+    @classmethod
+    @abc.abstractmethod
+    def load_files(cls, directory: Path, manifest: dict) -> Potential:
+        """The model saved by ``save_files`` in ``directory``."""
+
+    def check_species(self, atoms: Atoms, where: str = "") -> None:
+        """Fail with one message when ``atoms`` holds a species the model was not trained on."""
+        unknown = sorted(set(atoms.numbers.tolist()) - set(self.species))
+        if unknown:
+            names = ", ".join(chemical_symbols[z] for z in unknown)
+            known = ", ".join(chemical_symbols[z] for z in self.species)
+            raise InputError(f"{where}{': ' if where else ''}species {names} not in the "
+                             f"{self.family} model's training species ({known})")
+
+    def calculator(self) -> ModelCalculator:
+        return ModelCalculator(self)
+
+    def save(self, directory) -> None:
+        directory = Path(directory)
+        self.save_files(directory)
+        (directory / MANIFEST).write_text(json.dumps(self.manifest, indent=2) + "\n")
+
+
+class ModelCalculator(Calculator):
+    """ASE calculator of a :class:`Potential`: energy, free energy (the same) and forces."""
+
+    implemented_properties = ["energy", "free_energy", "forces"]
+
+    def __init__(self, potential: Potential, **kwargs):
+        super().__init__(**kwargs)
+        self.potential = potential
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        self.potential.check_species(self.atoms)
+        energy, forces = self.potential.predict(self.atoms)
+        self.results = {"energy": energy, "free_energy": energy, "forces": forces}
+
+
+def _family_class(family: str) -> type[Potential]:
+    if family not in FAMILIES:
+        raise InputError(f"unknown model family '{family}' (known: {', '.join(FAMILIES)})")
+    module, name = FAMILIES[family].split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def family_settings(profile: dict, family: str, size: str | None = None) -> dict:
+    """The ``train.<family>`` settings of ``profile`` over the defaults, with ``size`` (the
+    first size when None) resolved: the result has ``size`` (its name) and the size's keys
+    in place of ``sizes``."""
+    if family not in FAMILIES:
+        raise InputError(f"unknown model family '{family}' (known: {', '.join(FAMILIES)})")
+    defaults = SCHEMA["train"][family]
+    given = profile.get("train", {}).get(family, {})
+    where = profile.get("path", "profile")
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        raise InputError(f"{where}: unknown keys {unknown} in train.{family} "
+                         f"(known: {', '.join(defaults)})")
+    settings = {**copy.deepcopy(defaults), **copy.deepcopy(given)}
+    sizes = settings.pop("sizes")
+    name = size if size is not None else next(iter(sizes))
+    if name not in sizes:
+        raise InputError(f"{where}: no {family} size named '{name}' "
+                         f"(known: {', '.join(sizes)})")
+    missing = sorted(set(next(iter(defaults["sizes"].values()))) - set(sizes[name]))
+    if missing:
+        raise InputError(f"{where}: train.{family}.sizes.{name} lacks {missing}")
+    return {"size": name, **settings, **sizes[name]}
+
+
+def frame_labels(atoms: Atoms) -> tuple[float, np.ndarray]:
+    """Total energy and forces of a labelled frame."""
+    results = atoms.calc.results if atoms.calc is not None else {}
+    energy = results.get("energy", atoms.info.get("energy"))
+    forces = results.get("forces", atoms.arrays.get("forces"))
+    return float(energy), np.asarray(forces, dtype=float)
+
+
+def read_training_frames(path) -> list[Atoms]:
+    """Frames of an ASE-readable file, each with a total energy and forces (else one error)."""
+    from mlipselect.pool.frames_io import iread_frames
+
+    frames = list(iread_frames(path, require=("energy", "forces")))
+    if not frames:
+        raise InputError(f"{path}: no frames")
+    for i, atoms in enumerate(frames):
+        if not atoms.pbc.all():
+            raise InputError(f"{path}, frame {i}: models need a periodic cell in 3 directions")
+    return frames
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process so far (Linux reports kilobytes)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def train_model(family: str, frames: list[Atoms], profile: dict, out, size: str | None = None,
+                seed: int = 0, progress: bool = True, source: str | None = None) -> Potential:
+    """Train a ``family`` model of ``size`` on ``frames`` and save it to directory ``out``.
+
+    The directory appears complete or not at all: training writes into a temporary directory
+    beside ``out`` that is renamed onto it at the end. An existing model directory at ``out``
+    is replaced; any other existing path is left alone with an error.
+    """
+    out = Path(out)
+    if out.exists() and not (out / MANIFEST).is_file():
+        raise InputError(f"{out}: exists and is not a model directory; not replacing it")
+    if not out.parent.is_dir():
+        raise InputError(f"{out}: directory '{out.parent}' does not exist")
+    cls = _family_class(family)
+    settings = family_settings(profile, family, size)
+    species = sorted({int(z) for atoms in frames for z in atoms.numbers})
+    manifest = {"family": family, "size": settings["size"], "seed": int(seed),
+                "species": species, "settings": settings,
+                "train": {"source": source, "frames": len(frames),
+                          "atoms": int(sum(len(a) for a in frames))}}
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent))
+    try:
+        start = time.perf_counter()
+        model = cls.fit(frames, manifest, tmp, progress=progress)
+        model.manifest["fit"] = {"seconds": round(time.perf_counter() - start, 3),
+                                 "peak_memory_mb": round(peak_memory_mb(), 1),
+                                 **model.manifest.get("fit", {})}
+        model.save(tmp)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return model
+
+
+def load_model(directory) -> Potential:
+    """The model saved in ``directory`` by :func:`train_model`."""
+    directory = Path(directory)
+    path = directory / MANIFEST
+    if not path.is_file():
+        raise InputError(f"{directory}: not a model directory (no {MANIFEST})")
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise InputError(f"{path}: not valid JSON ({err})") from None
+    return _family_class(manifest.get("family", "?")).load_files(directory, manifest)

@@ -1,0 +1,248 @@
+"""SchNet potentials composed from schnetpack 2 modules, trained by a lean loop.
+
+The network is schnetpack's own: ``PairwiseDistances`` (input) -> ``SchNet`` (representation)
+-> ``Atomwise`` (per-atom energies, summed) -> :class:`EnergyScale` -> ``Forces`` (minus the
+gradient of the energy). :class:`EnergyScale` puts the network's output in physical units: the
+energy is ``scale * y + shift * n_atoms``, with ``shift`` the mean energy per atom and ``scale``
+the RMS force component of the training frames.
+
+Training (:func:`fit`):
+
+- neighbour lists are built once per frame (vesin, full lists with periodic shifts), so a step
+  is only the network: batches of ``batch_size`` frames, shuffled per epoch;
+- loss ``energy_weight * MSE(E / n_atoms) + forces_weight * MSE(F)``, both divided by
+  ``scale**2``;
+- a validation split of ``validation_fraction`` of the frames (at least one when there are
+  two or more), Adam, ``ReduceLROnPlateau`` on the validation loss, early stopping after
+  ``patience`` epochs without a better validation loss; the best weights are kept;
+- ``loss.csv`` in the model directory logs every epoch; a progress bar shows the losses;
+- CUDA when torch sees a GPU; the seed fixes initial weights, split and batch order.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import schnetpack as spk
+import schnetpack.properties as props
+import torch
+from ase import Atoms
+from tqdm.auto import tqdm
+from vesin import NeighborList
+
+from mlipselect.models.base import Potential, frame_labels
+
+WEIGHTS = "weights.pt"
+LOG = "loss.csv"
+
+
+def device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class EnergyScale(torch.nn.Module):
+    """``energy <- scale * energy + shift * n_atoms``: the network learns a unitless residual."""
+
+    def __init__(self, scale: float = 1.0, shift: float = 0.0):
+        super().__init__()
+        self.register_buffer("scale", torch.tensor(float(scale)))
+        self.register_buffer("shift", torch.tensor(float(shift)))
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        n_atoms = inputs[props.n_atoms].to(self.scale.dtype)
+        inputs[props.energy] = self.scale * inputs[props.energy] + self.shift * n_atoms
+        return inputs
+
+
+def build_network(settings: dict, scale: float = 1.0, shift: float = 0.0):
+    """The schnetpack model for ``settings`` (features, interactions, cutoff, rbf)."""
+    cutoff = float(settings["cutoff"])
+    representation = spk.representation.SchNet(
+        n_atom_basis=int(settings["features"]),
+        n_interactions=int(settings["interactions"]),
+        radial_basis=spk.nn.GaussianRBF(n_rbf=int(settings["rbf"]), cutoff=cutoff),
+        cutoff_fn=spk.nn.CosineCutoff(cutoff),
+    )
+    return spk.model.NeuralNetworkPotential(
+        representation=representation,
+        input_modules=[spk.atomistic.PairwiseDistances()],
+        output_modules=[
+            spk.atomistic.Atomwise(n_in=int(settings["features"]), output_key=props.energy),
+            EnergyScale(scale, shift),
+            spk.atomistic.Forces(energy_key=props.energy, force_key=props.forces),
+        ],
+    )
+
+
+def frame_inputs(atoms: Atoms, cutoff: float) -> dict[str, torch.Tensor]:
+    """schnetpack's inputs for one frame (float64 on the CPU), neighbour list included."""
+    cell = np.asarray(atoms.cell[:], dtype=float)
+    i, j, shifts = NeighborList(cutoff=cutoff, full_list=True).compute(
+        points=atoms.positions, box=cell, periodic=True, quantities="ijS")
+    return {
+        props.Z: torch.as_tensor(atoms.numbers, dtype=torch.long),
+        props.R: torch.as_tensor(atoms.positions, dtype=torch.float64),
+        props.idx_i: torch.as_tensor(i, dtype=torch.long),
+        props.idx_j: torch.as_tensor(j, dtype=torch.long),
+        props.offsets: torch.as_tensor(shifts @ cell, dtype=torch.float64),
+        props.n_atoms: torch.tensor([len(atoms)], dtype=torch.long),
+    }
+
+
+def collate(frames: list[dict[str, torch.Tensor]], dtype: torch.dtype,
+            dev: torch.device) -> dict[str, torch.Tensor]:
+    """One batch of frames: atoms concatenated, pair indices shifted, ``idx_m`` per atom."""
+    starts = np.cumsum([0] + [len(f[props.Z]) for f in frames[:-1]]).tolist()
+    pairs = list(zip(frames, starts, strict=True))
+    batch = {
+        props.Z: torch.cat([f[props.Z] for f in frames]),
+        props.R: torch.cat([f[props.R] for f in frames]).to(dtype),
+        props.offsets: torch.cat([f[props.offsets] for f in frames]).to(dtype),
+        props.idx_i: torch.cat([f[props.idx_i] + s for f, s in pairs]),
+        props.idx_j: torch.cat([f[props.idx_j] + s for f, s in pairs]),
+        props.n_atoms: torch.cat([f[props.n_atoms] for f in frames]),
+        props.idx_m: torch.cat([torch.full((len(f[props.Z]),), m, dtype=torch.long)
+                                for m, f in enumerate(frames)]),
+    }
+    for key in (props.energy, props.forces):
+        if key in frames[0]:
+            batch[key] = torch.cat([f[key] for f in frames]).to(dtype)
+    return {k: v.to(dev) for k, v in batch.items()}
+
+
+class Trainer:
+    """The optimiser, loss and step of one network; :meth:`step` is one batch's update."""
+
+    def __init__(self, network, settings: dict, scale: float):
+        self.network = network
+        self.w_energy = float(settings["energy_weight"]) / scale**2
+        self.w_forces = float(settings["forces_weight"]) / scale**2
+        self.optimizer = torch.optim.Adam(network.parameters(), lr=float(settings["lr"]))
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The loss of ``batch`` and the force errors behind it."""
+        pred = self.network(dict(batch))
+        n_atoms = batch[props.n_atoms].to(pred[props.energy].dtype)
+        e_err = (pred[props.energy] - batch[props.energy]) / n_atoms
+        f_err = pred[props.forces] - batch[props.forces]
+        return self.w_energy * e_err.pow(2).mean() + self.w_forces * f_err.pow(2).mean(), f_err
+
+    def step(self, batch: dict[str, torch.Tensor]) -> float:
+        self.optimizer.zero_grad(set_to_none=True)
+        loss, _ = self.loss(batch)
+        loss.backward()
+        self.optimizer.step()
+        return loss.item()
+
+
+def _split(n: int, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Training and validation frame indices: at least one of each when ``n >= 2``."""
+    order = rng.permutation(n)
+    n_val = min(max(1, round(fraction * n)), n - 1) if n >= 2 and fraction > 0 else 0
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+class SchNetPotential(Potential):
+    """A trained SchNet network; predicts in the dtype of its parameters (float32 after
+    training; ``network.double()`` gives float64 predictions)."""
+
+    family = "nn"
+
+    def __init__(self, manifest: dict, network):
+        super().__init__(manifest)
+        self.network = network
+
+    @classmethod
+    def fit(cls, frames, manifest, workdir, progress=True):
+        settings, seed = manifest["settings"], manifest["seed"]
+        torch.manual_seed(seed)
+        rng = np.random.default_rng(seed)
+        dev = device()
+        data = []
+        for atoms in frames:
+            energy, forces = frame_labels(atoms)
+            inputs = frame_inputs(atoms, settings["cutoff"])
+            inputs[props.energy] = torch.tensor([energy], dtype=torch.float64)
+            inputs[props.forces] = torch.as_tensor(forces, dtype=torch.float64)
+            data.append(inputs)
+        train_idx, val_idx = _split(len(data), settings["validation_fraction"], rng)
+        shift = float(np.mean([d[props.energy].item() / len(d[props.Z]) for d in data]))
+        scale = float(torch.cat([data[i][props.forces] for i in train_idx]).pow(2).mean().sqrt())
+        scale = scale if scale > 0 else 1.0
+        network = build_network(settings, scale, shift).to(dev)
+        trainer = Trainer(network, settings, scale)
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            trainer.optimizer, factor=settings["lr_factor"], patience=settings["lr_patience"],
+            min_lr=settings["min_lr"])
+        bs = max(1, int(settings["batch_size"]))
+        val_batches = [collate([data[i] for i in val_idx[k:k + bs]], torch.float32, dev)
+                       for k in range(0, len(val_idx), bs)]
+        generator = torch.Generator().manual_seed(seed)
+        best, best_state, waited = math.inf, None, 0
+        start = time.perf_counter()
+        with open(Path(workdir) / LOG, "w", newline="") as fh:
+            log = csv.writer(fh)
+            log.writerow(["epoch", "train_loss", "val_loss", "val_forces_rmse", "lr", "seconds"])
+            bar = tqdm(range(1, int(settings["epochs"]) + 1), desc="train nn", unit="epoch",
+                       disable=not progress)
+            for epoch in bar:
+                network.train()
+                order = train_idx[torch.randperm(len(train_idx), generator=generator).numpy()]
+                losses = [trainer.step(collate([data[i] for i in order[k:k + bs]],
+                                               torch.float32, dev))
+                          for k in range(0, len(order), bs)]
+                train_loss = float(np.mean(losses))
+                val_loss, val_rmse = _validate(trainer, val_batches) if val_batches else (
+                    train_loss, math.nan)
+                lr = trainer.optimizer.param_groups[0]["lr"]
+                log.writerow([epoch, f"{train_loss:.6g}", f"{val_loss:.6g}", f"{val_rmse:.6g}",
+                              f"{lr:.3g}", f"{time.perf_counter() - start:.2f}"])
+                bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}", lr=f"{lr:.1e}")
+                scheduler.step(val_loss)
+                if val_loss < best:
+                    best, waited = val_loss, 0
+                    best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
+                else:
+                    waited += 1
+                    if waited >= settings["patience"]:
+                        break
+        network.load_state_dict(best_state)
+        network.eval()
+        manifest["fit"] = {"epochs": epoch, "best_val_loss": best, "device": str(dev),
+                           "train_frames": len(train_idx), "val_frames": len(val_idx)}
+        return cls(manifest, network)
+
+    def predict(self, atoms):
+        param = next(self.network.parameters())
+        inputs = collate([frame_inputs(atoms, self.manifest["settings"]["cutoff"])],
+                         param.dtype, param.device)
+        out = self.network(inputs)
+        return float(out[props.energy].item()), out[props.forces].detach().cpu().double().numpy()
+
+    def save_files(self, directory):
+        torch.save(self.network.state_dict(), Path(directory) / WEIGHTS)
+
+    @classmethod
+    def load_files(cls, directory, manifest):
+        network = build_network(manifest["settings"])
+        state = torch.load(Path(directory) / WEIGHTS, map_location="cpu", weights_only=True)
+        network.load_state_dict(state)
+        network.to(device()).eval()
+        return cls(manifest, network)
+
+
+def _validate(trainer: Trainer, batches) -> tuple[float, float]:
+    """Mean validation loss and force RMSE (eV/A) over ``batches``."""
+    trainer.network.eval()
+    losses, sq, count = [], 0.0, 0
+    for batch in batches:
+        loss, err = trainer.loss(batch)
+        losses.append(loss.item())
+        err = err.detach()
+        sq += float(err.pow(2).sum())
+        count += err.numel()
+    return float(np.mean(losses)), math.sqrt(sq / count)
