@@ -14,7 +14,9 @@ import yaml
 
 from mlipselect.errors import InputError
 
-PROFILES_DIR = Path(__file__).resolve().parents[2] / "reproduce" / "profiles"
+REPRODUCE_DIR = Path(__file__).resolve().parents[2] / "reproduce"
+"""The workflow and its profiles; found beside the package in a source checkout."""
+PROFILES_DIR = REPRODUCE_DIR / "profiles"
 
 SCHEMA: dict[str, dict] = {
     "system": {
@@ -57,8 +59,9 @@ SCHEMA: dict[str, dict] = {
         # Sparse GPR on SOAP power spectra (featomic); see mlipselect.models.gpr.
         "gpr": {
             "sizes": {
-                "soap": {"cutoff": 5.0, "max_radial": 8, "max_angular": 4, "sparse_points": 400},
+                "soap": {"cutoff": 5.0, "max_radial": 7, "max_angular": 4, "sparse_points": 400},
             },
+            # max_radial, max_angular: largest radial (GTO) and angular index of the basis
             "atom_width": 0.5,  # A, Gaussian density width
             "smoothing": 0.5,  # A, cosine cutoff width
             "zeta": 2,  # kernel exponent
@@ -73,6 +76,13 @@ SCHEMA: dict[str, dict] = {
     "md": {},
     "rdf": {},
     "report": {},
+    "reproduce": {
+        "train_n": {"nn": 32, "gpr": 16},  # which selection size each model family trains on
+        "md_models": {"nn": "small"},  # family -> size driving the MD comparison
+        "md_methods": ["energy", "atomic-energies"],  # the seed's F3 compares these two
+        "md_seeds": [0],
+        "md_start_state": "melt-1400K",  # MD starts from this state point's last frame
+    },
 }
 
 ENSEMBLES = ("nvt", "npt", "nve")  # nve: velocities drawn at the temperature, then no thermostat

@@ -1,0 +1,1 @@
+"""Analysis of results: error metrics, distributions, radial distribution functions, claims."""
