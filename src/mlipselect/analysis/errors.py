@@ -1,0 +1,54 @@
+"""Prediction errors of a potential against reference labels: forces and energies.
+
+One place for the metrics of the evaluation and the figures. Forces in eV/A, energies in eV
+per atom. ``max`` of the forces is the largest absolute error of one Cartesian component;
+``max_atom`` the largest norm of one atom's error vector. ``reference_rms`` is the RMS
+reference force component: the RMSE of a model that predicts zero forces.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from ase.data import chemical_symbols
+
+UNITS = {"forces": "eV/A", "energy_per_atom": "eV/atom"}
+
+
+def force_errors(predicted: np.ndarray, reference: np.ndarray) -> dict:
+    """MAE, RMSE, max component and max per-atom norm of force errors, arrays (n, 3)."""
+    predicted, reference = np.asarray(predicted, float), np.asarray(reference, float)
+    err = predicted - reference
+    return {
+        "mae": float(np.abs(err).mean()),
+        "rmse": float(np.sqrt((err**2).mean())),
+        "max": float(np.abs(err).max()),
+        "max_atom": float(np.linalg.norm(err, axis=1).max()),
+        "reference_rms": float(np.sqrt((reference**2).mean())),
+        "atoms": len(err),
+    }
+
+
+def energy_errors(predicted: np.ndarray, reference: np.ndarray, n_atoms: np.ndarray) -> dict:
+    """MAE, RMSE and max of per-atom energy errors of frames with ``n_atoms`` atoms."""
+    err = (np.asarray(predicted, float) - np.asarray(reference, float)) / np.asarray(n_atoms)
+    return {"mae": float(np.abs(err).mean()), "rmse": float(np.sqrt((err**2).mean())),
+            "max": float(np.abs(err).max())}
+
+
+def error_metrics(numbers: list[np.ndarray], energies: tuple[np.ndarray, np.ndarray],
+                  forces: tuple[list[np.ndarray], list[np.ndarray]]) -> dict:
+    """All metrics of a test set: per frame atomic ``numbers``, ``energies`` as
+    (predicted, reference) totals and ``forces`` as (predicted, reference) lists of (n, 3)."""
+    z = np.concatenate(numbers)
+    predicted, reference = np.concatenate(forces[0]), np.concatenate(forces[1])
+    n_atoms = np.array([len(n) for n in numbers])
+    return {
+        "frames": len(numbers),
+        "atoms": int(n_atoms.sum()),
+        "units": UNITS,
+        "forces": force_errors(predicted, reference),
+        "energy_per_atom": energy_errors(*energies, n_atoms),
+        "per_species": {chemical_symbols[s]: {"forces": force_errors(predicted[z == s],
+                                                                      reference[z == s])}
+                        for s in np.unique(z).tolist()},
+    }

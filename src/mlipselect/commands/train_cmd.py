@@ -1,0 +1,36 @@
+"""Train a potential (SchNet 'nn' or sparse GPR 'gpr') on labelled frames.
+
+The profile's train.<model> section sets the model's sizes and training; --size picks one
+(default: the first listed). The model directory gets model.json (family, size, settings,
+seed, species, fit time and peak memory) and the model's files (for nn, also loss.csv); it
+appears only when training finishes.
+"""
+
+from pathlib import Path
+
+
+def configure(p) -> None:
+    p.add_argument("--model", required=True, choices=("nn", "gpr"), help="model family")
+    p.add_argument("--profile", "--config", dest="profile", default="quick",
+                   help="profile name or YAML path (default: quick)")
+    p.add_argument("--train", required=True, type=Path,
+                   help="labelled frames (extxyz or any ASE format) with energies and forces")
+    p.add_argument("--size", default=None, help="size name from train.<model>.sizes")
+    p.add_argument("--seed", type=int, default=0, help="seed of initial weights, split, order")
+    p.add_argument("--out", required=True, type=Path, help="model directory to write")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def run(args) -> int:
+    from mlipselect.config import load_profile
+    from mlipselect.models import family_settings, read_training_frames, train_model
+
+    profile = load_profile(args.profile)
+    family_settings(profile, args.model, args.size)  # a bad size fails before any work
+    frames = read_training_frames(args.train)
+    model = train_model(args.model, frames, profile, args.out, size=args.size, seed=args.seed,
+                        progress=not args.quiet, source=str(args.train))
+    fit = model.manifest["fit"]
+    print(f"trained {args.model}-{model.manifest['size']} on {len(frames)} frames in "
+          f"{fit['seconds']:.1f} s (peak memory {fit['peak_memory_mb']:.0f} MB) -> {args.out}")
+    return 0
