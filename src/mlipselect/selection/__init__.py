@@ -1,0 +1,33 @@
+"""Selection of training frames from a pool: random, and uniform in a frame or atom value.
+
+Methods, by their command-line names (``METHODS``):
+
+``random``
+    n frames uniformly at random.
+``energy``
+    uniform in the global energy per atom (:func:`uniform_by_frame_value`).
+``forces``
+    uniform in the per-atom force magnitudes |f_i| (:func:`uniform_by_atom_value`).
+``atomic-energies``
+    uniform in the per-atom energies E_i (:func:`uniform_by_atom_value`).
+
+``select(pool, method, n, seed=0, exclude=None)`` runs any of them; ``register`` adds a new
+one. The two kernels work on plain numpy arrays. docs/selection.md states the semantics.
+"""
+
+# The method modules register themselves on import.
+from mlipselect.selection import atomic_energies, energy, forces, random_frames  # noqa: F401
+from mlipselect.selection.kernels import uniform_by_atom_value, uniform_by_frame_value
+from mlipselect.selection.registry import METHODS, register, select
+from mlipselect.selection.split import read_index, split_test_set, write_index
+
+__all__ = [
+    "METHODS",
+    "read_index",
+    "register",
+    "select",
+    "split_test_set",
+    "uniform_by_atom_value",
+    "uniform_by_frame_value",
+    "write_index",
+]
