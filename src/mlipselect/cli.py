@@ -18,6 +18,8 @@ VERBS = (
     "import",
     "export",
     "label",
+    "split",
+    "select",
     "train",
     "evaluate",
 )

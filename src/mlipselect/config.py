@@ -36,7 +36,12 @@ SCHEMA: dict[str, dict] = {
         "states": [],  # list of {name, ensemble: nvt|npt|nve, temperature, pressure, phase}
     },
     "split": {"test_fraction": 0.2, "seed": 0},
-    "select": {"methods": ["random", "energy", "forces", "atomic-energies"], "n": [32], "seeds": [0]},
+    "select": {
+        "methods": ["random", "energy", "forces", "atomic-energies"],
+        "n": [32],
+        "seeds": [0],
+        "per_species": True,  # per-atom methods: bin each species over its own range
+    },
     "train": {
         # SchNet (schnetpack). Sizes are named; a workflow trains every size listed.
         "nn": {

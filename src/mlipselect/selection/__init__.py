@@ -18,11 +18,12 @@ one. The two kernels work on plain numpy arrays. docs/selection.md states the se
 # The method modules register themselves on import.
 from mlipselect.selection import atomic_energies, energy, forces, random_frames  # noqa: F401
 from mlipselect.selection.kernels import uniform_by_atom_value, uniform_by_frame_value
-from mlipselect.selection.registry import METHODS, register, select
+from mlipselect.selection.registry import METHODS, get_method, register, select
 from mlipselect.selection.split import read_index, split_test_set, write_index
 
 __all__ = [
     "METHODS",
+    "get_method",
     "read_index",
     "register",
     "select",

@@ -32,9 +32,9 @@ def candidate_mask(n_frames: int, n, exclude=None, source: str = "values") -> np
     if n_frames == 0:
         raise InputError(f"{source}: no frames to select from")
     mask = np.ones(n_frames, dtype=bool)
-    if exclude is not None:
-        exclude = np.asarray(exclude)
-        if exclude.size and exclude.dtype.kind not in "iu":
+    exclude = np.asarray([] if exclude is None else exclude)
+    if exclude.size:
+        if exclude.dtype.kind not in "iu":
             raise InputError(f"{source}: excluded frames must be integer indices")
         outside = exclude[(exclude < 0) | (exclude >= n_frames)]
         if outside.size:

@@ -13,7 +13,7 @@ import numpy as np
 
 from mlipselect.errors import InputError
 from mlipselect.pool.store import Pool
-from mlipselect.selection.kernels import uniform_by_atom_value
+from mlipselect.selection.kernels import candidate_mask, uniform_by_atom_value
 
 Method = Callable[..., np.ndarray]
 METHODS: dict[str, Method] = {}
@@ -63,14 +63,19 @@ def select(pool: Pool, method: str, n: int, seed: int = 0, exclude=None, **optio
         indices outside the pool; a non-finite value (naming the frame); a column the method
         needs that the pool lacks.
     """
-    if method not in METHODS:
-        raise InputError(f"unknown selection method '{method}' (known: {', '.join(METHODS)})")
-    if len(pool) == 0:
-        raise InputError(f"{pool.path}: the pool has no frames")
+    run = get_method(method)
+    candidate_mask(len(pool), n, exclude, str(pool.path))
     empty = np.flatnonzero(pool.n_atoms == 0)
     if empty.size:
         raise InputError(f"{pool.path}: frame {empty[0]} has no atoms")
-    return METHODS[method](pool, n, seed=seed, exclude=exclude, **options)
+    return run(pool, n, seed=seed, exclude=exclude, **options)
+
+
+def get_method(name: str) -> Method:
+    """The method registered as ``name``; ``InputError`` listing the known ones otherwise."""
+    if name not in METHODS:
+        raise InputError(f"unknown selection method '{name}' (known: {', '.join(METHODS)})")
+    return METHODS[name]
 
 
 def atom_column_chunks(pool: Pool, key: str):
