@@ -225,6 +225,9 @@ class _Blocks:
     """Per-atom values (and species) in blocks of at most ``BLOCK_ATOMS``, with their start."""
 
     def __init__(self, values, species, offsets, source):
+        values, species = (
+            a if a is None or callable(a) else np.asarray(a) for a in (values, species)
+        )
         self.values, self.species, self.offsets, self.source = values, species, offsets, source
         n_atoms = int(offsets[-1])
         for name, array in (("values", values), ("species", species)):
@@ -272,12 +275,13 @@ class _Blocks:
         if s is None:
             return [(0, None)]
         masks = [(g, s == g) for g in known]
-        if sum(np.count_nonzero(m) for _, m in masks) < len(s):
-            labels = np.unique(s)
-            if labels[0] < 0 or s.dtype.kind not in "iu":
-                raise InputError(f"{self.source}: species must be non-negative integers")
-            masks = [(int(g), s == g) for g in labels]
-        return masks
+        present = [np.count_nonzero(m) for _, m in masks]
+        if sum(present) == len(s):
+            return [gm for gm, count in zip(masks, present, strict=True) if count]
+        labels = np.unique(s)
+        if labels[0] < 0 or s.dtype.kind not in "iu":
+            raise InputError(f"{self.source}: species must be non-negative integers")
+        return [(int(g), s == g) for g in labels]
 
     def _fail_non_finite(self, start, v):
         atom = start + int(np.argmax(~np.isfinite(v)))
