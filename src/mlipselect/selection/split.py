@@ -25,6 +25,8 @@ def split_test_set(n_frames: int, fraction: float, seed: int) -> np.ndarray:
         0 < fraction < 1
     ):
         raise InputError(f"the test fraction must be between 0 and 1 (exclusive), got {fraction!r}")
+    if n_frames == 0:
+        raise InputError("the pool has no frames")
     k = round(fraction * n_frames)
     if not 0 < k < n_frames:
         raise InputError(
