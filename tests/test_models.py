@@ -1,0 +1,218 @@
+"""Potentials: trained briefly on 64-ion BMHTF frames, they learn the forces, their forces are
+minus the gradient of their energy, they survive a save/load, a seed reproduces training, and
+bad input fails with one clear message."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
+
+from mlipselect.analysis.errors import energy_errors, force_errors
+from mlipselect.cli import main
+from mlipselect.config import load_profile
+from mlipselect.errors import InputError
+from mlipselect.models import family_settings, load_model, read_training_frames, train_model
+from mlipselect.models.base import frame_labels
+from mlipselect.pool.frames_io import write_frames
+
+# Small but not trivial: enough to learn the forces well within a few seconds each.
+SETTINGS = {
+    "nn": {"sizes": {"small": {"features": 16, "interactions": 2, "cutoff": 5.0, "rbf": 12}},
+           "epochs": 30, "lr": 2e-3, "batch_size": 2, "patience": 30},
+    "gpr": {"sizes": {"soap": {"cutoff": 5.0, "max_radial": 5, "max_angular": 3,
+                               "sparse_points": 100}}},
+}
+
+
+@pytest.fixture(scope="module")
+def frames(smoke_pool, tmp_path_factory):
+    """Crystal (800 K) and melt (1400 K) frames of 64 ions: (train, test, train file)."""
+    path = tmp_path_factory.mktemp("frames") / "all.extxyz"
+    assert main(["export", str(smoke_pool), str(path)]) == 0
+    every = read_training_frames(path)
+    train, test = every[::2], every[1::2]
+    train_path = path.with_name("train.extxyz")
+    write_frames(train, train_path)
+    return train, test, train_path
+
+
+@pytest.fixture(scope="module")
+def profile():
+    profile = load_profile("smoke")
+    profile["train"] = copy.deepcopy(SETTINGS)
+    return profile
+
+
+@pytest.fixture(scope="module", params=["nn", "gpr"])
+def trained(request, frames, profile, tmp_path_factory):
+    """(family, model directory, the model as returned by training)."""
+    out = tmp_path_factory.mktemp(request.param) / "model"
+    model = train_model(request.param, frames[0], profile, out, seed=0, progress=False)
+    return request.param, out, model
+
+
+def predictions(model, frames):
+    pred = [model.predict(a) for a in frames]
+    ref = [frame_labels(a) for a in frames]
+    return pred, ref
+
+
+def test_models_beat_the_zero_force_baseline_on_held_out_frames(trained, frames):
+    family, _, model = trained
+    pred, ref = predictions(model, frames[1])
+    forces = force_errors(np.concatenate([p[1] for p in pred]),
+                          np.concatenate([r[1] for r in ref]))
+    assert forces["atoms"] == 64 * len(frames[1])
+    # The zero-force model's RMSE is the RMS force (about 0.5 eV/A here).
+    assert forces["rmse"] < 0.4 * forces["reference_rms"], (family, forces)
+    assert forces["mae"] < 0.4 * np.abs(np.concatenate([r[1] for r in ref])).mean()
+    energies = energy_errors([p[0] for p in pred], [r[0] for r in ref], [64] * len(pred))
+    # Energies per atom vary by ~0.1 eV between crystal and melt; the model follows them.
+    spread = np.std([r[0] / 64 for r in ref])
+    assert energies["rmse"] < 0.5 * spread, (family, energies, spread)
+
+
+def test_forces_are_minus_the_gradient_of_the_energy(trained, frames):
+    family, directory, _ = trained
+    model = load_model(directory)
+    if family == "nn":
+        model.network.double()  # float32 rounding would swamp the finite difference
+    atoms = frames[1][-1].copy()
+    _, forces = model.predict(atoms)
+    h = 1e-4
+    for index, axis in [(0, 0), (17, 1), (40, 2), (63, 0)]:
+        energies = []
+        for sign in (1, -1):
+            moved = atoms.copy()
+            moved.positions[index, axis] += sign * h
+            energies.append(model.predict(moved)[0])
+        numeric = -(energies[0] - energies[1]) / (2 * h)
+        assert numeric == pytest.approx(forces[index, axis], rel=1e-5, abs=1e-6), family
+
+
+def test_save_then_load_predicts_the_same_numbers(trained, frames):
+    family, directory, model = trained
+    loaded = load_model(directory)
+    assert loaded.manifest == json.loads((directory / "model.json").read_text())
+    assert loaded.manifest["family"] == family and loaded.species == (11, 17)
+    for atoms in frames[1][:3]:
+        e0, f0 = model.predict(atoms)
+        e1, f1 = loaded.predict(atoms)
+        assert e1 == pytest.approx(e0, rel=1e-12)
+        np.testing.assert_allclose(f1, f0, rtol=1e-12, atol=1e-12)
+    calc = loaded.calculator()
+    atoms = frames[1][0].copy()
+    atoms.calc = calc
+    np.testing.assert_allclose(atoms.get_forces(), loaded.predict(atoms)[1])
+
+
+def test_nn_training_writes_a_loss_log_and_stops_early(frames, profile, tmp_path):
+    settings = copy.deepcopy(profile)
+    settings["train"]["nn"].update(epochs=200, patience=2, lr=0.5)  # diverges: stops early
+    model = train_model("nn", frames[0][:6], settings, tmp_path / "m", seed=1, progress=False)
+    rows = (tmp_path / "m" / "loss.csv").read_text().splitlines()
+    assert rows[0].split(",")[:3] == ["epoch", "train_loss", "val_loss"]
+    assert len(rows) - 1 == model.manifest["fit"]["epochs"] < 200
+    assert model.manifest["fit"]["train_frames"] + model.manifest["fit"]["val_frames"] == 6
+
+
+@pytest.mark.parametrize("family", ["nn", "gpr"])
+def test_a_seed_reproduces_a_cpu_training_run(family, frames, profile, tmp_path):
+    settings = copy.deepcopy(profile)
+    settings["train"]["nn"]["epochs"] = 3
+    settings["train"]["gpr"]["sparse_method"] = "random"
+    runs = [train_model(family, frames[0][:8], settings, tmp_path / f"m{seed}-{k}", seed=seed,
+                        progress=False) for k, seed in enumerate((5, 5, 6))]
+    atoms = frames[1][0]
+    (e_a, f_a), (e_b, f_b), (e_c, f_c) = (m.predict(atoms) for m in runs)
+    assert e_a == e_b
+    np.testing.assert_array_equal(f_a, f_b)
+    assert not np.allclose(f_a, f_c)
+
+
+def test_train_and_evaluate_commands(frames, tmp_path, capsys):
+    _, test, train_path = frames
+    test_path = tmp_path / "test.extxyz"
+    write_frames(test, test_path)
+    model_dir, metrics_path = tmp_path / "gpr", tmp_path / "metrics.json"
+    assert main(["train", "--model", "gpr", "--profile", "smoke", "--train", str(train_path),
+                 "--seed", "3", "--out", str(model_dir), "--quiet"]) == 0
+    manifest = json.loads((model_dir / "model.json").read_text())
+    assert manifest["size"] == "soap" and manifest["seed"] == 3
+    assert manifest["fit"]["seconds"] > 0 and manifest["fit"]["peak_memory_mb"] > 0
+    assert main(["evaluate", str(model_dir), "--test", str(test_path), "--out",
+                 str(metrics_path), "--quiet"]) == 0
+    metrics = json.loads(metrics_path.read_text())
+    assert metrics["frames"] == len(test) and metrics["atoms"] == 64 * len(test)
+    assert set(metrics["per_species"]) == {"Na", "Cl"}
+    f = metrics["forces"]
+    assert 0 < f["mae"] < f["rmse"] <= f["max"] <= f["max_atom"]
+    assert f["rmse"] < f["reference_rms"]
+    assert metrics["units"] == {"forces": "eV/A", "energy_per_atom": "eV/atom"}
+    # The metrics are those of the model's own predictions.
+    pred, ref = predictions(load_model(model_dir), test)
+    expected = force_errors(np.concatenate([p[1] for p in pred]),
+                            np.concatenate([r[1] for r in ref]))
+    assert f["rmse"] == pytest.approx(expected["rmse"], rel=1e-9)
+    assert "-> " in capsys.readouterr().out
+
+
+def test_force_metrics_by_hand():
+    reference = np.zeros((2, 3))
+    predicted = np.array([[3.0, 4.0, 0.0], [0.0, 0.0, -1.0]])
+    m = force_errors(predicted, reference)
+    assert m["mae"] == pytest.approx(8 / 6)
+    assert m["rmse"] == pytest.approx(np.sqrt(26 / 6))
+    assert m["max"] == 4.0 and m["max_atom"] == 5.0 and m["reference_rms"] == 0.0
+    e = energy_errors([-10.0, -9.0], [-10.5, -9.0], [5, 3])
+    assert e["mae"] == pytest.approx(0.05) and e["max"] == pytest.approx(0.1)
+
+
+def test_bad_input_fails_with_one_clear_message(frames, tmp_path, capsys):
+    train, _, train_path = frames
+    no_forces = tmp_path / "no_forces.extxyz"
+    bare = [Atoms(a.numbers, a.positions, cell=a.cell, pbc=True) for a in train[:2]]
+    for atoms in bare:
+        atoms.info["energy"] = -300.0
+    write_frames(bare, no_forces)
+    assert main(["train", "--model", "nn", "--profile", "smoke", "--train", str(no_forces),
+                 "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "frame 0: no 'forces' label" in err and err.count("\n") == 1
+    assert not (tmp_path / "x").exists()
+
+    assert main(["train", "--model", "nn", "--profile", "smoke", "--train", str(train_path),
+                 "--size", "huge", "--out", str(tmp_path / "x")]) == 2
+    assert "no nn size named 'huge' (known: small)" in capsys.readouterr().err
+
+    model_dir = tmp_path / "gpr"
+    assert main(["train", "--model", "gpr", "--profile", "smoke", "--train", str(train_path),
+                 "--out", str(model_dir), "--quiet"]) == 0
+    potassium = train[0].copy()
+    potassium.numbers[5] = 19
+    energy, forces = frame_labels(train[0])
+    potassium.calc = SinglePointCalculator(potassium, energy=energy, forces=forces)
+    alien = tmp_path / "alien.extxyz"
+    write_frames([train[1], potassium], alien)
+    assert main(["evaluate", str(model_dir), "--test", str(alien), "--out",
+                 str(tmp_path / "m.json")]) == 2
+    err = capsys.readouterr().err
+    assert ("alien.extxyz, frame 1: species K not in the gpr model's training species "
+            "(Na, Cl)") in err
+    assert not (tmp_path / "m.json").exists()
+    with pytest.raises(InputError, match="species K"):
+        load_model(model_dir).calculator().get_forces(potassium)
+
+
+def test_profiles_name_their_sizes():
+    for name in ("smoke", "quick", "paper"):
+        profile = load_profile(name)
+        for family in ("nn", "gpr"):
+            first = family_settings(profile, family)
+            assert first["size"] == next(iter(profile["train"][family]["sizes"]))
+    assert len(load_profile("paper")["train"]["nn"]["sizes"]) >= 3
