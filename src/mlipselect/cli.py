@@ -22,6 +22,8 @@ VERBS = (
     "select",
     "train",
     "evaluate",
+    "md",
+    "rdf",
 )
 
 

@@ -78,8 +78,20 @@ SCHEMA: dict[str, dict] = {
         },
     },
     "evaluate": {},
-    "md": {},
-    "rdf": {},
+    "md": {
+        "temperature": 1400.0,  # K, NVT target
+        "time_ps": 10.0,
+        "timestep_fs": 2.0,
+        "thermostat": "bussi",  # bussi (stochastic velocity rescaling) | nve
+        "taut_fs": 100.0,  # thermostat time constant
+        "seed": 0,
+        "stride": 25,  # steps between stored frames
+        "reference_engine": "ase",  # the reference runs: ase (as models do) | lammps
+        "min_distance": 1.5,  # A, guard: stop when two ions come closer
+        "max_temperature_factor": 2.0,  # guard: stop above this times the target temperature
+        "guard_every": 10,  # steps between shortest-distance checks
+    },
+    "rdf": {"rmax": 8.0, "bins": 160, "blocks": 5},  # A, bins on [0, rmax), blocks for errors
     "report": {},
     "reproduce": {
         "train_n": {"nn": 32, "gpr": 16},  # which selection size each model family trains on

@@ -1,0 +1,210 @@
+"""NVT (or NVE) MD from a starting frame, written as it runs, stopped by the stability guard.
+
+Frames go to ``OUT.partial`` as they are made (extxyz, flushed frame by frame); when the run
+ends, the run's status is written to ``OUT.json`` (see :func:`status_path`) and the partial
+file is renamed to ``OUT``. So ``OUT`` exists only for a finished run, and a rerun of an
+interrupted one resumes from the last frame in ``OUT.partial`` (same settings, model and
+start required; the thermostat's random stream restarts from a seed derived from the step).
+
+A run the guard stops is a result, not an error: its status says ``"stable": false`` with the
+reason and the time, and the frames up to the stop are kept (the offending configuration too
+when its numbers are finite).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import ase.io
+import numpy as np
+from ase import Atoms
+from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+from tqdm.auto import tqdm
+
+from mlipselect.errors import InputError
+from mlipselect.io import atomic_path
+from mlipselect.md.engines import AseEngine, LammpsEngine
+from mlipselect.md.guard import Guard, temperature
+
+THERMOSTATS = ("bussi", "nve")
+ENGINES = ("ase", "lammps")
+"""How the reference runs (``md.reference_engine``); models always run through ASE."""
+
+
+def status_path(out) -> Path:
+    """Where the status of the trajectory ``out`` is recorded: ``out`` with suffix ``.json``."""
+    return Path(out).with_suffix(".json")
+
+
+def read_status(out) -> dict:
+    """The status of a finished trajectory: ``stable``, ``reason``, ``time_ps``, ``steps``,
+    ``frames``, ``model``, ``engine``, ``settings``, ``wall_s`` and ``ps_per_s`` (of the last
+    invocation, which may have resumed an earlier one)."""
+    path = status_path(out)
+    try:
+        return json.loads(path.read_text())
+    except OSError as err:
+        raise InputError(f"{path}: cannot read the MD status ({err.strerror})") from None
+
+
+def check_settings(settings: dict) -> dict:
+    """The ``md`` settings with their values checked; an InputError names a bad one."""
+    checks = {
+        "temperature": settings["temperature"] > 0,
+        "time_ps": settings["time_ps"] > 0,
+        "timestep_fs": settings["timestep_fs"] > 0,
+        "taut_fs": settings["taut_fs"] > 0,
+        "stride": settings["stride"] >= 1,
+        "guard_every": settings["guard_every"] >= 1,
+        "min_distance": settings["min_distance"] > 0,
+        "max_temperature_factor": settings["max_temperature_factor"] > 1,
+        "thermostat": settings["thermostat"] in THERMOSTATS,
+        "reference_engine": settings["reference_engine"] in ENGINES,
+    }
+    bad = [f"{k}={settings[k]!r}" for k, ok in checks.items() if not ok]
+    if bad:
+        raise InputError(f"md settings out of range: {', '.join(bad)} (thermostat: "
+                         f"{'|'.join(THERMOSTATS)}, reference_engine: {'|'.join(ENGINES)}, "
+                         "max_temperature_factor > 1, others > 0)")
+    return settings
+
+
+def starting_state(start: Atoms, temperature_k: float, seed: int) -> Atoms:
+    """``start`` with momenta: its own if it has any, else Maxwell-Boltzmann at
+    ``temperature_k`` drawn with ``seed``; the total momentum is removed."""
+    atoms = Atoms(numbers=start.numbers, positions=start.positions, cell=start.cell, pbc=True)
+    momenta = start.get_momenta()
+    if np.any(momenta):
+        atoms.set_momenta(momenta)
+    else:
+        MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_k,
+                                     rng=np.random.default_rng(seed))
+    masses = atoms.get_masses()
+    atoms.set_momenta(atoms.get_momenta()
+                      - masses[:, None] * atoms.get_momenta().sum(0) / masses.sum())
+    return atoms
+
+
+def run_key(start: Atoms, settings: dict, model: str) -> str:
+    """Identifies a run: a partial trajectory resumes only under the same key."""
+    digest = hashlib.sha256(json.dumps({"settings": settings, "model": model}, sort_keys=True)
+                            .encode())
+    for array in (start.numbers, start.positions, start.cell[:]):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _resume_point(partial: Path, key: str) -> Atoms | None:
+    if not partial.exists():
+        return None
+    try:
+        first = ase.io.read(partial, index=0, format="extxyz")
+        last = ase.io.read(partial, index=-1, format="extxyz")
+    except Exception as err:  # a truncated or foreign file
+        raise InputError(f"{partial}: cannot resume from it ({type(err).__name__}: {err}); "
+                         "delete it to start afresh") from None
+    if first.info.get("md_run") != key:
+        raise InputError(f"{partial}: left by a run with other settings, model or start; "
+                         "delete it to start afresh")
+    return last
+
+
+def run_md(start: Atoms, out, settings: dict, model: str, calculator=None,
+           reference: dict | None = None, progress: bool = True) -> dict:
+    """Run MD from ``start`` and write the trajectory to ``out`` (extxyz); return the status.
+
+    Parameters
+    ----------
+    start : ase.Atoms
+        Starting configuration, periodic; its momenta are used when it has any.
+    out : path
+        Trajectory to write; the status goes to :func:`status_path` ``(out)``.
+    settings : dict
+        The profile's ``md`` section (see ``mlipselect.config.SCHEMA``).
+    model : str
+        Names the potential in the status (``"reference"`` or a model directory).
+    calculator : ase.calculators.calculator.Calculator
+        The potential, integrated through ASE.
+    reference : dict
+        Instead of ``calculator``: BMHTF settings (the profile's ``reference`` section); the
+        reference then runs inside LAMMPS with the same protocol.
+    progress : bool
+        Show a progress bar in simulated ps with ps per wall-clock second.
+    """
+    settings = check_settings(dict(settings))
+    if (calculator is None) == (reference is None):
+        raise ValueError("run_md needs either a calculator or the reference settings")
+    out = Path(out)
+    partial = out.with_name(out.name + ".partial")
+    engine_name = "ase" if reference is None else "lammps"
+    start = starting_state(start, settings["temperature"], settings["seed"])
+    key = run_key(start, settings, f"{model} ({engine_name})")
+    dt_fs = float(settings["timestep_fs"])
+    total = int(round(settings["time_ps"] * 1000 / dt_fs))
+    stride = int(settings["stride"])
+    guard = Guard(settings["min_distance"],
+                  settings["max_temperature_factor"] * settings["temperature"])
+
+    resumed = _resume_point(partial, key)
+    state = start if resumed is None else starting_state(resumed, 0.0, 0)
+    step = 0 if resumed is None else int(resumed.info["md_step"])
+    n_frames = 0 if resumed is None else int(resumed.info["md_frame"]) + 1
+    seed_now = np.random.SeedSequence([int(settings["seed"]), step])
+    if reference is not None:
+        lammps_seed = int(seed_now.generate_state(1)[0] % (2**31 - 2)) + 1
+        engine = LammpsEngine(state, reference, settings, lammps_seed)
+    else:
+        engine = AseEngine(state, calculator, settings, seed_now)
+
+    def write(fh, frame: Atoms) -> None:
+        nonlocal n_frames
+        frame.info.update(time=step * dt_fs, md_step=step, md_frame=n_frames, md_run=key,
+                          temperature=temperature(frame.get_momenta(), frame.get_masses()))
+        ase.io.write(fh, frame, format="extxyz")
+        fh.flush()
+        n_frames += 1
+
+    wall, first_step = time.perf_counter(), step
+    reason = None
+    try:
+        with open(partial, "a") as fh, tqdm(
+            total=round(total * dt_fs / 1000, 6), initial=round(step * dt_fs / 1000, 6),
+            unit="ps", desc=f"md {model}", disable=not progress, leave=False,
+        ) as bar:
+            if resumed is None:
+                reason = engine.check(guard)
+                if _finite(engine.frame()):
+                    write(fh, engine.frame())
+            while reason is None and step < total:
+                done, reason = engine.advance(min(stride, total - step), guard)
+                step += done
+                bar.update(done * dt_fs / 1000)
+                frame = engine.frame()
+                if reason is None or _finite(frame):
+                    write(fh, frame)
+    finally:
+        engine.close()
+    status = {
+        "stable": reason is None,
+        "reason": reason,
+        "time_ps": step * dt_fs / 1000,
+        "steps": step,
+        "frames": n_frames,
+        "model": model,
+        "engine": engine_name,
+        "settings": settings,
+    }
+    status["wall_s"] = time.perf_counter() - wall
+    status["ps_per_s"] = (step - first_step) * dt_fs / 1000 / status["wall_s"]
+    with atomic_path(status_path(out)) as tmp:
+        tmp.write_text(json.dumps(status, indent=2) + "\n")
+    partial.replace(out)
+    return status
+
+
+def _finite(frame: Atoms) -> bool:
+    return bool(np.isfinite(frame.positions).all() and np.isfinite(frame.get_forces()).all()
+                and np.isfinite(frame.get_potential_energy()))
