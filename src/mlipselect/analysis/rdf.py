@@ -50,7 +50,8 @@ class RDF:
     def coordination(self, pair: str, r_cut: float) -> float:
         """Mean number of b ions within ``r_cut`` of an a ion, for ``pair`` = "a-b"."""
         inside = self.r + self.dr / 2 <= r_cut + 1e-9
-        shell = 4 * np.pi * self.r[inside] ** 2 * self.dr
+        r, half = self.r[inside], self.dr / 2
+        shell = 4 / 3 * np.pi * ((r + half) ** 3 - (r - half) ** 3)  # the bins' own volumes
         return float(self.density[pair] * np.sum(self.g[pair][inside] * shell))
 
     def write_csv(self, path) -> None:
