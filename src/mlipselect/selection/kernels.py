@@ -260,8 +260,9 @@ class _Blocks:
         high: dict[int, float] = {}
         for start, v, s in self:
             for g, mask in self._masks(s, low):
-                mn = v.min() if mask is None else np.min(v, where=mask, initial=np.inf)
-                mx = v.max() if mask is None else np.max(v, where=mask, initial=-np.inf)
+                # Other species' atoms stand in as one of this species' values (branch-free).
+                vg = v if mask is None else np.where(mask, v, v[np.argmax(mask)])
+                mn, mx = vg.min(), vg.max()
                 if not (np.isfinite(mn) and np.isfinite(mx)):
                     self._fail_non_finite(start, v)
                 low[g] = min(low.get(g, mn), mn)
@@ -319,7 +320,7 @@ class _Blocks:
                 t = tk
             else:
                 tk += k * bins
-                np.copyto(t, tk, where=s == label)
+                t = np.where(s == label, tk, t)
         return t.astype(np.int32)
 
 

@@ -18,7 +18,7 @@ from mlipselect.selection.kernels import candidate_mask, uniform_by_atom_value
 Method = Callable[..., np.ndarray]
 METHODS: dict[str, Method] = {}
 
-STREAM_ATOMS = 1 << 22
+STREAM_ATOMS = 1 << 20
 """Atoms read from a pool file at a time by the per-atom methods."""
 
 

@@ -1,0 +1,202 @@
+"""Selection speed and memory, with their goals as ratios measured in the same run:
+
+- ``energy`` at 1e5 frames, n = 512: at least 100x faster than IPSuite's
+  UniformEnergeticSelection (the peer; skipped where ipsuite is not installed).
+- per-atom selection over 1e8 float32 values (1e5 frames x 1000 atoms): at most 3x one
+  ``np.histogram`` pass over the same values, at most 2x the values' size in extra memory.
+- selection from a pool file streams it in chunks: extra memory bounded by the chunk, not
+  the pool.
+"""
+
+import logging
+import time
+import tracemalloc
+import types
+from pathlib import Path
+
+import numpy as np
+
+from mlipselect.pool.store import Pool, PoolWriter
+from mlipselect.selection import select, uniform_by_atom_value, uniform_by_frame_value
+
+N_SELECT = 512
+
+
+def best_seconds(call, repeat=3) -> float:
+    """Best of ``repeat`` wall times: robust to other work on a shared machine."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def traced_peak_bytes(call) -> int:
+    """Peak bytes allocated (numpy arrays included) while ``call`` runs, beyond what was
+    allocated before."""
+    tracemalloc.start()
+    try:
+        call()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def energies_per_atom(frames: int) -> np.ndarray:
+    return np.random.default_rng(0).normal(-4.0, 0.05, frames)
+
+
+class EnergySelection:
+    """``energy``: the frame kernel on the energies per atom."""
+
+    params = [10_000, 100_000]
+    param_names = ["frames"]
+
+    def setup(self, frames):
+        self.values = energies_per_atom(frames)
+
+    def time_uniform_by_frame_value(self, frames):
+        uniform_by_frame_value(self.values, N_SELECT, 0)
+
+    def peakmem_uniform_by_frame_value(self, frames):
+        uniform_by_frame_value(self.values, N_SELECT, 0)
+
+
+class IPSuiteEnergySelection:
+    """The peer: IPSuite's UniformEnergeticSelection on the same energies, as it takes them
+    (ASE Atoms with their energy), and our speed-up over it (goal >= 100 at 1e5 frames)."""
+
+    params = [10_000, 100_000]
+    param_names = ["frames"]
+    timeout = 300
+    number = 1
+    repeat = 1
+
+    def setup(self, frames):
+        try:
+            from ase import Atoms
+            from ase.calculators.singlepoint import SinglePointCalculator
+            from ipsuite.configuration_selection.uniform_energetic import (
+                UniformEnergeticSelection,
+            )
+        except ImportError:
+            raise NotImplementedError("ipsuite is not installed") from None
+        logging.getLogger("ipsuite").setLevel(logging.ERROR)
+        self.values = energies_per_atom(frames)
+        self.atoms = []
+        for energy in self.values:
+            atoms = Atoms("Na")
+            atoms.calc = SinglePointCalculator(atoms, energy=energy)
+            self.atoms.append(atoms)
+        # select_atoms uses only n_configurations of its node: call it without zntrack.
+        node = types.SimpleNamespace(n_configurations=N_SELECT)
+        self.peer = lambda: UniformEnergeticSelection.select_atoms(node, self.atoms)
+
+    def time_ipsuite_uniform_energetic(self, frames):
+        self.peer()
+
+    def track_speedup_over_ipsuite(self, frames):
+        ours = best_seconds(lambda: uniform_by_frame_value(self.values, N_SELECT, 0))
+        return best_seconds(self.peer, repeat=2) / ours
+
+    track_speedup_over_ipsuite.unit = "ratio"
+
+
+class AtomSelection:
+    """Per-atom selection over 1e8 float32 values, species binned together or apart."""
+
+    params = [["pooled", "separate"]]
+    param_names = ["species"]
+    timeout = 600
+    number = 1
+    repeat = 3
+    frames, atoms = 100_000, 1000
+
+    def setup(self, species):
+        rng = np.random.default_rng(0)
+        self.values = rng.standard_normal(self.frames * self.atoms, dtype=np.float32)
+        self.species = (
+            np.tile(np.array([11, 17], dtype=np.int32), self.values.size // 2)
+            if species == "separate" else None
+        )
+        self.offsets = np.arange(self.frames + 1, dtype=np.int64) * self.atoms
+
+    def select(self):
+        return uniform_by_atom_value(self.values, self.offsets, N_SELECT, 0,
+                                     species=self.species)
+
+    def histogram(self):
+        return np.histogram(self.values, bins=64)
+
+    def time_uniform_by_atom_value(self, species):
+        self.select()
+
+    def time_np_histogram(self, species):
+        self.histogram()
+
+    def peakmem_uniform_by_atom_value(self, species):
+        self.select()
+
+    def track_time_over_histogram(self, species):
+        """Goal: <= 3."""
+        return best_seconds(self.select) / best_seconds(self.histogram)
+
+    track_time_over_histogram.unit = "ratio"
+
+    def track_extra_memory_over_values(self, species):
+        """Peak memory the selection allocates over the values' size. Goal: <= 2."""
+        return traced_peak_bytes(self.select) / self.values.nbytes
+
+    track_extra_memory_over_values.unit = "ratio"
+
+
+def write_pool(path, frames, atoms=1000):
+    rng = np.random.default_rng(0)
+    n = frames * atoms
+    per_atom = {
+        "natoms": np.full(frames, atoms),
+        "numbers": np.tile(np.array([11, 17], dtype=np.int32), n // 2),
+        "positions": rng.uniform(0.0, 30.0, (n, 3)),
+        "forces": rng.standard_normal((n, 3)),
+        "energies": rng.normal(-4.0, 0.2, n),
+    }
+    frame = {
+        "energy": per_atom["energies"].reshape(frames, atoms).sum(axis=1),
+        "cell": np.tile(30.0 * np.eye(3), (frames, 1, 1)),
+        "pbc": np.ones((frames, 3), dtype=bool),
+    }
+    with PoolWriter(path) as writer:
+        writer.append_columns(frame, per_atom)
+
+
+class PoolSelection:
+    """The per-atom methods on pool files of 1e6 and 1e7 atoms, streamed in chunks: their
+    extra memory is bounded by a chunk's (``STREAM_ATOMS``), whatever the pool's size."""
+
+    params = [[1_000, 10_000], ["forces", "atomic-energies"]]
+    param_names = ["frames", "method"]
+    timeout = 600
+    number = 1
+    repeat = 1
+
+    def setup_cache(self):
+        directory = Path.cwd()  # asv runs this in a temporary directory it removes after
+        for frames in self.params[0]:
+            write_pool(directory / f"pool-{frames}.h5", frames)
+        return str(directory)
+
+    def setup(self, directory, frames, method):
+        self.pool = Pool(Path(directory) / f"pool-{frames}.h5")
+
+    def teardown(self, directory, frames, method):
+        self.pool.close()
+
+    def time_select(self, directory, frames, method):
+        select(self.pool, method, N_SELECT, seed=0)
+
+    def track_extra_memory_mb(self, directory, frames, method):
+        peak = traced_peak_bytes(lambda: select(self.pool, method, N_SELECT, seed=0))
+        return peak / 2**20
+
+    track_extra_memory_mb.unit = "MiB"
