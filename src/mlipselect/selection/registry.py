@@ -49,7 +49,8 @@ def select(pool: Pool, method: str, n: int, seed: int = 0, exclude=None, **optio
     exclude : array_like of int, optional
         Frames never to select, e.g. a held-out test set.
     **options
-        Passed to the method, e.g. ``per_species=False`` for the per-atom methods.
+        Passed to the method: ``bins`` (``energy`` and the per-atom methods) and
+        ``per_species`` (per-atom methods; default ``True``).
 
     Returns
     -------
