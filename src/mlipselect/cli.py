@@ -24,6 +24,8 @@ VERBS = (
     "evaluate",
     "md",
     "rdf",
+    "report",
+    "reproduce",
 )
 
 

@@ -92,7 +92,12 @@ SCHEMA: dict[str, dict] = {
         "guard_every": 10,  # steps between shortest-distance checks
     },
     "rdf": {"rmax": 8.0, "bins": 160, "blocks": 5},  # A, bins on [0, rmax), blocks for errors
-    "report": {},
+    "report": {
+        # A (integral of g_NaNa below the reference's first rise) above which a model-driven
+        # MD counts as showing a non-physical short-range peak (claim C3)
+        "artifact_threshold": 0.01,
+        "tail_percent": 1.0,  # C1: tails are beyond these pool percentiles (and 100 minus)
+    },
     "reproduce": {
         "train_n": {"nn": 32, "gpr": 16},  # which selection size each model family trains on
         "md_models": {"nn": "small"},  # family -> size driving the MD comparison

@@ -103,14 +103,3 @@ class Plan:
     @property
     def md_start_state(self) -> str:
         return self.profile["reproduce"]["md_start_state"]
-
-    @property
-    def md_arguments(self) -> str:
-        md = self.profile["md"]
-        return (f"--temperature {md['temperature']} --time-ps {md['time_ps']}"
-                f" --timestep {md['timestep_fs']} --seed {md['seed']}")
-
-    @property
-    def rdf_arguments(self) -> str:
-        rdf = self.profile["rdf"]
-        return f"--rmax {rdf['rmax']} --bins {rdf['bins']}"

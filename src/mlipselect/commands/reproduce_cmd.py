@@ -1,0 +1,72 @@
+"""Reproduce the study: the Snakemake workflow in reproduce/ at a profile's scale.
+
+Runs sample -> pool -> split -> select -> label -> train -> evaluate -> MD -> RDF -> report,
+writing every intermediate to results/PROFILE/ and the figures and report to
+results/PROFILE/figures and results/PROFILE/report.{md,json}. Finished jobs are not redone:
+an interrupted run resumes, a rerun with nothing changed does nothing, and a changed setting
+reruns only what depends on it. Arguments after `--` go to Snakemake unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+
+def configure(p) -> None:
+    p.add_argument("--profile", "--config", dest="profile", default="quick",
+                   help="smoke, quick (default), paper, or a profile YAML")
+    p.add_argument("--dry-run", action="store_true", help="plan the jobs, run nothing")
+    p.add_argument("--cores", type=int, default=None, help="local cores (default: all)")
+    p.add_argument("--cluster", metavar="PROFILE", default=None,
+                   help="a Snakemake profile directory for a cluster, e.g. reproduce/slurm")
+    p.add_argument("--results", type=Path, default=None,
+                   help="results directory (default: results/PROFILE)")
+    p.add_argument("--publish", type=Path, default=None, metavar="DIR",
+                   help="after a complete run, copy the figures and report into DIR")
+    p.add_argument("snakemake_args", nargs=argparse.REMAINDER,
+                   help="after --: extra Snakemake arguments")
+
+
+def run(args) -> int:
+    from mlipselect.config import REPRODUCE_DIR, load_profile
+    from mlipselect.errors import InputError
+    from mlipselect.workflow import Plan
+
+    profile = load_profile(args.profile)
+    Plan(profile)  # checks the profile's grid before Snakemake starts
+    snakefile = REPRODUCE_DIR / "Snakefile"
+    if not snakefile.exists():
+        raise InputError(f"{snakefile}: the workflow is not here (run from a source checkout)")
+    results = args.results or Path("results") / profile["name"]
+    command = [
+        sys.executable, "-m", "snakemake", "--snakefile", str(snakefile),
+        "--directory", str(Path.cwd()), "--printshellcmds",
+        "--config", f"profile={Path(profile['path']).resolve()}", f"results={results}",
+    ]
+    command += ["--profile", args.cluster] if args.cluster else [
+        "--cores", str(args.cores or "all")]
+    if args.dry_run:
+        command.append("--dry-run")
+    extra = args.snakemake_args[1:] if args.snakemake_args[:1] == ["--"] else args.snakemake_args
+    print(f"results go to {results}/", file=sys.stderr)
+    # The rules call `mlipselect`: the one installed beside this Python comes first.
+    env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent),
+                                                  os.environ.get("PATH", "")])}
+    status = subprocess.run(command + extra, env=env).returncode
+    if status == 0 and args.publish and not args.dry_run:
+        publish(results, args.publish)
+    return status
+
+
+def publish(results: Path, target: Path) -> None:
+    """Copy the figures and the report of a finished run into ``target``."""
+    target.mkdir(parents=True, exist_ok=True)
+    for path in [*sorted((results / "figures").glob("fig*")), results / "report.md",
+                 results / "report.json"]:
+        shutil.copy2(path, target / path.name)
+    print(f"published figures and report to {target}/", file=sys.stderr)
