@@ -89,39 +89,45 @@ def fig2_force_errors(errors: list[dict], stem) -> list[Path]:
     return _save(fig, stem)
 
 
-def fig3_rdf(reference, runs: list[dict], stem, zoom=(1.5, 3.5)) -> list[Path]:
+def fig3_rdf(reference, runs: list[dict], stem) -> list[Path]:
     """Na-Na g(r): the BMHTF reference against MD driven by models trained on global-energy
-    and atomic-energy selections, one panel per model family, with a zoom on the short range.
-    ``reference`` and each run's ``rdf`` are tables with columns ``r`` and ``Na-Na``."""
-    families = sorted({r["family"] for r in runs})
-    fig, axes = plt.subplots(1, max(1, len(families)), figsize=(7 * max(1, len(families)), 4.8),
-                             squeeze=False)
-    for ax, family in zip(axes[0], families, strict=False):
-        ax.plot(reference["r"], reference["Na-Na"], color="k", lw=2.2, label="BMHTF reference")
-        inset = ax.inset_axes([0.5, 0.45, 0.46, 0.5])
+    and atomic-energy selections; one column per model family (NN first, as in the seed),
+    the full range on top and the short range below, where non-physical peaks show.
+    ``reference`` and each run's ``rdf`` map ``r`` and ``Na-Na`` to arrays; runs the
+    stability guard stopped are dotted and say when."""
+    families = sorted({r["family"] for r in runs}, key=lambda f: (f != "nn", f))
+    ncol = max(1, len(families))
+    fig, axes = plt.subplots(2, ncol, figsize=(7 * ncol, 8), squeeze=False,
+                             gridspec_kw={"height_ratios": [3, 2]})
+    rise = reference["r"][np.argmax(reference["Na-Na"] > 0.01)]
+    zoom = (0.5 * rise, rise + 0.6)
+    for col, family in enumerate(families):
+        full, short = axes[0, col], axes[1, col]
+        for ax in (full, short):
+            ax.plot(reference["r"], reference["Na-Na"], color="k", lw=2.2,
+                    label="BMHTF reference")
         for run in (r for r in runs if r["family"] == family):
             style = _style(run["method"])
             label = f"{style['label']} (seed {run['seed']})"
             if not run["stable"]:
-                label += f", stopped at {run['stopped_ps']:.1f} ps"
-            ls = "-" if run["stable"] else ":"
-            for target in (ax, inset):
-                target.plot(run["rdf"]["r"], run["rdf"]["Na-Na"], ls=ls, color=style["color"],
-                            lw=1.3, label=label if target is ax else None)
-        inset.plot(reference["r"], reference["Na-Na"], color="k", lw=2.2)
-        inset.set_xlim(*zoom)
-        short = (reference["r"] >= zoom[0]) & (reference["r"] <= zoom[1])
-        top = max([1e-3] + [float(np.max(r["rdf"]["Na-Na"][(r["rdf"]["r"] >= zoom[0]) &
-                                                             (r["rdf"]["r"] <= zoom[1])]))
-                            for r in runs if r["family"] == family]
-                  + [float(reference["Na-Na"][short].max())])
-        inset.set_ylim(0, 1.1 * top)
-        inset.set_title(r"short range", fontsize=8)
-        inset.tick_params(labelsize=7)
-        ax.set_xlabel(r"$r$ ($\mathrm{\AA}$)")
-        ax.set_ylabel(r"$g_\mathrm{NaNa}(r)$")
-        ax.set_title(f"{family.upper()}-driven MD")
-        ax.legend(fontsize=7, loc="lower right")
+                label += f", unstable: stopped at {run['stopped_ps']:.2f} ps"
+            for ax in (full, short):
+                ax.plot(run["rdf"]["r"], run["rdf"]["Na-Na"], ls="-" if run["stable"] else ":",
+                        color=style["color"], lw=1.4, label=label)
+        full.set_title(f"{family.upper()}-driven MD")
+        full.set_ylabel(r"$g_\mathrm{NaNa}(r)$")
+        full.legend(fontsize=7, loc="lower right")
+        window = [r["rdf"]["Na-Na"][(r["rdf"]["r"] >= zoom[0]) & (r["rdf"]["r"] <= zoom[1])]
+                  for r in runs if r["family"] == family]
+        top = max([0.05] + [float(w.max()) for w in window if w.size])
+        short.set_xlim(*zoom)
+        short.set_ylim(-0.02 * top, 1.1 * top)
+        short.axvline(rise, color="0.5", lw=0.8, ls="--")
+        short.text(rise, 1.05 * top, " reference's first rise", fontsize=7, va="top")
+        short.set_title("short range: any weight left of the dashed line is non-physical",
+                        fontsize=9)
+        short.set_xlabel(r"$r$ ($\mathrm{\AA}$)")
+        short.set_ylabel(r"$g_\mathrm{NaNa}(r)$")
     fig.suptitle("F3  Na-Na radial distribution function in NVT MD")
     fig.tight_layout()
     return _save(fig, stem)
