@@ -109,6 +109,9 @@ def test_save_then_load_predicts_the_same_numbers(trained, frames):
     atoms = frames[1][0].copy()
     atoms.calc = calc
     np.testing.assert_allclose(atoms.get_forces(), loaded.predict(atoms)[1])
+    atoms.numbers[0] = 19
+    with pytest.raises(InputError, match=f"species K not in the {family} model's"):
+        atoms.get_potential_energy()
 
 
 def test_nn_training_writes_a_loss_log_and_stops_early(frames, profile, tmp_path):

@@ -233,6 +233,7 @@ class SchNetPotential(Potential):
         return cls(manifest, network)
 
     def predict(self, atoms):
+        self.check_species(atoms)
         param = next(self.network.parameters())
         inputs = collate([frame_inputs(atoms, self.manifest["settings"]["cutoff"])],
                          param.dtype, param.device)
