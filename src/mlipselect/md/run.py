@@ -154,7 +154,7 @@ def run_md(start: Atoms, out, settings: dict, model: str, calculator=None,
     n_frames = 0 if resumed is None else int(resumed.info["md_frame"]) + 1
     seed_now = np.random.SeedSequence([int(settings["seed"]), step])
     if reference is not None:
-        lammps_seed = int(seed_now.generate_state(1)[0] % (2**31 - 2)) + 1
+        lammps_seed = int(seed_now.generate_state(1)[0] % 900_000_000) + 1  # LAMMPS' range
         engine = LammpsEngine(state, reference, settings, lammps_seed)
     else:
         engine = AseEngine(state, calculator, settings, seed_now)
