@@ -128,7 +128,7 @@ def test_nve_conserves_energy_with_the_reference(melt, tmp_path):
     potential = np.array([f.get_potential_energy() for f in frames])
     total = potential + np.array([f.get_kinetic_energy() for f in frames])
     n = len(frames[0])
-    # Potential and kinetic energy exchange about 0.1 eV per ion; their sum stays within
+    # Potential and kinetic energy exchange about 0.05 eV per ion; their sum stays within
     # 1 meV per ion and its scatter is under 2% of theirs.
     assert np.ptp(potential) / n > 0.02
     assert np.ptp(total) / n < 1e-3
