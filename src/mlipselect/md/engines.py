@@ -112,9 +112,9 @@ class LammpsEngine:
         self._frame = self._read_frame()
 
     def _read_frame(self) -> Atoms:
-        from mlipselect.reference.sampler import _frame
+        from mlipselect.reference.sampler import lammps_frame
 
-        frame, per_atom = _frame(self.lmp, self.start)
+        frame, per_atom = lammps_frame(self.lmp, self.start)
         results = {"energy": frame["energy"][0], "stress": frame["stress"][0], **per_atom}
         return labelled_atoms(per_atom["numbers"], per_atom["positions"], frame["cell"][0],
                               per_atom["momenta"], results)

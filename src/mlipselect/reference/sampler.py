@@ -109,7 +109,7 @@ class StateRun:
         try:
             for k in range(self.n_frames):
                 self.lmp.command(f"run {self.every}" + (" pre no post no" if k else " post no"))
-                frame, per_atom = _frame(self.lmp, self.atoms)
+                frame, per_atom = lammps_frame(self.lmp, self.atoms)
                 frame.update(
                     temperature=[self.lmp.lmp.get_thermo("temp")],
                     pressure=[self.lmp.lmp.get_thermo("press")],
@@ -159,7 +159,9 @@ def pool_metadata(profile: dict) -> dict:
             "reference": profile["reference"], "system": profile["system"]}
 
 
-def _frame(lmp: NaClLammps, atoms) -> tuple[dict, dict]:
+def lammps_frame(lmp: NaClLammps, atoms) -> tuple[dict, dict]:
+    """The current LAMMPS state as pool columns (``PoolWriter.append_columns``): labels,
+    positions wrapped into the cell, momenta, all in ASE's frame and units."""
     res = lmp.results()
     ids = lmp.lmp.numpy.extract_atom("id")[: lmp.natoms]
     order = np.argsort(ids)
