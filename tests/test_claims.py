@@ -3,7 +3,15 @@
 import numpy as np
 import pytest
 
-from mlipselect.analysis.claims import FAILS, HOLDS, INCONCLUSIVE, claim_c1, claim_c2, claim_c3, compare
+from mlipselect.analysis.claims import (
+    FAILS,
+    HOLDS,
+    INCONCLUSIVE,
+    claim_c1,
+    claim_c2,
+    claim_c3,
+    compare,
+)
 from mlipselect.analysis.distributions import species_tail_share, tail_share
 
 

@@ -29,7 +29,8 @@ def test_columns_match_frames(smoke_pool):
         off = pool.offsets
         for a, i in zip(atoms, [0, 25], strict=True):
             assert a.info["pool_index"] == i
-            np.testing.assert_array_equal(a.get_forces(), pool.atom_column("forces")[off[i]:off[i + 1]])
+            forces = pool.atom_column("forces")[off[i] : off[i + 1]]
+            np.testing.assert_array_equal(a.get_forces(), forces)
             assert a.get_potential_energy() == pool.energy[i]
 
 

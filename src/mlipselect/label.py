@@ -56,7 +56,9 @@ def label_file(inp, out, calc: Calculator, progress: bool = True) -> int:
     inp, out = Path(inp), Path(out)
     partial = out.with_name(out.name + ".partial")
     frames = list(iread_frames(inp, require=()))
-    done = sum(1 for _ in ase.io.iread(partial, index=":", format="extxyz")) if partial.exists() else 0
+    done = 0
+    if partial.exists():
+        done = sum(1 for _ in ase.io.iread(partial, index=":", format="extxyz"))
     if done > len(frames):
         raise InputError(f"{partial}: has {done} frames but {inp} only {len(frames)}; delete it")
     with open(partial, "a") as fh:

@@ -73,7 +73,8 @@ class Plan:
     @property
     def selections(self) -> list[str]:
         sel = self.profile["select"]
-        return [selection_name(m, n, s) for m, n, s in product(sel["methods"], sel["n"], sel["seeds"])]
+        grid = product(sel["methods"], sel["n"], sel["seeds"])
+        return [selection_name(m, n, s) for m, n, s in grid]
 
     def seed_of(self, selection: str) -> int:
         return parse_selection(selection)["seed"]

@@ -64,9 +64,11 @@ def run(args) -> int:
 
 
 def publish(results: Path, target: Path) -> None:
-    """Copy the figures and the report of a finished run into ``target``."""
+    """Copy the figures and the report of a finished run into ``target``, side by side (the
+    report's figure links lose their ``figures/`` prefix)."""
     target.mkdir(parents=True, exist_ok=True)
-    for path in [*sorted((results / "figures").glob("fig*")), results / "report.md",
-                 results / "report.json"]:
+    for path in [*sorted((results / "figures").glob("fig*")), results / "report.json"]:
         shutil.copy2(path, target / path.name)
+    text = (results / "report.md").read_text().replace("](figures/", "](")
+    (target / "report.md").write_text(text)
     print(f"published figures and report to {target}/", file=sys.stderr)

@@ -2,7 +2,8 @@
 
 Runs every state point of the profile's `sample.states` (or only those named with --state),
 each into its own part file beside the output (OUT.parts/NAME.h5), then merges the parts into
-OUT; a single state point is written to OUT directly. Finished parts are kept: an interrupted run resumes with the state points still missing.
+OUT; a single state point is written to OUT directly. Finished parts are kept: an
+interrupted run resumes with the state points still missing.
 A state point that fails is reported by name; the others are still written.
 """
 

@@ -57,7 +57,8 @@ def write_frames(frames: Iterable[Atoms], out) -> int:
 def import_frames(paths: Iterable, out, metadata: dict | None = None) -> int:
     """Build a pool at ``out`` from ASE-readable files; returns the number of frames."""
     paths = [Path(p) for p in paths]
-    with PoolWriter(out, metadata={"imported_from": [str(p) for p in paths], **(metadata or {})}) as w:
+    metadata = {"imported_from": [str(p) for p in paths], **(metadata or {})}
+    with PoolWriter(out, metadata=metadata) as w:
         for path in paths:
             for i, atoms in enumerate(iread_frames(path)):
                 frame_info = {k: v for k, v in atoms.info.items() if k in _INFO_COLUMNS}

@@ -135,12 +135,10 @@ class NaClLammps:
             if any(box[3:]) and not self.triclinic:
                 self.command("change_box all triclinic")
                 self.triclinic = True
-            tilts = " xy final {3!r} xz final {4!r} yz final {5!r}".format(*box)
-            self.command(
-                "change_box all x final 0 {0!r} y final 0 {1!r} z final 0 {2!r}".format(*box)
-                + (tilts if self.triclinic else "")
-                + " units box"
-            )
+            lx, ly, lz, xy, xz, yz = box
+            tilts = f" xy final {xy!r} xz final {xz!r} yz final {yz!r}" if self.triclinic else ""
+            self.command(f"change_box all x final 0 {lx!r} y final 0 {ly!r} z final 0 {lz!r}"
+                         f"{tilts} units box")
         if cell is not None:
             self.cell = np.array(cell, dtype=float)
         pos = self._lammps_positions(positions)

@@ -97,7 +97,8 @@ class StateRun:
         start_t = cfg["melt_temperature"] if state["phase"] == "melt" else state["temperature"]
         lmp.command(f"velocity all create {start_t} {self.seed} mom yes rot no dist gaussian")
         if state["phase"] == "melt":
-            _apply(lmp, _ensemble_fixes(state, dt, start_t, relax=True), self._steps(cfg["melt_ps"]))
+            _apply(lmp, _ensemble_fixes(state, dt, start_t, relax=True),
+                   self._steps(cfg["melt_ps"]))
         _apply(lmp, _ensemble_fixes(state, dt, relax=True), self._steps(cfg["equilibrate_ps"]))
         for fix in _ensemble_fixes(state, dt):
             lmp.command(fix)
