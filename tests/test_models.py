@@ -219,3 +219,14 @@ def test_profiles_name_their_sizes():
             first = family_settings(profile, family)
             assert first["size"] == next(iter(profile["train"][family]["sizes"]))
     assert len(load_profile("paper")["train"]["nn"]["sizes"]) >= 3
+
+
+@pytest.mark.parametrize("trained", ["gpr"], indirect=True)
+def test_gpr_prediction_is_the_fitted_linear_model(trained, frames):
+    """predict contracts the weights early; the design rows the fit used give the same."""
+    _, _, model = trained
+    atoms = frames[1][2]
+    energy, forces = model.predict(atoms)
+    energy_row, force_rows = model.design(atoms)
+    assert energy == pytest.approx(model.e0 * len(atoms) + energy_row @ model.alpha, rel=1e-12)
+    np.testing.assert_allclose(forces.ravel(), force_rows @ model.alpha, atol=1e-10)

@@ -142,11 +142,26 @@ class SparseGPRPotential(Potential):
         return np.concatenate([self.weights[s] for s in self.species])
 
     def predict(self, atoms):
+        """Like ``design`` contracted with the weights, but contracting first: per atom the
+        gradient of its energy w.r.t. its unit descriptor, then one pass over the pairs."""
         self.check_species(atoms)
-        energy_row, force_rows = self.design(atoms)
-        alpha = self.alpha
-        return (float(self.e0 * len(atoms) + energy_row @ alpha),
-                (force_rows @ alpha).reshape(len(atoms), 3))
+        st = self.manifest["settings"]
+        delta2, zeta = float(st["delta"]) ** 2, int(st["zeta"])
+        energy = self.e0 * len(atoms)
+        gradient = np.zeros((len(atoms), 3))
+        for s, (_, x, norms, grad) in self.soap.compute(atoms, gradients=True).items():
+            xm, alpha = self.sparse[s], self.weights[s]
+            c = x @ xm.T
+            energy += delta2 * (c**zeta).sum(axis=0) @ alpha
+            w = delta2 * zeta * c ** (zeta - 1) * alpha  # dE / d(x_i . x_m)
+            v = (w @ xm - (w * c).sum(axis=1)[:, None] * x) / norms[:, None]  # dE / dp_i
+            rows = grad.samples.column("sample")
+            per_pair = np.einsum("gxd,gd->gx", grad.values, v[rows])
+            neighbours = grad.samples.column("atom")
+            for axis in range(3):
+                gradient[:, axis] += np.bincount(neighbours, per_pair[:, axis],
+                                                 minlength=len(atoms))
+        return float(energy), -gradient
 
     @classmethod
     def fit(cls, frames, manifest, workdir, progress=True):
