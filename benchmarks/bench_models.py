@@ -63,7 +63,7 @@ class Prediction:
     def setup(self, model, ions):
         family, size = model.split("-", 1)
         frames = labelled_frames(ions, 2)
-        self.model = trained(family, size, frames, epochs=1, sparse_points=200)
+        self.model = trained(family, size, frames, **({"epochs": 1} if family == "nn" else {}))
         self.atoms = frames[0]
         self.model.predict(self.atoms)  # warm-up
 

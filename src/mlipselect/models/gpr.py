@@ -126,10 +126,10 @@ class SparseGPRPotential(Potential):
             neighbours = grad.samples.column("atom")
             g = grad.values  # (pairs, 3, features)
             gx = np.einsum("gxd,gd->gx", g, x[rows])  # d p_i / d r_a . p_hat_i
-            dots = g @ xm.T  # (pairs, 3, m_s): d p_i / d r_a . p_hat_m
-            ci = c[rows][:, None, :]
-            dk = (delta2 * zeta * ci ** (zeta - 1) * (dots - ci * gx[:, :, None])
-                  / norms[rows][:, None, None])
+            # d p_i / d r_a . p_hat_m as one matrix product (pairs * 3, m_s)
+            dots = (g.reshape(-1, g.shape[-1]) @ xm.T).reshape(len(rows), 3, -1)
+            factor = (delta2 * zeta * c ** (zeta - 1) / norms[:, None])[rows][:, None, :]
+            dk = factor * (dots - c[rows][:, None, :] * gx[:, :, None])
             to_atoms = scipy.sparse.csr_matrix(
                 (np.ones(len(rows)), (neighbours, np.arange(len(rows)))),
                 shape=(len(atoms), len(rows)))
