@@ -30,11 +30,13 @@ Fit (projected process / subset of regressors, the form GAP uses)
 
     .. math:: (K_{mm} + K_{mn} \Sigma^{-1} K_{nm})\, \alpha = K_{mn} \Sigma^{-1} (y - e_0 N).
 
-    The prior :math:`\alpha^T K_{mm} \alpha` is the regularisation; ``jitter`` (relative to
-    :math:`\delta^2`) is added to the diagonal of :math:`K_{mm}`. The m x m normal equations
-    are accumulated frame by frame, so memory is that of one frame's gradients
-    (about 0.6 GB at 1000 ions) plus m x m, whatever the number of frames; per-atom energies
-    are never used.
+    The prior :math:`\alpha^T K_{mm} \alpha` is the regularisation; eigenvalues of
+    :math:`K_{mm}` below ``jitter`` :math:`\delta^2` are raised to it. The system is solved
+    as least squares of the stacked rows :math:`[K_{mm}^{1/2}; \Sigma^{-1/2} K_{nm}]` by a
+    QR factorisation updated frame by frame (the normal equations would square the condition
+    number and fail at 1000 ions x 128 frames). Memory is that of one frame's gradients and
+    design rows (about 2 GB at 1000 ions with 1000 sparse points) plus m x m, whatever the
+    number of frames; per-atom energies are never used.
 """
 
 from __future__ import annotations
@@ -181,21 +183,23 @@ class SparseGPRPotential(Potential):
         delta2, zeta = float(settings["delta"]) ** 2, int(settings["zeta"])
         kmm = scipy.linalg.block_diag(*[delta2 * (sparse[s] @ sparse[s].T) ** zeta
                                         for s in species])
-        a = kmm + float(settings["jitter"]) * delta2 * np.eye(len(kmm))
-        b = np.zeros(len(kmm))
-        sigma_f2 = float(settings["forces_sigma"]) ** 2
+        # The prior as rows: root.T @ root = K_mm with eigenvalues raised to the jitter.
+        values, vectors = np.linalg.eigh(kmm)
+        values = np.maximum(values, float(settings["jitter"]) * delta2)
+        m = len(kmm)
+        r = np.hstack([np.sqrt(values)[:, None] * vectors.T, np.zeros((m, 1))])
+        sigma_f = float(settings["forces_sigma"])
         for atoms in tqdm(frames, desc="gpr fit", unit="frame", disable=not progress):
             energy, forces = frame_labels(atoms)
             energy_row, force_rows = model.design(atoms)
-            sigma_e2 = float(settings["energy_sigma"]) ** 2 * len(atoms)
-            a += np.outer(energy_row, energy_row) / sigma_e2 + force_rows.T @ force_rows / sigma_f2
-            b += energy_row * (energy - e0 * len(atoms)) / sigma_e2
-            b += force_rows.T @ forces.reshape(-1) / sigma_f2
-        try:
-            alpha = scipy.linalg.solve(a, b, assume_a="pos")
-        except np.linalg.LinAlgError:
-            raise InputError("GPR normal equations are not positive definite; raise "
-                             "train.gpr.jitter or the noise sigmas") from None
+            sigma_e = float(settings["energy_sigma"]) * np.sqrt(len(atoms))
+            rows = np.vstack([
+                r,
+                np.append(energy_row, energy - e0 * len(atoms)) / sigma_e,
+                np.hstack([force_rows, forces.reshape(-1, 1)]) / sigma_f,
+            ])
+            r = scipy.linalg.qr(rows, mode="r", overwrite_a=True, check_finite=False)[0][:m + 1]
+        alpha = scipy.linalg.solve_triangular(r[:m, :m], r[:m, m])
         columns = model._columns
         model.weights = {s: alpha[columns[s]] for s in species}
         manifest["fit"] = {"sparse_points": {str(s): len(sparse[s]) for s in species}}
