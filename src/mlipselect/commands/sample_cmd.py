@@ -9,6 +9,7 @@ A state point that fails is reported by name; the others are still written.
 
 from __future__ import annotations
 
+import multiprocessing
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -63,7 +64,10 @@ def run(args) -> int:
         print(f"state point '{name}': done before, kept {parts[name]}", file=sys.stderr)
     jobs = args.jobs or profile["sample"]["jobs"]
     failures = []
-    with ProcessPoolExecutor(max_workers=max(1, min(jobs, len(todo) or 1))) as pool:
+    # forkserver: forking a process that has imported torch or LAMMPS threads can deadlock.
+    context = multiprocessing.get_context("forkserver")
+    workers = max(1, min(jobs, len(todo) or 1))
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         futures = {name: pool.submit(_run_state, profile, names.index(name), parts[name])
                    for name in todo}
         for name, future in futures.items():
