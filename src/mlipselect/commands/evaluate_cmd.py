@@ -46,6 +46,7 @@ def run(args) -> int:
     metrics = error_metrics(numbers, energies, forces)
     manifest = model.manifest
     metrics["model"] = {k: manifest[k] for k in ("family", "size", "seed")}
+    metrics["model"]["size_value"], metrics["model"]["size_label"] = model.size()
     metrics["model"]["directory"] = str(args.model)
     metrics["test"] = str(args.test)
     metrics["seconds_per_frame"] = seconds / len(frames)

@@ -62,6 +62,10 @@ class Potential(abc.ABC):
         model was not trained on fails (:meth:`check_species`)."""
 
     @abc.abstractmethod
+    def size(self) -> tuple[int, str]:
+        """How big the model is, for plots of error against size: ``(value, what)``."""
+
+    @abc.abstractmethod
     def save_files(self, directory: Path) -> None:
         """Write the fitted parameters into ``directory`` (the manifest is written apart)."""
 

@@ -102,6 +102,9 @@ class SparseGPRPotential(Potential):
         self.sparse, self.weights, self.e0 = sparse, weights, e0
         self.soap = Soap(manifest["settings"], self.species)
 
+    def size(self):
+        return sum(len(points) for points in self.sparse.values()), "GPR sparse points"
+
     @property
     def _columns(self) -> dict[int, slice]:
         """Where each species' sparse points sit among the columns of the design rows."""

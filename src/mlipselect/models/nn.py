@@ -158,6 +158,9 @@ class SchNetPotential(Potential):
         super().__init__(manifest)
         self.network = network
 
+    def size(self):
+        return sum(p.numel() for p in self.network.parameters()), "NN parameters"
+
     @classmethod
     def fit(cls, frames, manifest, workdir, progress=True):
         # Threaded scatter-adds on the CPU sum in varying order: deterministic kernels make a

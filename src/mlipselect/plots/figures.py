@@ -62,22 +62,24 @@ def fig1_distributions(pool, selections: dict, stem) -> list[Path]:
 def fig2_force_errors(errors: list[dict], stem) -> list[Path]:
     """Max, RMSE and MAE of test force errors against model size (parameters for NN, sparse
     points for GPR), one line per method, mean and standard deviation over seeds."""
-    families = sorted({e["family"] for e in errors})
+    families = sorted({e["family"] for e in errors}, key=lambda f: (f != "nn", f))
     metrics = [("max", "Max"), ("rmse", "RMSE"), ("mae", "MAE")]
     fig, axes = plt.subplots(len(families), 3, figsize=(15, 4 * len(families)), squeeze=False)
     for row, family in enumerate(families):
         rows = [e for e in errors if e["family"] == family]
         for col, (key, title) in enumerate(metrics):
             ax = axes[row, col]
-            for method in [m for m in METHOD_STYLE if any(e["method"] == m for e in rows)]:
+            methods = [m for m in METHOD_STYLE if any(e["method"] == m for e in rows)]
+            for k, method in enumerate(methods):
                 sizes = sorted({e["size_value"] for e in rows if e["method"] == method})
                 values = [[e[key] for e in rows if e["method"] == method and e["size_value"] == s]
                           for s in sizes]
                 mean = [np.mean(v) for v in values]
                 std = [np.std(v, ddof=1) if len(v) > 1 else 0.0 for v in values]
                 style = _style(method)
-                ax.errorbar(sizes, mean, yerr=std, marker="o", capsize=3, color=style["color"],
-                            label=style["label"])
+                dodge = 1 + 0.04 * (k - (len(methods) - 1) / 2)  # keep error bars apart
+                ax.errorbar(np.array(sizes) * dodge, mean, yerr=std, marker="o", capsize=3,
+                            color=style["color"], label=style["label"])
             ax.set_xscale("log")
             ax.set_xlabel(rows[0]["size_label"])
             ax.set_ylabel(rf"{title} force error (eV/$\mathrm{{\AA}}$)")
