@@ -104,6 +104,9 @@ SCHEMA: dict[str, dict] = {
         "md_methods": ["energy", "atomic-energies"],  # the seed's F3 compares these two
         "md_seeds": [0],
         "md_start_state": "melt-1400K",  # MD starts from this state point's last frame
+        # threads of each training, evaluation and MD job (torch's too): 1 runs as many jobs
+        # side by side as there are cores, which beats threading small models
+        "threads": 1,
     },
 }
 
