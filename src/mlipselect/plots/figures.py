@@ -102,7 +102,7 @@ def fig3_rdf(reference, runs: list[dict], stem) -> list[Path]:
     fig, axes = plt.subplots(2, ncol, figsize=(7 * ncol, 8), squeeze=False,
                              gridspec_kw={"height_ratios": [3, 2]})
     rise = reference["r"][np.argmax(reference["Na-Na"] > 0.01)]
-    zoom = (0.5 * rise, rise + 0.6)
+    zoom = (0.8, rise + 0.6)  # from below any collapsed pair the guard lets through
     for col, family in enumerate(families):
         full, short = axes[0, col], axes[1, col]
         for ax in (full, short):
@@ -131,5 +131,26 @@ def fig3_rdf(reference, runs: list[dict], stem) -> list[Path]:
         short.set_xlabel(r"$r$ ($\mathrm{\AA}$)")
         short.set_ylabel(r"$g_\mathrm{NaNa}(r)$")
     fig.suptitle("F3  Na-Na radial distribution function in NVT MD")
+    fig.tight_layout()
+    return _save(fig, stem)
+
+
+def fig_scaling(series: dict, stem) -> list[Path]:
+    """Cost against size on log-log axes, one panel per kind of size, each series labelled
+    with its fitted growth order k (time ~ size**k)."""
+    kinds = sorted({s["x_label"] for s in series.values()})
+    fig, axes = plt.subplots(1, len(kinds), figsize=(6.5 * len(kinds), 4.5), squeeze=False)
+    for ax, kind in zip(axes[0], kinds, strict=True):
+        for name, s in series.items():
+            if s["x_label"] != kind:
+                continue
+            x, t = np.asarray(s["x"], dtype=float), np.asarray(s["t"], dtype=float)
+            line, = ax.loglog(x, t, "o-", label=f"{name}: k = {s['order']:.2f}")
+            ax.loglog(x, np.exp(np.polyval(np.polyfit(np.log(x), np.log(t), 1), np.log(x))),
+                      ls=":", color=line.get_color())
+        ax.set_xlabel(kind)
+        ax.set_ylabel("seconds (best of 3)")
+        ax.legend(fontsize=8)
+    fig.suptitle("Cost against size on this machine (dotted: fitted power law)")
     fig.tight_layout()
     return _save(fig, stem)
