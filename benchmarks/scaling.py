@@ -7,7 +7,6 @@ a least-squares fit time ~ size**k). Takes a few minutes on 2 cores.
 
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 
 from bench_models import labelled_frames, trained  # noqa: E402
+from bench_selection import best_seconds  # noqa: E402
 
 from mlipselect.md.engines import AseEngine  # noqa: E402
 from mlipselect.md.guard import Guard  # noqa: E402
@@ -23,26 +23,17 @@ from mlipselect.reference.calculator import BMHTF  # noqa: E402
 from mlipselect.selection import uniform_by_atom_value, uniform_by_frame_value  # noqa: E402
 
 
-def best_of(fn, repeat=3) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def selection_costs() -> dict:
     rng = np.random.default_rng(0)
     frames = [10**3, 10**4, 10**5, 10**6]
-    energy = [best_of(lambda f=f: uniform_by_frame_value(rng.gamma(2.0, size=f), 512, 0))
+    energy = [best_seconds(lambda f=f: uniform_by_frame_value(rng.gamma(2.0, size=f), 512, 0))
               for f in frames]
     values = [10**5, 10**6, 10**7, 10**8]
     per_atom = []
     for v in values:
         data = rng.standard_t(3, size=v).astype(np.float32)
         offsets = np.arange(0, v + 1, 1000)
-        per_atom.append(best_of(lambda d=data, o=offsets: uniform_by_atom_value(d, o, 512, 0),
+        per_atom.append(best_seconds(lambda d=data, o=offsets: uniform_by_atom_value(d, o, 512, 0),
                                 repeat=1 if v >= 10**8 else 3))
     return {"energy selection (n=512)": {"x": frames, "t": energy, "x_label": "pool frames"},
             "per-atom selection (n=512)": {"x": values, "t": per_atom,
@@ -61,7 +52,7 @@ def prediction_and_md_costs() -> dict:
         costs = []
         for n in ions:
             atoms = labelled_frames(n, 1)[0]
-            costs.append(best_of(lambda a=atoms, m=model: m.predict(a)))
+            costs.append(best_seconds(lambda a=atoms, m=model: m.predict(a)))
         out[f"{name} energy+forces"] = {"x": ions, "t": costs, "x_label": "atoms per frame"}
     md = []
     settings = {"timestep_fs": 2.0, "thermostat": "bussi", "temperature": 1400.0,
@@ -71,7 +62,7 @@ def prediction_and_md_costs() -> dict:
         atoms.set_momenta(np.zeros((n, 3)))
         engine = AseEngine(atoms, BMHTF(), settings, 0)
         guard = Guard(min_distance=0.5, max_temperature=14000.0)
-        md.append(best_of(lambda e=engine, g=guard: e.advance(20, g)) / 20)
+        md.append(best_seconds(lambda e=engine, g=guard: e.advance(20, g)) / 20)
     out["reference MD step (BMHTF)"] = {"x": ions, "t": md, "x_label": "atoms per frame"}
     return out
 
