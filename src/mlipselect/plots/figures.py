@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -81,6 +82,9 @@ def fig2_force_errors(errors: list[dict], stem) -> list[Path]:
                 ax.errorbar(np.array(sizes) * dodge, mean, yerr=std, marker="o", capsize=3,
                             color=style["color"], label=style["label"])
             ax.set_xscale("log")
+            ticks = sorted({e["size_value"] for e in rows})
+            ax.set_xticks(ticks, labels=[f"{t:,}" for t in ticks])
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
             ax.set_xlabel(rows[0]["size_label"])
             ax.set_ylabel(rf"{title} force error (eV/$\mathrm{{\AA}}$)")
             ax.set_title(f"{family.upper()}: {title}")
