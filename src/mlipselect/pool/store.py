@@ -35,7 +35,6 @@ from mlipselect.io import atomic_path
 
 REQUIRED_FRAME = ("energy", "cell", "pbc")
 REQUIRED_ATOM = ("numbers", "positions", "forces")
-FRAME_KEYS = ("stress", "temperature", "pressure", "time", "state", "seed")
 ATOM_KEYS = ("energies", "momenta")
 
 

@@ -16,7 +16,6 @@ from mlipselect.errors import InputError
 from mlipselect.pool.store import PoolWriter
 from mlipselect.reference.lammps import NaClLammps
 
-BAR_TO_EV_A3 = 1e5 / 1.602176634e11
 # LAMMPS metal velocities are A/ps; ASE's time unit is units.fs fs.
 ASE_VELOCITY_PER_A_PS = 1e-3 / units.fs
 
