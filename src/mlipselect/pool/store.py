@@ -136,7 +136,7 @@ def frame_columns(atoms: Atoms, where: str) -> tuple[dict, dict]:
     """The pool columns of one labelled ``Atoms``; one clear error for a missing label."""
     results = dict(atoms.calc.results) if atoms.calc is not None else {}
     results.update({k: v for k, v in atoms.info.items() if k in ("energy", "stress")})
-    for key in ("forces", "energies", "momenta"):
+    for key in ("forces", "energies"):  # labels some readers leave in arrays
         if key in atoms.arrays:
             results[key] = atoms.arrays[key]
     if atoms.has("momenta"):
