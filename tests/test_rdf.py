@@ -11,11 +11,12 @@ import pytest
 from ase import Atoms
 from ase.build import bulk
 
-from mlipselect.analysis.rdf import PAIRS, RDF, compare, compute_rdf, read_rdf_csv
+from mlipselect.analysis.rdf import RDF, compare, compute_rdf, read_rdf_csv
 from mlipselect.cli import main
 from mlipselect.errors import InputError
 from mlipselect.reference.sampler import rocksalt
 
+PAIRS = ("Na-Na", "Na-Cl", "Cl-Cl")
 A = 5.62  # A, the BMHTF model's 0 K lattice constant
 
 # Rocksalt shells: (pair, distance, ions in that shell around one ion).
@@ -136,10 +137,28 @@ def test_rdf_verb_writes_csv_and_compares(tmp_path, capsys):
     assert "short-range artifact" in capsys.readouterr().out
 
 
-def test_rdf_verb_rejects_other_elements(tmp_path, capsys):
-    path = tmp_path / "kcl.extxyz"
-    ase.io.write(path, bulk("KCl", "rocksalt", a=6.3, cubic=True))
+def test_partials_for_every_species_pair_of_any_system(tmp_path):
+    # Copper (fcc, one species) and KCl (no Na) get partials for each species pair
+    # present, species ordered by atomic number; fcc's first shell is 12 at a / sqrt(2).
+    cu = bulk("Cu", "fcc", a=3.61, cubic=True).repeat(3)
+    rdf = compute_rdf([cu], rmax=3.0, bins=300)
+    assert rdf.pairs == ["Cu-Cu"]
+    assert rdf.coordination("Cu-Cu", 2.8) == pytest.approx(12.0)
+    assert rdf.r[np.argmax(rdf.g["Cu-Cu"])] == pytest.approx(3.61 / np.sqrt(2), abs=rdf.dr)
+    kcl = bulk("KCl", "rocksalt", a=6.3, cubic=True).repeat(2)
+    rdf = compute_rdf([kcl], rmax=5.0, bins=500)
+    assert rdf.pairs == ["Cl-Cl", "Cl-K", "K-K"]  # Cl (17) before K (19)
+    assert rdf.coordination("Cl-K", 3.5) == pytest.approx(6.0)
+    path = tmp_path / "kcl.csv"
+    rdf.write_csv(path)
+    assert read_rdf_csv(path).pairs == rdf.pairs
+
+
+def test_rdf_verb_names_a_frame_with_other_species(tmp_path, capsys):
+    path = tmp_path / "mixed.extxyz"
+    ase.io.write(path, [bulk("NaCl", "rocksalt", a=A, cubic=True),
+                        bulk("KCl", "rocksalt", a=6.3, cubic=True)])
     assert main(["rdf", str(path), "--out", str(tmp_path / "x.csv")]) == 2
     err = capsys.readouterr().err
-    assert "frame 0" in err and "K" in err
+    assert "frame 1" in err and "Cl, K" in err
     assert not (tmp_path / "x.csv").exists()

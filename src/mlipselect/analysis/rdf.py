@@ -1,9 +1,11 @@
-"""Partial radial distribution functions of NaCl, and their comparison with a reference.
+"""Partial radial distribution functions of any system, and their comparison with a reference.
 
-``g_ab(r)`` is the density of b ions at distance r from an a ion, relative to the mean density
-of b ions. Each frame is normalised with its own volume, so triclinic cells and cells whose
-volume changes (NPT) are handled alike; pairs come from vesin neighbour lists, which count
-every periodic image. Beyond half the smallest cell width, g(r) also sees an ion's own images.
+``g_ab(r)`` is the density of b atoms at distance r from an a atom, relative to the mean
+density of b atoms, for every pair of species present (``"Na-Na"``, ``"Na-Cl"``, ``"Cl-Cl"``
+for NaCl; ``"Cu-Cu"`` alone for copper), species ordered by atomic number. Each frame is
+normalised with its own volume, so triclinic cells and cells whose volume changes (NPT) are
+handled alike; pairs come from vesin neighbour lists, which count every periodic image.
+Beyond half the smallest cell width, g(r) also sees an atom's own images.
 
 The uncertainty of g(r) is the standard error of the mean over contiguous blocks of frames,
 which accounts for the correlation between neighbouring frames of a trajectory as long as
@@ -18,23 +20,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from ase.data import chemical_symbols
 
 from mlipselect.errors import InputError
 from mlipselect.io import atomic_path
-
-SPECIES = ("Na", "Cl")
-PAIRS = ("Na-Na", "Na-Cl", "Cl-Cl")
-"""Column names; pair index ``t_i + t_j`` with species index t (Na 0, Cl 1)."""
 
 
 @dataclass
 class RDF:
     """Partial g(r) on a grid of bin centres ``r`` (A).
 
-    ``g`` and ``err`` map each pair of ``PAIRS`` to arrays like ``r``; ``err`` is the
-    block-averaged standard error (NaN with fewer than two blocks). ``density`` maps each pair
-    "a-b" to the mean number density of b ions seen from an a ion, (N_b - [a = b]) / V, in
-    1/A^3, and ``frames`` is the number of frames averaged.
+    ``g`` and ``err`` map each pair ``"a-b"`` (see :attr:`pairs`) to arrays like ``r``;
+    ``err`` is the block-averaged standard error (NaN with fewer than two blocks).
+    ``density`` maps each pair "a-b" to the mean number density of b atoms seen from an a
+    atom, (N_b - [a = b]) / V, in 1/A^3, and ``frames`` is the number of frames averaged.
     """
 
     r: np.ndarray
@@ -42,6 +41,11 @@ class RDF:
     err: dict
     density: dict
     frames: int
+
+    @property
+    def pairs(self) -> list[str]:
+        """The pairs ``"a-b"``, species ordered by atomic number."""
+        return list(self.g)
 
     @property
     def dr(self) -> float:
@@ -55,9 +59,10 @@ class RDF:
         return float(self.density[pair] * np.sum(self.g[pair][inside] * shell))
 
     def write_csv(self, path) -> None:
-        """Columns ``r``, ``Na-Na``, ``Na-Cl``, ``Cl-Cl``, then ``<pair>_err``; atomic."""
-        header = ["r", *PAIRS, *(f"{p}_err" for p in PAIRS)]
-        columns = [self.r, *(self.g[p] for p in PAIRS), *(self.err[p] for p in PAIRS)]
+        """Columns ``r``, one per pair (``Na-Na``, ``Na-Cl``, ...), then ``<pair>_err``;
+        atomic."""
+        header = ["r", *self.pairs, *(f"{p}_err" for p in self.pairs)]
+        columns = [self.r, *(self.g[p] for p in self.pairs), *(self.err[p] for p in self.pairs)]
         with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(header)
@@ -73,9 +78,9 @@ def read_rdf_csv(path) -> RDF:
             rows = list(csv.reader(fh))
     except OSError as err:
         raise InputError(f"{path}: cannot read ({err.strerror})") from None
-    missing = [c for c in ("r", *PAIRS) if not rows or c not in rows[0]]
-    if missing:
-        raise InputError(f"{path}: not an RDF table (no column {', '.join(missing)})")
+    pairs = [c for c in rows[0][1:] if not c.endswith("_err")] if rows else []
+    if not rows or rows[0][:1] != ["r"] or not pairs:
+        raise InputError(f"{path}: not an RDF table (columns r, then one per pair)")
     try:
         table = {name: np.array([float(row[k]) for row in rows[1:]])
                  for k, name in enumerate(rows[0])}
@@ -84,52 +89,63 @@ def read_rdf_csv(path) -> RDF:
     if len(table["r"]) < 2:
         raise InputError(f"{path}: fewer than two rows")
     nan = np.full_like(table["r"], np.nan)
-    return RDF(r=table["r"], g={p: table[p] for p in PAIRS},
-               err={p: table.get(f"{p}_err", nan) for p in PAIRS},
-               density={p: np.nan for p in PAIRS}, frames=0)
+    return RDF(r=table["r"], g={p: table[p] for p in pairs},
+               err={p: table.get(f"{p}_err", nan) for p in pairs},
+               density={p: np.nan for p in pairs}, frames=0)
 
 
-def _species_index(atoms, where: str) -> np.ndarray:
-    symbols = np.asarray(atoms.get_chemical_symbols())
-    unknown = sorted(set(symbols.tolist()) - set(SPECIES))
-    if unknown:
-        raise InputError(f"{where}: g(r) is defined here for Na and Cl only, not {unknown}")
-    return (symbols == SPECIES[1]).astype(np.intp)
+def species_pairs(numbers) -> tuple[np.ndarray, list[str]]:
+    """The species present (sorted atomic numbers) and their pairs ``"a-b"`` (a <= b)."""
+    species = np.unique(numbers)
+    names = [chemical_symbols[z] for z in species]
+    return species, [f"{a}-{b}" for i, a in enumerate(names) for b in names[i:]]
 
 
-def _frame_g(atoms, nl, rmax: float, bins: int, where: str) -> tuple[np.ndarray, np.ndarray]:
-    """(3, bins) partial g(r) of one frame, and the (3,) pair densities of ``RDF.density``."""
+def _frame_g(atoms, species, nl, rmax: float, bins: int, where: str):
+    """(pairs, bins) partial g(r) of one frame, and the (pairs,) densities of
+    ``RDF.density``."""
     if not atoms.pbc.all():
         raise InputError(f"{where}: g(r) needs a cell periodic in all three directions")
+    if not np.array_equal(np.unique(atoms.numbers), species):
+        found = ", ".join(chemical_symbols[z] for z in np.unique(atoms.numbers))
+        expected = ", ".join(chemical_symbols[z] for z in species)
+        raise InputError(f"{where}: species {found}, but the first frame has {expected}")
     volume = abs(atoms.cell.volume)
-    kind = _species_index(atoms, where)
-    counts = np.bincount(kind, minlength=2)
-    if counts.min() == 0:
-        raise InputError(f"{where}: needs both Na and Cl ions")
+    kind = np.searchsorted(species, atoms.numbers)
+    counts = np.bincount(kind, minlength=len(species))
+    s = len(species)
+    # Pair id of species (a, b), a <= b, in the order of ``species_pairs``.
+    first, second = np.triu_indices(s)
+    pair_id = np.zeros((s, s), dtype=np.intp)
+    pair_id[first, second] = pair_id[second, first] = np.arange(len(first))
     cell = atoms.cell[:]
     positions = (atoms.cell.scaled_positions(atoms.positions) % 1.0) @ cell
     pairs, d = nl.compute(positions, cell, True, quantities="Pd", copy=False)
     keep = d < rmax
-    index = (kind[pairs[keep, 0]] + kind[pairs[keep, 1]]) * bins
+    index = pair_id[kind[pairs[keep, 0]], kind[pairs[keep, 1]]] * bins
     index += (d[keep] * (bins / rmax)).astype(np.intp)
-    hist = np.bincount(index, minlength=3 * bins).reshape(3, bins).astype(float)
+    hist = np.bincount(index, minlength=len(first) * bins).reshape(len(first), bins)
     edges = np.linspace(0.0, rmax, bins + 1)
     shell = 4.0 / 3.0 * np.pi * np.diff(edges**3)
-    na, cl = counts
-    # Half list: each unordered pair once. Like pairs: N(N-1)/2 pairs in an ideal gas.
-    seen = np.array([na - 1, cl, cl - 1]) / volume
-    ideal = np.array([na / 2, na, cl / 2]) * seen
-    return hist / (ideal[:, None] * shell), seen
+    like = first == second
+    # Half list: each unordered pair once; an ideal gas has N_a (N_b - [a=b]) / V b atoms per
+    # volume around an a atom, and N_a (N_a - 1) / 2 like pairs.
+    seen = (counts[second] - like) / volume
+    ideal = np.where(like, counts[first] / 2, counts[first]) * seen
+    expected = ideal[:, None] * shell
+    g = np.divide(hist, expected, out=np.zeros(hist.shape), where=expected > 0)
+    return g, seen
 
 
 def compute_rdf(frames: Iterable, rmax: float = 8.0, bins: int = 160, blocks: int = 5,
                 where: str = "frames") -> RDF:
-    """Partial g(r) of Na-Na, Na-Cl and Cl-Cl averaged over ``frames`` (ASE Atoms).
+    """Partial g(r) of every species pair, averaged over ``frames`` (ASE Atoms).
 
     Parameters
     ----------
     frames : iterable of ase.Atoms
-        Periodic NaCl configurations; any cell shape, the volume may vary between frames.
+        Periodic configurations, all with the same species; any cell shape, the volume may
+        vary between frames. A like pair of a species with one atom has g = 0.
     rmax : float
         Largest distance, A; the histogram has ``bins`` equal bins on [0, rmax).
     bins : int
@@ -144,9 +160,11 @@ def compute_rdf(frames: Iterable, rmax: float = 8.0, bins: int = 160, blocks: in
     if rmax <= 0 or bins < 2 or blocks < 1:
         raise InputError(f"{where}: need rmax > 0, bins >= 2 and blocks >= 1")
     nl = vesin.NeighborList(cutoff=float(rmax), full_list=False)
-    per_frame, densities = [], []
+    per_frame, densities, species, pairs = [], [], None, []
     for k, atoms in enumerate(frames):
-        g, rho = _frame_g(atoms, nl, rmax, bins, f"{where}, frame {k}")
+        if species is None:
+            species, pairs = species_pairs(atoms.numbers)
+        g, rho = _frame_g(atoms, species, nl, rmax, bins, f"{where}, frame {k}")
         per_frame.append(g)
         densities.append(rho)
     if not per_frame:
@@ -161,8 +179,8 @@ def compute_rdf(frames: Iterable, rmax: float = 8.0, bins: int = 160, blocks: in
         err = np.full_like(g, np.nan)
     edges = np.linspace(0.0, rmax, bins + 1)
     rho = np.mean(densities, axis=0)
-    return RDF(r=(edges[1:] + edges[:-1]) / 2, g=dict(zip(PAIRS, g, strict=True)),
-               err=dict(zip(PAIRS, err, strict=True)), density=dict(zip(PAIRS, rho, strict=True)),
+    return RDF(r=(edges[1:] + edges[:-1]) / 2, g=dict(zip(pairs, g, strict=True)),
+               err=dict(zip(pairs, err, strict=True)), density=dict(zip(pairs, rho, strict=True)),
                frames=len(per_frame))
 
 
@@ -184,8 +202,9 @@ def compare(rdf: RDF, reference: RDF, pair: str = "Na-Na", zero: float = 0.01) -
         pairs (A): the weight of non-physical short-range peaks, 0 for a faithful model;
         ``r_rise``: the reference's first rise (A).
     """
-    if pair not in PAIRS:
-        raise InputError(f"unknown pair '{pair}' (known: {', '.join(PAIRS)})")
+    for which in (rdf, reference):
+        if pair not in which.g:
+            raise InputError(f"no pair '{pair}' (known: {', '.join(which.pairs)})")
     r, g_ref = reference.r, reference.g[pair]
     dr = reference.dr
     inside = r <= rdf.r[-1] + rdf.dr / 2

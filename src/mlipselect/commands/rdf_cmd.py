@@ -1,9 +1,10 @@
-"""Partial radial distribution functions Na-Na, Na-Cl, Cl-Cl of frames, with block errors.
+"""Partial radial distribution functions of frames, for every species pair, with block errors.
 
-Writes a CSV with columns r, Na-Na, Na-Cl, Cl-Cl and their standard errors <pair>_err over
-blocks of consecutive frames. With --reference, also compares each pair with a reference
-g(r) CSV: integrated absolute difference, first-peak position and height errors, and the
-short-range artifact (weight of g(r) below the reference's first rise).
+Writes a CSV with columns r, one per species pair (Na-Na, Na-Cl, Cl-Cl for NaCl; Cu-Cu for
+copper) and their standard errors <pair>_err over blocks of consecutive frames. With
+--reference, also compares each pair with a reference g(r) CSV: integrated absolute
+difference, first-peak position and height errors, and the short-range artifact (weight of
+g(r) below the reference's first rise).
 """
 
 from pathlib import Path
@@ -24,7 +25,7 @@ def configure(p) -> None:
 def run(args) -> int:
     import json
 
-    from mlipselect.analysis.rdf import PAIRS, compare, compute_rdf, read_rdf_csv
+    from mlipselect.analysis.rdf import compare, compute_rdf, read_rdf_csv
     from mlipselect.config import SCHEMA, load_profile
     from mlipselect.errors import InputError
     from mlipselect.io import atomic_path
@@ -40,7 +41,7 @@ def run(args) -> int:
     rdf.write_csv(args.out)
     print(f"g(r) of {rdf.frames} frames -> {args.out}")
     if reference is not None:
-        metrics = [compare(rdf, reference, pair) for pair in PAIRS]
+        metrics = [compare(rdf, reference, pair) for pair in rdf.pairs]
         for m in metrics:
             print(f"{m['pair']:>6}: |g - g_ref| {m['iae']:.3f} A, first peak "
                   f"{m['peak_r_error']:+.3f} A / {m['peak_g_error']:+.3f}, "
