@@ -1,13 +1,17 @@
 """The pool store, its ASE import/export and the foundation verbs' handling of bad input."""
 
+import itertools
+
 import ase.io
 import h5py
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlipselect.cli import main
 from mlipselect.pool.frames_io import export_pool, import_frames, merge_pools
-from mlipselect.pool.store import Pool, PoolError
+from mlipselect.pool.store import Pool, PoolError, PoolWriter
 
 
 def test_pool_labels_are_consistent(smoke_pool):
@@ -109,3 +113,111 @@ def test_unreadable_and_unwritable_paths(tmp_path, smoke_pool, capsys):
     (tmp_path / "file").write_text("")
     assert main(["export", str(smoke_pool), str(tmp_path / "file" / "x.extxyz")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def _columns(sizes, seed=0):
+    """Frame and per-atom columns of frames with ``sizes`` atoms."""
+    rng = np.random.default_rng(seed)
+    atoms = int(np.sum(sizes))
+    frame = {"energy": rng.normal(size=len(sizes)),
+             "cell": rng.normal(size=(len(sizes), 3, 3)),
+             "pbc": rng.random((len(sizes), 3)) > 0.5}
+    per_atom = {"natoms": np.asarray(sizes), "numbers": rng.integers(1, 90, atoms, np.int32),
+                "positions": rng.normal(size=(atoms, 3)), "forces": rng.normal(size=(atoms, 3)),
+                "energies": rng.normal(size=atoms)}
+    return frame, per_atom
+
+
+def _batch(frame, per_atom, start, stop):
+    off = np.concatenate([[0], np.cumsum(per_atom["natoms"])])
+    a, b = off[start], off[stop]
+    return ({k: v[start:stop] for k, v in frame.items()},
+            {k: v[start:stop] if k == "natoms" else v[a:b] for k, v in per_atom.items()})
+
+
+@settings(max_examples=40, deadline=None)
+@given(sizes=st.lists(st.integers(1, 5), min_size=1, max_size=12),
+       cuts=st.lists(st.integers(1, 11), max_size=6),
+       chunk_bytes=st.sampled_from([8, 40, 1 << 16]),
+       interrupt_at=st.none() | st.integers(0, 11))
+def test_any_appends_interrupts_and_reruns_give_the_uninterrupted_pool(
+        tmp_path_factory, sizes, cuts, chunk_bytes, interrupt_at):
+    directory = tmp_path_factory.mktemp("pools")
+    frame, per_atom = _columns(sizes)
+    whole = directory / "whole.h5"
+    with PoolWriter(whole) as writer:
+        writer.append_columns(*_batch(frame, per_atom, 0, len(sizes)))
+    bounds = sorted({0, len(sizes), *(c for c in cuts if c < len(sizes))})
+    out = directory / "pool.h5"
+
+    def write(interrupt):
+        with PoolWriter(out, chunk_bytes=chunk_bytes) as writer:
+            for k, (a, b) in enumerate(itertools.pairwise(bounds)):
+                if k == interrupt:
+                    raise KeyboardInterrupt
+                writer.append_columns(*_batch(frame, per_atom, a, b))
+
+    if interrupt_at is not None and interrupt_at < len(bounds) - 1:
+        with pytest.raises(KeyboardInterrupt):
+            write(interrupt_at)
+        assert not out.exists() and list(directory.glob(".pool.h5*")) == []
+    write(None)
+    with Pool(out) as pool, Pool(whole) as reference:
+        assert pool.checksum() == reference.checksum()
+        np.testing.assert_array_equal(pool.offsets, np.concatenate([[0], np.cumsum(sizes)]))
+        for key, value in frame.items():
+            np.testing.assert_array_equal(pool.frame_column(key), value)
+        for key, value in per_atom.items():
+            if key != "natoms":
+                np.testing.assert_array_equal(pool.atom_column(key), value)
+                streamed = np.concatenate(list(pool.iter_atom_column(key, chunk_atoms=3)))
+                np.testing.assert_array_equal(streamed, value)
+
+
+def test_export_of_a_few_frames_reads_only_their_rows(tmp_path):
+    # Every stored chunk but those holding frames 3, 50 and 97 is damaged: an export of
+    # those three frames succeeds only if it reads nothing else (offsets aside).
+    sizes = [4] * 100
+    frame, per_atom = _columns(sizes, seed=1)
+    path = tmp_path / "pool.h5"
+    with PoolWriter(path, chunk_bytes=96) as writer:
+        writer.append_columns(frame, per_atom)
+    wanted = [3, 50, 97]
+    keep_frames = set(wanted)
+    keep_atoms = {a for i in wanted for a in range(4 * i, 4 * i + 4)}
+    data = bytearray(path.read_bytes())
+    damaged = 0
+    with h5py.File(path) as h5:
+        for group, keep in (("frames", keep_frames), ("atoms", keep_atoms)):
+            for key in h5[group]:
+                ds = h5[f"{group}/{key}"]
+                rows = ds.chunks[0]
+                for c in range(ds.id.get_num_chunks()):
+                    info = ds.id.get_chunk_info(c)
+                    first = info.chunk_offset[0]
+                    if not keep & set(range(first, first + rows)):
+                        data[info.byte_offset] ^= 0x01
+                        damaged += 1
+    path.write_bytes(bytes(data))
+    assert damaged > 100
+    out = tmp_path / "three.extxyz"
+    (tmp_path / "three.idx").write_text("".join(f"{i}\n" for i in wanted))
+    assert main(["export", str(path), str(out), "--indices", str(tmp_path / "three.idx")]) == 0
+    frames = ase.io.read(out, ":")
+    np.testing.assert_array_equal([a.get_potential_energy() for a in frames],
+                                  frame["energy"][wanted])
+    with Pool(path) as pool, pytest.raises(PoolError, match="is damaged"):
+        pool.frame_column("energy")  # the damage is there for any read that reaches it
+
+
+def test_columns_are_stored_in_chunks_of_many_rows(tmp_path):
+    # One chunk per row made a 10^6-frame pool's offsets take 15 s to read.
+    frame, per_atom = _columns([3] * 10, seed=2)
+    with PoolWriter(tmp_path / "pool.h5") as writer:
+        writer.append_columns(frame, per_atom)
+    with h5py.File(tmp_path / "pool.h5") as h5:
+        assert h5.attrs["format_version"] == 2
+        assert h5["offsets"].chunks[0] == 8192 and h5["frames/energy"].chunks[0] == 8192
+        assert h5["atoms/positions"].chunks == (2730, 3)
+        assert all(h5[name].fletcher32 for name in ("offsets", "frames/energy",
+                                                     "atoms/forces"))

@@ -13,15 +13,23 @@ Layout (all lengths in frames F and atoms A, where A is the sum of the frames' a
     /atoms/forces       (A,3)    float64 eV/A
     /atoms/<key>        (A,...)  optional per-atom columns: energies (A,) eV, momenta (A,3)
     attrs: "metadata"   JSON text (provenance, state-point table, ...)
+           "format_version"  FORMAT_VERSION; absent in pools of format 1
 
 Every column can be read as one numpy array without building a Python object per frame;
 ``Pool.frames`` turns chosen rows into ASE ``Atoms`` when they are needed.
+
+Format 2 protects each column: chunks of about ``CHUNK_BYTES`` carry HDF5's Fletcher-32
+checksum, verified on every read, so a damaged chunk is named instead of read as numbers; and
+each column records the SHA-256 of its values (attribute ``sha256``), from which
+:meth:`Pool.checksum` identifies the pool's content without rereading it. Pools of format 1
+still read (without that protection); ``mlipselect merge OLD --out NEW`` rewrites one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -31,7 +39,13 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from mlipselect.errors import InputError
-from mlipselect.io import atomic_path
+from mlipselect.io import atomic_path, file_digest
+
+FORMAT_VERSION = 2
+CHUNK_BYTES = 1 << 16
+"""Target bytes per stored chunk: a column of 10^7 frames is about a thousand chunks (a chunk
+per row made whole-column reads take minutes), and a small pool stays small (HDF5 stores
+whole chunks)."""
 
 REQUIRED_FRAME = ("energy", "cell", "pbc")
 REQUIRED_ATOM = ("numbers", "positions", "forces")
@@ -40,6 +54,14 @@ ATOM_KEYS = ("energies", "momenta")
 
 class PoolError(InputError):
     """A pool file, or a frame going into one, is not what the pool needs."""
+
+
+class PoolFormatWarning(UserWarning):
+    """A pool written in an earlier format: it reads, without the current protections."""
+
+
+_WARNED: set[Path] = set()
+"""Pools of an earlier format already named in this process: said once, not at every open."""
 
 
 def _check_finite(name: str, values: np.ndarray, where: str) -> None:
@@ -51,35 +73,44 @@ class PoolWriter:
     """Append frames to a new pool file, made visible only when closed without error.
 
     Use as a context manager. Columns are fixed by the first frame: every later frame must
-    carry the same optional keys.
+    carry the same optional keys. ``chunk_bytes`` sets the stored chunk size (the content
+    does not depend on it).
     """
 
-    def __init__(self, path, metadata: dict | None = None, chunk_frames: int = 256):
+    def __init__(self, path, metadata: dict | None = None, chunk_bytes: int = CHUNK_BYTES):
         self.path = Path(path)
         self._atomic = atomic_path(self.path)
         self._h5 = h5py.File(self._atomic.tmp, "w")
         self._h5.attrs["metadata"] = json.dumps(metadata or {})
-        self._chunk = chunk_frames
+        self._h5.attrs["format_version"] = FORMAT_VERSION
+        self._chunk_bytes = chunk_bytes
         self._columns: dict[str, h5py.Dataset] | None = None
+        self._digests: dict[str, hashlib._Hash] = {}
         self.n_frames = 0
         self.n_atoms = 0
 
+    def _dataset(self, name: str, shape: tuple, dtype) -> h5py.Dataset:
+        row_bytes = np.dtype(dtype).itemsize * int(np.prod(shape, dtype=np.int64))
+        rows = max(1, self._chunk_bytes // max(row_bytes, 1))
+        self._digests[name] = hashlib.sha256()
+        return self._h5.create_dataset(name, shape=(0, *shape), maxshape=(None, *shape),
+                                       dtype=dtype, chunks=(rows, *shape), fletcher32=True)
+
     def _create(self, frame: dict, atoms: dict) -> None:
-        h5 = self._h5
-        self._columns = {}
-        off = h5.create_dataset("offsets", shape=(1,), maxshape=(None,), dtype="i8", chunks=True)
-        off[0] = 0
-        for group, cols, chunk in (("frames", frame, self._chunk), ("atoms", atoms, 1 << 14)):
+        self._columns = {"offsets": self._dataset("offsets", (), np.int64)}
+        self._write("offsets", np.zeros(1, dtype=np.int64), 0)
+        for group, cols in (("frames", frame), ("atoms", atoms)):
             for key, value in cols.items():
                 value = np.asarray(value)
-                shape = value.shape[1:]
-                self._columns[f"{group}/{key}"] = h5.create_dataset(
-                    f"{group}/{key}",
-                    shape=(0, *shape),
-                    maxshape=(None, *shape),
-                    dtype=value.dtype,
-                    chunks=(chunk, *shape),
-                )
+                name = f"{group}/{key}"
+                self._columns[name] = self._dataset(name, value.shape[1:], value.dtype)
+
+    def _write(self, name: str, value, start: int) -> None:
+        ds = self._columns[name]
+        value = np.ascontiguousarray(value, dtype=ds.dtype)
+        ds.resize(start + len(value), axis=0)
+        ds[start:] = value
+        self._digests[name].update(value.tobytes())
 
     def append(self, atoms: Atoms, where: str = "", **frame_info) -> None:
         """Append one labelled frame: an ``Atoms`` whose calculator or info/arrays hold the
@@ -98,7 +129,7 @@ class PoolWriter:
             _check_finite(name, np.asarray(value), where or f"frame {self.n_frames}")
         if self._columns is None:
             self._create(frame, per_atom)
-        expected = {k.split("/", 1)[1] for k in self._columns}
+        expected = {k.split("/", 1)[1] for k in self._columns if k != "offsets"}
         given = set(frame) | set(per_atom)
         if given != expected:
             missing, extra = sorted(expected - given), sorted(given - expected)
@@ -106,25 +137,21 @@ class PoolWriter:
                 f"{where or 'frame ' + str(self.n_frames)}: columns differ from the first frame"
                 f" (missing {missing}, extra {extra})"
             )
-        k, a = len(natoms), int(natoms.sum())
-        for group, cols, n0, n in (
-            ("frames", frame, self.n_frames, k),
-            ("atoms", per_atom, self.n_atoms, a),
-        ):
+        for group, cols, start in (("frames", frame, self.n_frames), ("atoms", per_atom,
+                                                                     self.n_atoms)):
             for key, value in cols.items():
-                ds = self._columns[f"{group}/{key}"]
-                ds.resize(n0 + n, axis=0)
-                ds[n0 : n0 + n] = value
-        off = self._h5["offsets"]
-        off.resize(self.n_frames + k + 1, axis=0)
-        off[self.n_frames + 1 :] = self.n_atoms + np.cumsum(natoms)
-        self.n_frames += k
-        self.n_atoms += a
+                self._write(f"{group}/{key}", value, start)
+        self._write("offsets", self.n_atoms + np.cumsum(natoms), self.n_frames + 1)
+        self.n_frames += len(natoms)
+        self.n_atoms += int(natoms.sum())
 
     def __enter__(self) -> PoolWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None and self._columns is not None:
+            for name, digest in self._digests.items():
+                self._columns[name].attrs["sha256"] = digest.hexdigest()
         self._h5.close()
         if exc_type is None and self.n_frames == 0:
             self._atomic.discard()
@@ -183,7 +210,10 @@ class Pool:
         try:
             self._h5 = h5py.File(self.path, "r")
         except (OSError, FileNotFoundError) as err:
-            raise PoolError(f"{self.path}: cannot read as a pool ({err})") from None
+            hint = "" if self.path.suffix in (".h5", ".hdf5") else (
+                "; a pool is an HDF5 file: `mlipselect import FRAMES POOL.h5` builds one from "
+                "extxyz or any ASE-readable file")
+            raise PoolError(f"{self.path}: cannot read as a pool ({err}){hint}") from None
         missing = [
             name
             for name in ("offsets", *(f"frames/{k}" for k in REQUIRED_FRAME))
@@ -193,7 +223,17 @@ class Pool:
         if missing:
             raise PoolError(f"{self.path}: not a pool file (missing {', '.join(missing)})")
         self.metadata = json.loads(self._h5.attrs.get("metadata", "{}"))
+        self.format_version = int(self._h5.attrs.get("format_version", 1))
+        if self.format_version > FORMAT_VERSION:
+            raise PoolError(f"{self.path}: pool format {self.format_version} is newer than this "
+                            f"mlipselect reads ({FORMAT_VERSION}); upgrade mlipselect")
+        if self.format_version < FORMAT_VERSION and self.path.resolve() not in _WARNED:
+            _WARNED.add(self.path.resolve())
+            warnings.warn(f"{self.path}: a pool of format {self.format_version}, without "
+                          "checksums; `mlipselect merge` rewrites it in the current format",
+                          PoolFormatWarning, stacklevel=2)
         self._cache: dict[str, np.ndarray] = {}
+        self._datasets: dict[str, h5py.Dataset] = {}
 
     def __len__(self) -> int:
         return len(self._h5["frames/energy"])
@@ -209,7 +249,14 @@ class Pool:
 
     @property
     def offsets(self) -> np.ndarray:
-        return self._read("offsets")
+        if "offsets" not in self._cache:
+            offsets = self._read("offsets")
+            sizes = np.diff(offsets)
+            if (len(offsets) != len(self) + 1 or offsets[0] != 0 or np.any(sizes < 0)
+                    or offsets[-1] != len(self._h5["atoms/numbers"])):
+                raise PoolError(f"{self.path}: column 'offsets' is inconsistent with the "
+                                "frames and atoms (a damaged file?)")
+        return self._cache["offsets"]
 
     @property
     def n_atoms(self) -> np.ndarray:
@@ -238,37 +285,58 @@ class Pool:
         if name not in self._cache:
             if name not in self._h5:
                 raise PoolError(f"{self.path}: no '{key or name}' column in this pool")
-            self._cache[name] = self._h5[name][()]
+            self._cache[name] = self._rows(name, slice(None))
         return self._cache[name]
+
+    def _rows(self, name: str, rows) -> np.ndarray:
+        """Rows of a stored column; a chunk that fails its checksum is named as damage."""
+        if name not in self._datasets:  # one handle per column keeps HDF5's chunk cache
+            self._datasets[name] = self._h5[name]
+        try:
+            return self._datasets[name][rows]
+        except OSError as err:
+            raise PoolError(f"{self.path}: column '{name}' is damaged ({err}); the pool "
+                            "cannot be trusted: rebuild it from its sources") from None
 
     def iter_atom_column(self, key: str, chunk_atoms: int = 1 << 24) -> Iterator[np.ndarray]:
         """Yield a per-atom column in consecutive chunks of at most ``chunk_atoms`` rows."""
-        if f"atoms/{key}" not in self._h5:
+        name = f"atoms/{key}"
+        if name not in self._h5:
             raise PoolError(f"{self.path}: no '{key}' column in this pool")
-        ds = self._h5[f"atoms/{key}"]
-        for start in range(0, len(ds), chunk_atoms):
-            yield ds[start : start + chunk_atoms]
+        for start in range(0, len(self._h5[name]), chunk_atoms):
+            yield self._rows(name, slice(start, start + chunk_atoms))
+
+    def columns(self, start: int, stop: int) -> tuple[dict, dict]:
+        """Frames ``start:stop`` as the columns ``PoolWriter.append_columns`` takes: per-frame
+        values, and per-atom values with ``natoms``. Copies pools block by block."""
+        off = self.offsets
+        frame = {k: self._rows(f"frames/{k}", slice(start, stop)) for k in self.frame_keys}
+        per_atom = {k: self._rows(f"atoms/{k}", slice(off[start], off[stop]))
+                    for k in self.atom_keys}
+        per_atom["natoms"] = np.diff(off[start : stop + 1])
+        return frame, per_atom
 
     def checksum(self) -> str:
-        """SHA-256 of the file's bytes: ties selections and models to the pool they came from."""
-        h = hashlib.sha256()
-        with open(self.path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 22), b""):
-                h.update(block)
-        return h.hexdigest()
+        """SHA-256 identifying the pool's content (its columns' values), which ties selections
+        and models to the pool they came from. Read from the checksums stored with the columns;
+        a pool of format 1 has none, and its file's bytes are hashed instead."""
+        names = ["offsets", *(f"frames/{k}" for k in self.frame_keys),
+                 *(f"atoms/{k}" for k in self.atom_keys)]
+        stored = {name: self._h5[name].attrs.get("sha256") for name in names}
+        if None in stored.values():
+            return file_digest(self.path)
+        return hashlib.sha256(json.dumps(stored, sort_keys=True).encode()).hexdigest()
 
     def frames(self, indices: Iterable[int] | None = None) -> Iterator[Atoms]:
         """Yield the chosen frames as ``Atoms`` carrying their labels in a
         ``SinglePointCalculator`` and their per-frame columns in ``info``."""
         indices = range(len(self)) if indices is None else indices
-        off = self.offsets
-        frame_cols = {k: self._h5[f"frames/{k}"] for k in self.frame_keys}
-        atom_cols = {k: self._h5[f"atoms/{k}"] for k in self.atom_keys}
+        off, frame_keys, atom_keys = self.offsets, self.frame_keys, self.atom_keys
         for i in indices:
             i = int(i)
             a, b = off[i], off[i + 1]
-            per = {k: ds[a:b] for k, ds in atom_cols.items()}
-            info = {k: ds[i] for k, ds in frame_cols.items()}
+            per = {k: self._rows(f"atoms/{k}", slice(a, b)) for k in atom_keys}
+            info = {k: self._rows(f"frames/{k}", i) for k in frame_keys}
             atoms = Atoms(
                 numbers=per["numbers"],
                 positions=per["positions"],
