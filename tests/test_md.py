@@ -266,6 +266,25 @@ def test_interrupted_run_resumes_where_it_stopped(melt, tmp_path):
     np.testing.assert_allclose(b[-1].get_momenta(), a[-1].get_momenta(), atol=1e-5)
 
 
+def test_a_finished_run_is_kept_and_another_run_is_refused(melt, tmp_path):
+    settings = md_settings(thermostat="nve", time_ps=0.1, stride=10)
+    out = tmp_path / "run.extxyz"
+
+    def md(overwrite=False, **changes):
+        return run_md(melt, out, {**settings, **changes}, model="springs",
+                      calculator=Harmonic(melt.positions), progress=False, overwrite=overwrite)
+
+    first = md()
+    data, status = out.read_bytes(), status_path(out).read_bytes()
+    again = md()
+    assert again["already_done"] and again["frames"] == first["frames"]
+    assert (out.read_bytes(), status_path(out).read_bytes()) == (data, status)
+    with pytest.raises(InputError, match="result of other work.*--overwrite"):
+        md(stride=5)
+    assert out.read_bytes() == data
+    assert md(stride=5, overwrite=True)["frames"] == 11 and out.read_bytes() != data
+
+
 def test_same_seed_same_trajectory(melt, tmp_path):
     def positions(seed, name):
         out = tmp_path / name

@@ -1,8 +1,11 @@
 """The whole study at the smoke scale, end to end, through `mlipselect reproduce`."""
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import yaml
@@ -13,28 +16,39 @@ from mlipselect.config import PROFILES_DIR
 VERDICTS = {"holds", "does not hold", "inconclusive"}
 
 
-def _dry_run_jobs(profile, results) -> str:
-    """Snakemake's plan for a run, as text."""
+def _dry_run_jobs(profile, results, cwd) -> str:
+    """Snakemake's plan for a run made in ``cwd``, as text."""
     out = subprocess.run(
         [sys.executable, "-m", "mlipselect.cli", "reproduce", "--profile", str(profile),
          "--results", str(results), "--dry-run", "--", "--quiet", "rules"],
-        capture_output=True, text=True, check=True)
+        capture_output=True, text=True, check=True, cwd=cwd)
     return out.stdout + out.stderr
 
 
-@pytest.mark.slow
-def test_smoke_reproduction_end_to_end(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """A smoke reproduction, stopped after the pool and then run to the end."""
+    tmp_path = tmp_path_factory.mktemp("smoke")
     profile = tmp_path / "smoke.yaml"
     profile.write_text((PROFILES_DIR / "smoke.yaml").read_text())
     results = tmp_path / "results"
     args = ["reproduce", "--profile", str(profile), "--results", str(results), "--cores", "2"]
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        # Interrupted after the pool: the rest of the run must not redo it.
+        assert main([*args, "--", "--until", "pool"]) == 0
+        pool_mtime = (results / "pool.h5").stat().st_mtime_ns
+        assert main([*args, "--publish", str(tmp_path / "published")]) == 0
+    finally:
+        os.chdir(cwd)
+    return {"dir": tmp_path, "profile": profile, "results": results, "pool_mtime": pool_mtime}
 
-    # Interrupted after the pool: the rest of the run must not redo it.
-    assert main([*args, "--", "--until", "pool"]) == 0
-    pool_mtime = (results / "pool.h5").stat().st_mtime_ns
-    assert main([*args, "--publish", str(tmp_path / "published")]) == 0
-    assert (results / "pool.h5").stat().st_mtime_ns == pool_mtime
+
+@pytest.mark.slow
+def test_smoke_reproduction_end_to_end(smoke_run):
+    tmp_path, profile, results = smoke_run["dir"], smoke_run["profile"], smoke_run["results"]
+    assert (results / "pool.h5").stat().st_mtime_ns == smoke_run["pool_mtime"]
 
     report = json.loads((results / "report.json").read_text())
     assert set(report["claims"]) == {"C1", "C2", "C3"}
@@ -49,11 +63,68 @@ def test_smoke_reproduction_end_to_end(tmp_path, monkeypatch):
     assert "](fig1_distributions.png)" in text  # links work beside the published figures
 
     # Nothing changed: nothing to do. One setting changed: only what depends on it.
-    assert "Nothing to be done" in _dry_run_jobs(profile, results)
+    assert "Nothing to be done" in _dry_run_jobs(profile, results, tmp_path)
     settings = yaml.safe_load(profile.read_text())
     settings["rdf"]["bins"] = 50
     profile.write_text(yaml.safe_dump(settings))
-    plan = _dry_run_jobs(profile, results)
+    plan = _dry_run_jobs(profile, results, tmp_path)
     assert "rdf" in plan and "report" in plan
     for rule in ("sample_state", "select", "label", "train", "evaluate", "md_model"):
         assert f"\n{rule}" not in plan and f" {rule} " not in plan, plan
+
+
+def _newly(pattern: str, root, before: set):
+    return [p for p in root.glob(pattern) if p not in before]
+
+
+@pytest.mark.slow
+def test_a_reproduction_killed_at_any_point_resumes_with_the_same_command(smoke_run, tmp_path):
+    # SIGKILL to the whole process group, as an out-of-memory kill or a lost node would:
+    # while a state point is sampled, while a model trains and while MD runs. The same
+    # command then finishes, with the results of an uninterrupted run.
+    profile, results = tmp_path / "smoke.yaml", tmp_path / "results"
+    profile.write_text((PROFILES_DIR / "smoke.yaml").read_text())
+    command = [sys.executable, "-m", "mlipselect.cli", "reproduce", "--profile", str(profile),
+               "--results", str(results), "--cores", "2"]
+    for pattern in ("states/.*.part", "models/*/.*.part", "md/*/*.partial"):
+        before = set(results.glob(pattern))
+        proc = subprocess.Popen(command, cwd=tmp_path, start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 600
+        while not _newly(pattern, results, before):
+            assert proc.poll() is None, proc.communicate()[1][-3000:]
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert not list(results.rglob(".*.part")), "temporary files of killed writes are cleared"
+    # Training and evaluation are deterministic: the same metrics as the uninterrupted run.
+    reference = smoke_run["results"]
+    metrics = sorted(p.relative_to(reference) for p in (reference / "metrics").rglob("*.json"))
+    assert metrics == sorted(p.relative_to(results) for p in (results / "metrics").rglob("*.json"))
+    for path in metrics:
+        ours, theirs = (json.loads((root / path).read_text()) for root in (results, reference))
+        for key in ("mae", "rmse", "max"):
+            assert ours["forces"][key] == pytest.approx(theirs["forces"][key], rel=1e-6), path
+    ours, theirs = (json.loads((root / "report.json").read_text())
+                    for root in (results, reference))
+    assert ours["metrics"]["tail_shares"] == theirs["metrics"]["tail_shares"]
+    # MD resumed from a stored frame continues with a fresh thermostat stream: the run is
+    # complete and stable or stopped by the guard, like any other.
+    for status in (results / "md").rglob("*.json"):
+        assert json.loads(status.read_text())["frames"] > 0
+
+
+def test_a_second_run_on_the_same_results_is_refused(tmp_path):
+    from mlipselect.commands.reproduce_cmd import one_run
+    from mlipselect.errors import InputError
+
+    results = tmp_path / "results"
+    with one_run(results):
+        busy = f"another `mlipselect reproduce` \\(pid {os.getpid()}\\) is running"
+        with pytest.raises(InputError, match=busy), one_run(results):
+            pass
+    with one_run(results):  # released when the first run ends
+        pass

@@ -103,7 +103,8 @@ def test_split_then_select(pool_path, tmp_path, method):
     assert info["selection_excluded"] == 15
     assert info["selection_pool_sha256"] == provenance["pool_sha256"]
     first = out.read_bytes()
-    assert main(argv) == 0 and out.read_bytes() == first  # same seed, same file
+    assert main(argv) == 2 and out.read_bytes() == first  # an output is never replaced unasked
+    assert main([*argv, "--overwrite"]) == 0 and out.read_bytes() == first  # same seed, same file
 
 
 def test_all_frames_left_after_exclusions(pool_path, tmp_path):
@@ -127,7 +128,8 @@ def test_profile_gives_defaults(pool_path, tmp_path, make_profile):
     argv = ["select", str(pool_path), "--method", "forces", "-n", "5", "--config", profile]
     assert main([*argv, "--out", str(out)]) == 0
     assert ase.io.read(out).info["selection_per_species"] is False
-    assert main([*argv, "--species", "separate", "--out", str(out)]) == 0  # flag wins
+    flag_wins = [*argv, "--species", "separate", "--out", str(out), "--overwrite"]
+    assert main(flag_wins) == 0
     assert ase.io.read(out).info["selection_per_species"] is True
 
 

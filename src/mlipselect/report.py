@@ -15,7 +15,7 @@ import numpy as np
 from mlipselect.analysis.claims import claim_c1, claim_c2, claim_c3
 from mlipselect.analysis.distributions import Quantities, species_tail_share
 from mlipselect.analysis.rdf import compare, read_rdf_csv
-from mlipselect.io import atomic_path
+from mlipselect.io import atomic_path, claim_output
 from mlipselect.md import read_status
 from mlipselect.plots.figures import fig1_distributions, fig2_force_errors, fig3_rdf
 from mlipselect.pool.frames_io import iread_frames
@@ -88,10 +88,23 @@ def md_runs(plan: Plan, results: Path):
     return {"r": reference.r, "Na-Na": reference.g["Na-Na"]}, runs
 
 
-def build_report(profile: dict, results: Path) -> dict:
+FIGURES = ("fig1_distributions", "fig2_force_errors", "fig3_rdf")
+
+
+def report_outputs(results) -> list[Path]:
+    """Every file the report writes under ``results``: the figures and the report."""
+    results = Path(results)
+    return [*(results / "figures" / f"{name}{suffix}" for name in FIGURES
+              for suffix in (".png", ".pdf")), results / "report.json", results / "report.md"]
+
+
+def build_report(profile: dict, results: Path, overwrite: bool = False) -> dict:
     """Measure everything, draw F1-F3 into ``results/figures`` and write ``report.json`` and
-    ``report.md`` into ``results``; returns the report."""
+    ``report.md`` into ``results``; returns the report. An existing report or figure is
+    replaced only with ``overwrite``."""
     plan, settings = Plan(profile), profile["report"]
+    for path in report_outputs(results):
+        claim_output(path, overwrite)
     figures = results / "figures"
     figures.mkdir(exist_ok=True)
     with Pool(results / "pool.h5") as pool:
@@ -100,9 +113,10 @@ def build_report(profile: dict, results: Path) -> dict:
     selected, tails = selection_tails(plan, results, pool_q, settings["tail_percent"])
     errors = force_errors(plan, results)
     reference_rdf, runs = md_runs(plan, results)
-    paths = [*fig1_distributions(pool_q, selected, figures / "fig1_distributions"),
-             *fig2_force_errors(errors, figures / "fig2_force_errors"),
-             *fig3_rdf(reference_rdf, runs, figures / "fig3_rdf")]
+    stems = [figures / name for name in FIGURES]
+    paths = [*fig1_distributions(pool_q, selected, stems[0]),
+             *fig2_force_errors(errors, stems[1]),
+             *fig3_rdf(reference_rdf, runs, stems[2])]
     report = {
         "profile": profile["name"],
         "scales": scales(profile, pool_frames, pool_q),

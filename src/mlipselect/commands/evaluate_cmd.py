@@ -23,11 +23,12 @@ def run(args) -> int:
     from tqdm.auto import tqdm
 
     from mlipselect.analysis.errors import error_metrics
-    from mlipselect.io import atomic_path
+    from mlipselect.io import atomic_path, claim_output
     from mlipselect.models import load_model
     from mlipselect.models.base import frame_labels
     from mlipselect.pool.frames_io import iread_frames
 
+    claim_output(args.out, args.overwrite, inputs=[args.test])
     model = load_model(args.model)
     frames = list(iread_frames(args.test, require=("energy", "forces")))
     for i, atoms in enumerate(frames):

@@ -9,20 +9,22 @@ from pathlib import Path
 
 def configure(p) -> None:
     p.add_argument("pool", type=Path, help="pool file (HDF5)")
-    p.add_argument("out", type=Path, help="output file; extxyz for .xyz/.extxyz")
+    p.add_argument("out", type=Path,
+                   help="output file, in the format of its extension (.extxyz, .xyz, .traj, ...)")
     p.add_argument("--indices", type=Path, default=None, metavar="IDX",
                    help="write only the frames of this index file (from split or select)")
 
 
 def run(args) -> int:
-    from mlipselect.pool.frames_io import export_pool
+    from mlipselect.io import claim_output
+    from mlipselect.pool.frames_io import export_pool, frame_format
     from mlipselect.pool.store import Pool
     from mlipselect.selection.split import read_index
 
-    indices = None
-    if args.indices is not None:
-        with Pool(args.pool) as pool:
-            indices, _ = read_index(args.indices, len(pool))
+    claim_output(args.out, args.overwrite, inputs=[args.pool, args.indices])
+    with Pool(args.pool) as pool:
+        indices = None if args.indices is None else read_index(args.indices, len(pool))[0]
+        frame_format(args.out, len(pool) if indices is None else len(indices))
     n = export_pool(args.pool, args.out, indices)
     print(f"wrote {n} frames to {args.out}")
     return 0

@@ -9,12 +9,14 @@ from pathlib import Path
 
 def configure(p) -> None:
     p.add_argument("inputs", nargs="+", type=Path, help="extxyz or any file ASE can read")
-    p.add_argument("out", type=Path, help="pool file to write (HDF5)")
+    p.add_argument("out", type=Path, help="pool file to write (HDF5: .h5 or .hdf5)")
 
 
 def run(args) -> int:
-    from mlipselect.pool.frames_io import import_frames
+    from mlipselect.io import claim_output
+    from mlipselect.pool.frames_io import import_frames, pool_path
 
+    claim_output(pool_path(args.out), args.overwrite, inputs=args.inputs)
     n = import_frames(args.inputs, args.out)
     print(f"wrote {n} frames to {args.out}")
     return 0

@@ -4,13 +4,18 @@ MODEL is a model directory or 'reference' (BMHTF: through ASE like a model, or i
 with --engine lammps or the profile's md.reference_engine). The run starts from the last frame
 of --start. Settings come from the profile's 'md' section; the options below override it.
 Frames (momenta, energy, forces) are written to OUT.partial as they come and OUT appears when
-the run ends; a rerun resumes an interrupted one. When the stability guard stops a run (ions
-too close, temperature runaway, non-finite numbers), the frames so far are kept, the reason
-and time go to OUT's status file (OUT with suffix .json) and the log, and the command still
-exits 0.
+the run ends; a rerun resumes an interrupted one and does nothing for a finished one. A
+trajectory of another run (other model, settings or start) at OUT is replaced only with
+--overwrite. When the stability guard stops a run (ions too close, temperature runaway,
+non-finite numbers), the frames so far are kept, the reason and time go to OUT's status file
+(OUT with suffix .json) and the log, and the command still exits 0.
 """
 
 from pathlib import Path
+
+from mlipselect.commands import seed
+
+ON_INTERRUPT = "the frames so far are kept in {out}.partial; the same command resumes"
 
 
 def configure(p) -> None:
@@ -23,7 +28,7 @@ def configure(p) -> None:
     p.add_argument("--temperature", type=float, help="target temperature, K")
     p.add_argument("--time-ps", type=float, help="simulated time, ps")
     p.add_argument("--timestep", dest="timestep_fs", type=float, help="time step, fs")
-    p.add_argument("--seed", type=int, help="seed of the thermostat and of any drawn velocities")
+    p.add_argument("--seed", type=seed, help="seed of the thermostat and of any drawn velocities")
     p.add_argument("--thermostat", choices=("bussi", "nve"), help="thermostat")
     p.add_argument("--stride", type=int, help="steps between stored frames")
     p.add_argument("--engine", choices=("ase", "lammps"),
@@ -37,6 +42,7 @@ def run(args) -> int:
 
     from mlipselect.config import SCHEMA, load_profile
     from mlipselect.errors import InputError
+    from mlipselect.io import check_not_input
     from mlipselect.md import run_md, status_path
 
     profile = load_profile(args.profile) if args.profile else SCHEMA
@@ -47,6 +53,7 @@ def run(args) -> int:
     if args.model != "reference" and args.engine == "lammps":
         raise InputError(f"{args.model}: --engine lammps runs the reference only")
     engine = "ase" if args.model != "reference" else args.engine or settings["reference_engine"]
+    check_not_input(args.out, [args.start])
     if not args.start.is_file():
         raise InputError(f"{args.start}: no such file")
     try:
@@ -67,7 +74,10 @@ def run(args) -> int:
     print(f"md {args.model}: {settings['time_ps']} ps at {settings['temperature']} K "
           f"({engine}, {settings['thermostat']}) -> {args.out}")
     status = run_md(start, args.out, settings, model=args.model, calculator=calculator,
-                    reference=reference, progress=args.progress)
+                    reference=reference, progress=args.progress, overwrite=args.overwrite)
+    if status.get("already_done"):
+        print(f"md {args.model}: {args.out} already holds this run; nothing to do")
+        return 0
     rate = f"{status['ps_per_s']:.3g} ps/s"
     if status["stable"]:
         print(f"md {args.model}: completed {status['time_ps']:g} ps ({rate}), "

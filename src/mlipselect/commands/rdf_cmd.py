@@ -28,11 +28,14 @@ def run(args) -> int:
     from mlipselect.analysis.rdf import compare, compute_rdf, read_rdf_csv
     from mlipselect.config import SCHEMA, load_profile
     from mlipselect.errors import InputError
-    from mlipselect.io import atomic_path
+    from mlipselect.io import atomic_path, claim_output
     from mlipselect.pool.frames_io import iread_frames
 
     if args.metrics and not args.reference:
         raise InputError("--metrics needs --reference")
+    for out in (args.out, args.metrics):
+        if out is not None:
+            claim_output(out, args.overwrite, inputs=[args.frames, args.reference])
     cfg = dict((load_profile(args.profile) if args.profile else SCHEMA)["rdf"])
     cfg.update({k: getattr(args, k) for k in ("rmax", "bins", "blocks")
                 if getattr(args, k) is not None})

@@ -17,7 +17,7 @@ def run(args) -> int:
     from mlipselect.config import load_profile
     from mlipselect.report import build_report
 
-    report = build_report(load_profile(args.profile), args.results)
+    report = build_report(load_profile(args.profile), args.results, overwrite=args.overwrite)
     for key, claim in report["claims"].items():
         print(f"{key}: {claim['verdict']}")
     print(f"report: {args.results / 'report.md'}")

@@ -3,18 +3,24 @@
 Runs sample -> pool -> split -> select -> label -> train -> evaluate -> MD -> RDF -> report,
 writing every intermediate to results/PROFILE/ and the figures and report to
 results/PROFILE/figures and results/PROFILE/report.{md,json}. Finished jobs are not redone:
-an interrupted run resumes, a rerun with nothing changed does nothing, and a changed setting
-reruns only what depends on it. Arguments after `--` go to Snakemake unchanged.
+an interrupted run (Ctrl-C, a killed process, a lost node) resumes with the same command, a
+rerun with nothing changed does nothing, and a changed setting reruns only what depends on it.
+One run at a time per results directory: a second is refused while the first is alive.
+Arguments after `--` go to Snakemake unchanged.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+WRITES = False  # Snakemake decides what is rerun; each job's verb guards its own outputs
 
 
 def configure(p) -> None:
@@ -53,14 +59,44 @@ def run(args) -> int:
     if args.dry_run:
         command.append("--dry-run")
     extra = args.snakemake_args[1:] if args.snakemake_args[:1] == ["--"] else args.snakemake_args
+    if not args.dry_run:
+        # Our lock replaces Snakemake's, which outlives a killed run and then blocks the
+        # rerun; jobs a killed run left half done are rerun (Snakemake's incomplete marks).
+        command += ["--nolock", "--rerun-incomplete"]
     print(f"results go to {results}/", file=sys.stderr)
     # The rules call `mlipselect`: the one installed beside this Python comes first.
     env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent),
                                                   os.environ.get("PATH", "")])}
-    status = subprocess.run(command + extra, env=env).returncode
+    with contextlib.nullcontext() if args.dry_run else one_run(results):
+        status = subprocess.run(command + extra, env=env).returncode
     if status == 0 and args.publish and not args.dry_run:
         publish(results, args.publish)
     return status
+
+
+@contextlib.contextmanager
+def one_run(results: Path):
+    """Hold an exclusive lock on ``results`` for the run. The kernel releases it when the
+    holder dies, however it dies, so a killed run never blocks the next one."""
+    from mlipselect.errors import InputError
+
+    results.mkdir(parents=True, exist_ok=True)
+    with open(results / ".reproduce.lock", "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            raise InputError(f"{results}: another `mlipselect reproduce` (pid "
+                             f"{fh.read().strip() or '?'}) is running on it; wait for it or "
+                             "stop it") from None
+        fh.truncate(0)
+        fh.write(str(os.getpid()))
+        fh.flush()
+        # Temporary files of writes a killed run cut short (``io.atomic_path``); nothing else
+        # writes here while the lock is held. Resumable ``.partial`` results are kept.
+        for stale in results.rglob(".*.part"):
+            shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
+        yield
 
 
 def publish(results: Path, target: Path) -> None:

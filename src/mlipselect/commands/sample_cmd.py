@@ -3,7 +3,9 @@
 Runs every state point of the profile's `sample.states` (or only those named with --state),
 each into its own part file beside the output (OUT.parts/NAME.h5), then merges the parts into
 OUT; a single state point is written to OUT directly. Finished parts are kept: an
-interrupted run resumes with the state points still missing.
+interrupted run resumes with the state points still missing, and a rerun of finished work
+does nothing. Each part records the settings it was sampled with; a part (or OUT) sampled
+with other settings is refused, or resampled with --overwrite.
 A state point that fails is reported by name; the others are still written.
 """
 
@@ -13,6 +15,8 @@ import multiprocessing
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+
+ON_INTERRUPT = "finished state points are kept in {out}.parts/; the same command resumes"
 
 
 def configure(p) -> None:
@@ -36,7 +40,10 @@ def _run_state(profile, index, out) -> int:
 def run(args) -> int:
     from mlipselect.config import load_profile
     from mlipselect.errors import InputError
-    from mlipselect.pool.frames_io import merge_pools
+    from mlipselect.io import OutputExistsError, claim_output, work_key
+    from mlipselect.pool.frames_io import merge_pools, pool_path
+    from mlipselect.pool.store import Pool
+    from mlipselect.reference.sampler import state_work
 
     profile = load_profile(args.profile)
     if args.threads is not None:
@@ -49,9 +56,19 @@ def run(args) -> int:
     unknown = sorted(set(wanted) - set(names))
     if unknown:
         raise InputError(f"unknown state point(s) {unknown}; the profile has {names}")
-    if not args.out.parent.is_dir():
+    if not pool_path(args.out).parent.is_dir():
         raise InputError(f"{args.out}: directory '{args.out.parent}' does not exist")
+    works = {name: state_work(profile, names.index(name)) for name in wanted}
+    work = works[wanted[0]] if len(wanted) == 1 else work_key([works[n] for n in wanted])
 
+    def work_of(path) -> str | None:
+        with Pool(path) as pool:
+            return pool.metadata.get("work")
+
+    if claim_output(args.out, args.overwrite, done=lambda p: work_of(p) == work):
+        print(f"{args.out} already holds these state points sampled with these settings; "
+              "nothing to do", file=sys.stderr)
+        return 0
     if len(wanted) == 1:  # one state point (a workflow job): straight to --out
         n = _run_state(profile, names.index(wanted[0]), args.out)
         print(f"state point '{wanted[0]}': {n} frames -> {args.out}", file=sys.stderr)
@@ -59,6 +76,13 @@ def run(args) -> int:
     parts_dir = args.out.with_name(args.out.name + ".parts")
     parts_dir.mkdir(exist_ok=True)
     parts = {name: parts_dir / f"{name}.h5" for name in wanted}
+    for name in wanted:
+        if parts[name].exists() and work_of(parts[name]) != works[name]:
+            if not args.overwrite:
+                raise OutputExistsError(
+                    f"{parts[name]}: state point '{name}' was sampled with other settings; "
+                    "pass --overwrite to sample it again")
+            parts[name].unlink()
     todo = [name for name in wanted if not parts[name].exists()]
     for name in sorted(set(wanted) - set(todo)):
         print(f"state point '{name}': done before, kept {parts[name]}", file=sys.stderr)
@@ -81,6 +105,6 @@ def run(args) -> int:
         print(f"{len(failures)} of {len(wanted)} state point(s) failed; {args.out} not written, "
               "the finished ones are kept for the next run", file=sys.stderr)
         return 1
-    n = merge_pools([parts[name] for name in wanted], args.out)
+    n = merge_pools([parts[name] for name in wanted], args.out, work=work)
     print(f"wrote {n} frames from {len(wanted)} state point(s) to {args.out}", file=sys.stderr)
     return 0

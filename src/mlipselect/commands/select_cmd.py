@@ -13,13 +13,15 @@ selection_pool_sha256.
 
 from pathlib import Path
 
+from mlipselect.commands import seed
+
 
 def configure(p) -> None:
     p.add_argument("pool", type=Path, help="pool file (HDF5)")
     p.add_argument("--method", required=True,
                    help="random, energy, forces or atomic-energies")
     p.add_argument("-n", type=int, required=True, help="number of frames to select")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     p.add_argument("--exclude", type=Path, default=None,
                    help="index file of frames never to select (from `mlipselect split`)")
     p.add_argument("--species", choices=("separate", "pooled"), default=None,
@@ -27,7 +29,8 @@ def configure(p) -> None:
                    "the profile's select.per_species) or all atoms together")
     p.add_argument("--config", "--profile", dest="profile", default=None,
                    help="profile whose 'select' section gives the defaults")
-    p.add_argument("--out", required=True, type=Path, help="selected frames (extxyz)")
+    p.add_argument("--out", required=True, type=Path,
+                   help="selected frames, in the format of its extension (.extxyz, .traj, ...)")
 
 
 def run(args) -> int:
@@ -36,11 +39,14 @@ def run(args) -> int:
 
     from mlipselect.config import SCHEMA, load_profile
     from mlipselect.errors import InputError
-    from mlipselect.pool.frames_io import write_frames
+    from mlipselect.io import claim_output
+    from mlipselect.pool.frames_io import frame_format, write_frames
     from mlipselect.pool.store import Pool
     from mlipselect.selection import get_method, read_index, select
 
     settings = load_profile(args.profile)["select"] if args.profile else SCHEMA["select"]
+    claim_output(args.out, args.overwrite, inputs=[args.pool, args.exclude])
+    frame_format(args.out, args.n)
     with Pool(args.pool) as pool:
         checksum = pool.checksum()
         exclude = []
@@ -58,7 +64,8 @@ def run(args) -> int:
             )
         elif args.species is not None:
             raise InputError(f"--species applies to per-atom methods, not '{args.method}'")
-        print(f"selecting {args.n} of {len(pool)} frames by '{args.method}' from {args.pool}",
+        print(f"selecting {args.n} of {len(pool) - len(exclude)} candidate frames by "
+              f"'{args.method}' from {args.pool} ({len(pool)} frames, {len(exclude)} excluded)",
               file=sys.stderr)
         indices = select(pool, args.method, args.n, seed=args.seed, exclude=exclude, **options)
         provenance = {

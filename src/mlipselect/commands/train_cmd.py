@@ -3,10 +3,13 @@
 The profile's train.<model> section sets the model's sizes and training; --size picks one
 (default: the first listed). The model directory gets model.json (family, size, settings,
 seed, species, fit time and peak memory) and the model's files (for nn, also loss.csv); it
-appears only when training finishes.
+appears only when training finishes. A rerun on the same frames with the same settings and
+seed keeps the model and does nothing; another model at OUT is replaced only with --overwrite.
 """
 
 from pathlib import Path
+
+from mlipselect.commands import seed
 
 
 def configure(p) -> None:
@@ -16,7 +19,7 @@ def configure(p) -> None:
     p.add_argument("--train", required=True, type=Path,
                    help="labelled frames (extxyz or any ASE format) with energies and forces")
     p.add_argument("--size", default=None, help="size name from train.<model>.sizes")
-    p.add_argument("--seed", type=int, default=0, help="seed of initial weights, split, order")
+    p.add_argument("--seed", type=seed, default=0, help="seed of initial weights, split, order")
     p.add_argument("--out", required=True, type=Path, help="model directory to write")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -29,8 +32,13 @@ def run(args) -> int:
     family_settings(profile, args.model, args.size)  # a bad size fails before any work
     frames = read_training_frames(args.train)
     model = train_model(args.model, frames, profile, args.out, size=args.size, seed=args.seed,
-                        progress=not args.quiet, source=str(args.train))
+                        progress=not args.quiet, source=str(args.train),
+                        overwrite=args.overwrite)
     fit = model.manifest["fit"]
+    if model.loaded_from is not None:
+        print(f"{args.out} already holds this model, trained on the same frames with the same "
+              "settings and seed; nothing to do")
+        return 0
     print(f"trained {args.model}-{model.manifest['size']} on {len(frames)} frames in "
           f"{fit['seconds']:.1f} s (peak memory {fit['peak_memory_mb']:.0f} MB) -> {args.out}")
     return 0

@@ -2,9 +2,11 @@
 
 Frames go to ``OUT.partial`` as they are made (extxyz, flushed frame by frame); when the run
 ends, the run's status is written to ``OUT.json`` (see :func:`status_path`) and the partial
-file is renamed to ``OUT``. So ``OUT`` exists only for a finished run, and a rerun of an
-interrupted one resumes from the last frame in ``OUT.partial`` (same settings, model and
-start required; the thermostat's random stream restarts from a seed derived from the step).
+file is renamed to ``OUT``. So ``OUT`` exists only for a finished run; a rerun of a finished
+run does nothing, and a rerun of an interrupted one resumes from the last complete frame in
+``OUT.partial`` (the thermostat's random stream restarts from a seed derived from the step).
+Every frame records the run it belongs to (settings, model and start): a partial or finished
+trajectory of another run is replaced only with ``overwrite``.
 
 A run the guard stops is a result, not an error: its status says ``"stable": false`` with the
 reason and the time, and the frames up to the stop are kept (the offending configuration too
@@ -25,9 +27,10 @@ from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 from tqdm.auto import tqdm
 
 from mlipselect.errors import InputError
-from mlipselect.io import atomic_path
+from mlipselect.io import OutputExistsError, appending, atomic_path, claim_output
 from mlipselect.md.engines import AseEngine, LammpsEngine
 from mlipselect.md.guard import Guard, temperature
+from mlipselect.pool.frames_io import complete_frames
 
 THERMOSTATS = ("bussi", "nve")
 ENGINES = ("ase", "lammps")
@@ -97,23 +100,29 @@ def run_key(start: Atoms, settings: dict, model: str) -> str:
     return digest.hexdigest()[:16]
 
 
-def _resume_point(partial: Path, key: str) -> Atoms | None:
-    if not partial.exists():
-        return None
+def _run_of(trajectory: Path) -> str | None:
     try:
-        first = ase.io.read(partial, index=0, format="extxyz")
-        last = ase.io.read(partial, index=-1, format="extxyz")
-    except Exception as err:  # a truncated or foreign file
-        raise InputError(f"{partial}: cannot resume from it ({type(err).__name__}: {err}); "
-                         "delete it to start afresh") from None
-    if first.info.get("md_run") != key:
-        raise InputError(f"{partial}: left by a run with other settings, model or start; "
-                         "delete it to start afresh")
-    return last
+        return ase.io.read(trajectory, index=0, format="extxyz").info.get("md_run")
+    except Exception:  # an empty or foreign file belongs to no run
+        return None
+
+
+def _resume_point(fh, partial: Path, key: str, overwrite: bool) -> Atoms | None:
+    """The last complete frame of this run's partial trajectory (open as ``fh``), if any."""
+    if complete_frames(partial) == 0:
+        return None
+    if _run_of(partial) != key:
+        if not overwrite:
+            raise OutputExistsError(f"{partial}: left by a run with other settings, model or "
+                                    "start; pass --overwrite to start afresh")
+        fh.truncate(0)
+        return None
+    return ase.io.read(partial, index=-1, format="extxyz")
 
 
 def run_md(start: Atoms, out, settings: dict, model: str, calculator=None,
-           reference: dict | None = None, progress: bool = True) -> dict:
+           reference: dict | None = None, progress: bool = True,
+           overwrite: bool = False) -> dict:
     """Run MD from ``start`` and write the trajectory to ``out`` (extxyz); return the status.
 
     Parameters
@@ -133,6 +142,14 @@ def run_md(start: Atoms, out, settings: dict, model: str, calculator=None,
         reference then runs inside LAMMPS with the same protocol.
     progress : bool
         Show a progress bar in simulated ps with ps per wall-clock second.
+    overwrite : bool
+        Replace a trajectory, finished or partial, of another run (or of this one) at ``out``.
+
+    Returns
+    -------
+    dict
+        The status (:func:`read_status`), with ``"already_done": True`` when ``out`` already
+        held this run and nothing was done.
     """
     settings = check_settings(dict(settings))
     if (calculator is None) == (reference is None):
@@ -148,60 +165,65 @@ def run_md(start: Atoms, out, settings: dict, model: str, calculator=None,
     guard = Guard(settings["min_distance"],
                   settings["max_temperature_factor"] * settings["temperature"])
 
-    resumed = _resume_point(partial, key)
-    state = start if resumed is None else starting_state(resumed, 0.0, 0)
-    step = 0 if resumed is None else int(resumed.info["md_step"])
-    n_frames = 0 if resumed is None else int(resumed.info["md_frame"]) + 1
-    seed_now = np.random.SeedSequence([int(settings["seed"]), step])
-    if reference is not None:
-        lammps_seed = int(seed_now.generate_state(1)[0] % 900_000_000) + 1  # LAMMPS' range
-        engine = LammpsEngine(state, reference, settings, lammps_seed)
-    else:
-        engine = AseEngine(state, calculator, settings, seed_now)
+    if claim_output(out, overwrite, done=lambda p: _run_of(p) == key
+                    and status_path(p).is_file()):
+        return {**read_status(out), "already_done": True}
+    # The lock on the partial trajectory is held from reading its last frame to renaming it.
+    with appending(partial) as fh:
+        resumed = _resume_point(fh, partial, key, overwrite)
+        state = start if resumed is None else starting_state(resumed, 0.0, 0)
+        step = 0 if resumed is None else int(resumed.info["md_step"])
+        n_frames = 0 if resumed is None else int(resumed.info["md_frame"]) + 1
+        seed_now = np.random.SeedSequence([int(settings["seed"]), step])
+        if reference is not None:
+            lammps_seed = int(seed_now.generate_state(1)[0] % 900_000_000) + 1  # LAMMPS' range
+            engine = LammpsEngine(state, reference, settings, lammps_seed)
+        else:
+            engine = AseEngine(state, calculator, settings, seed_now)
 
-    def write(fh, frame: Atoms) -> None:
-        nonlocal n_frames
-        frame.info.update(time=step * dt_fs, md_step=step, md_frame=n_frames, md_run=key,
-                          temperature=temperature(frame.get_momenta(), frame.get_masses()))
-        ase.io.write(fh, frame, format="extxyz")
-        fh.flush()
-        n_frames += 1
+        def write(fh, frame: Atoms) -> None:
+            nonlocal n_frames
+            frame.info.update(time=step * dt_fs, md_step=step, md_frame=n_frames, md_run=key,
+                              temperature=temperature(frame.get_momenta(), frame.get_masses()))
+            ase.io.write(fh, frame, format="extxyz")
+            fh.flush()
+            n_frames += 1
 
-    wall, first_step = time.perf_counter(), step
-    reason = None
-    try:
-        with open(partial, "a") as fh, tqdm(
-            total=round(total * dt_fs / 1000, 6), initial=round(step * dt_fs / 1000, 6),
-            unit="ps", desc=f"md {model}", disable=not progress, leave=False,
-        ) as bar:
-            if resumed is None:
-                reason = engine.check(guard)
-                if _finite(engine.frame()):
-                    write(fh, engine.frame())
-            while reason is None and step < total:
-                done, reason = engine.advance(min(stride, total - step), guard)
-                step += done
-                bar.update(done * dt_fs / 1000)
-                frame = engine.frame()
-                if reason is None or _finite(frame):
-                    write(fh, frame)
-    finally:
-        engine.close()
-    status = {
-        "stable": reason is None,
-        "reason": reason,
-        "time_ps": step * dt_fs / 1000,
-        "steps": step,
-        "frames": n_frames,
-        "model": model,
-        "engine": engine_name,
-        "settings": settings,
-    }
-    status["wall_s"] = time.perf_counter() - wall
-    status["ps_per_s"] = (step - first_step) * dt_fs / 1000 / status["wall_s"]
-    with atomic_path(status_path(out)) as tmp:
-        tmp.write_text(json.dumps(status, indent=2) + "\n")
-    partial.replace(out)
+        wall, first_step = time.perf_counter(), step
+        reason = None
+        try:
+            with tqdm(
+                total=round(total * dt_fs / 1000, 6), initial=round(step * dt_fs / 1000, 6),
+                unit="ps", desc=f"md {model}", disable=not progress, leave=False,
+            ) as bar:
+                if resumed is None:
+                    reason = engine.check(guard)
+                    if _finite(engine.frame()):
+                        write(fh, engine.frame())
+                while reason is None and step < total:
+                    done, reason = engine.advance(min(stride, total - step), guard)
+                    step += done
+                    bar.update(done * dt_fs / 1000)
+                    frame = engine.frame()
+                    if reason is None or _finite(frame):
+                        write(fh, frame)
+        finally:
+            engine.close()
+        status = {
+            "stable": reason is None,
+            "reason": reason,
+            "time_ps": step * dt_fs / 1000,
+            "steps": step,
+            "frames": n_frames,
+            "model": model,
+            "engine": engine_name,
+            "settings": settings,
+        }
+        status["wall_s"] = time.perf_counter() - wall
+        status["ps_per_s"] = (step - first_step) * dt_fs / 1000 / status["wall_s"]
+        with atomic_path(status_path(out)) as tmp:
+            tmp.write_text(json.dumps(status, indent=2) + "\n")
+        partial.replace(out)
     return status
 
 

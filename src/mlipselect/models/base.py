@@ -6,7 +6,6 @@ import abc
 import copy
 import importlib
 import json
-import os
 import resource
 import shutil
 import tempfile
@@ -20,6 +19,7 @@ from ase.data import chemical_symbols
 
 from mlipselect.config import SCHEMA
 from mlipselect.errors import InputError
+from mlipselect.io import claim_output, commit_directory, work_key
 
 MANIFEST = "model.json"
 FAMILIES = {"nn": "mlipselect.models.nn:SchNetPotential",
@@ -41,6 +41,8 @@ class Potential(abc.ABC):
     """
 
     family: str
+    loaded_from: Path | None = None
+    """The directory :func:`load_model` read this model from; None for a model just fitted."""
 
     def __init__(self, manifest: dict):
         self.manifest = manifest
@@ -165,23 +167,37 @@ def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def training_key(family: str, settings: dict, seed: int, frames: list[Atoms]) -> str:
+    """The work of a training: family, settings, seed and the frames with their labels."""
+    arrays = []
+    for atoms in frames:
+        energy, forces = frame_labels(atoms)
+        arrays += [atoms.numbers, atoms.positions, atoms.cell[:], np.array(energy), forces]
+    return work_key({"family": family, "settings": settings, "seed": int(seed)}, arrays=arrays)
+
+
 def train_model(family: str, frames: list[Atoms], profile: dict, out, size: str | None = None,
-                seed: int = 0, progress: bool = True, source: str | None = None) -> Potential:
+                seed: int = 0, progress: bool = True, source: str | None = None,
+                overwrite: bool = False) -> Potential:
     """Train a ``family`` model of ``size`` on ``frames`` and save it to directory ``out``.
 
     The directory appears complete or not at all: training writes into a temporary directory
-    beside ``out`` that is renamed onto it at the end. An existing model directory at ``out``
-    is replaced; any other existing path is left alone with an error.
+    beside ``out`` that is renamed onto it at the end. A model at ``out`` trained the same way
+    on the same frames is kept and returned (nothing is trained); anything else at ``out`` is
+    replaced only with ``overwrite``.
     """
     out = Path(out)
-    if out.exists() and not (out / MANIFEST).is_file():
-        raise InputError(f"{out}: exists and is not a model directory; not replacing it")
     if not out.parent.is_dir():
         raise InputError(f"{out}: directory '{out.parent}' does not exist")
     cls = _family_class(family)
     settings = family_settings(profile, family, size)
+    key = training_key(family, settings, seed, frames)
+    if claim_output(out, overwrite, done=lambda p: _manifest(p).get("work") == key):
+        return load_model(out)
+    if out.exists() and not (out / MANIFEST).is_file():  # never remove a user's directory
+        raise InputError(f"{out}: exists and is not a model directory; not replacing it")
     species = sorted({int(z) for atoms in frames for z in atoms.numbers})
-    manifest = {"family": family, "size": settings["size"], "seed": int(seed),
+    manifest = {"family": family, "size": settings["size"], "seed": int(seed), "work": key,
                 "species": species, "settings": settings,
                 "train": {"source": source, "frames": len(frames),
                           "atoms": int(sum(len(a) for a in frames))}}
@@ -193,12 +209,17 @@ def train_model(family: str, frames: list[Atoms], profile: dict, out, size: str 
                                  "peak_memory_mb": round(peak_memory_mb(), 1),
                                  **model.manifest.get("fit", {})}
         model.save(tmp)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
+        commit_directory(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return model
+
+
+def _manifest(directory: Path) -> dict:
+    try:
+        return json.loads((directory / MANIFEST).read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
 
 
 def load_model(directory) -> Potential:
@@ -211,4 +232,6 @@ def load_model(directory) -> Potential:
         manifest = json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise InputError(f"{path}: not valid JSON ({err})") from None
-    return _family_class(manifest.get("family", "?")).load_files(directory, manifest)
+    model = _family_class(manifest.get("family", "?")).load_files(directory, manifest)
+    model.loaded_from = directory
+    return model

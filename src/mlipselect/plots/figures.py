@@ -15,6 +15,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from mlipselect.io import atomic_path  # noqa: E402
+
 METHOD_STYLE = {
     "random": {"color": "#7f7f7f", "label": "random"},
     "energy": {"color": "#1f77b4", "label": "uniform in global energy"},
@@ -31,7 +33,8 @@ def _save(fig, stem: Path) -> list[Path]:
     stem = Path(stem)
     paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
     for path in paths:
-        fig.savefig(path, dpi=150, bbox_inches="tight")
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=path.suffix[1:], dpi=150, bbox_inches="tight")
     plt.close(fig)
     return paths
 

@@ -13,6 +13,7 @@ from ase.build import bulk
 from tqdm.auto import tqdm
 
 from mlipselect.errors import InputError
+from mlipselect.io import work_key
 from mlipselect.pool.store import PoolWriter
 from mlipselect.reference.lammps import NaClLammps
 
@@ -139,16 +140,30 @@ class StateRun:
 
 
 def sample_state(profile: dict, index: int, out, progress: bool = True) -> int:
-    """Run state point ``index`` of ``profile`` and write its frames as a pool at ``out``.
+    """Run state point ``index`` of ``profile`` and write its frames as a pool at ``out``,
+    whose metadata records the work (``state_work``).
 
     Returns the number of frames written. Raises ``SamplingError`` naming the state point
     when LAMMPS fails or a number is not finite; nothing is written then.
     """
     run = StateRun(profile, index)
     try:
-        return run.write(out, pool_metadata(profile), progress)
+        metadata = {**pool_metadata(profile), "work": state_work(profile, index)}
+        return run.write(out, metadata, progress)
     finally:
         run.close()
+
+
+def state_work(profile: dict, index: int) -> str:
+    """The work of sampling state point ``index``: everything that changes its frames (the
+    state, the sampling settings, the system and the reference; not threads or jobs)."""
+    cfg = profile["sample"]
+    return work_key({
+        "state": cfg["states"][index],
+        "sample": {k: v for k, v in cfg.items() if k not in ("states", "jobs")},
+        "system": profile["system"],
+        "reference": {k: v for k, v in profile["reference"].items() if k != "threads"},
+    })
 
 
 def pool_metadata(profile: dict) -> dict:
