@@ -16,6 +16,7 @@ import ase.io
 import numpy as np
 
 from .bench_models import labelled_frames, trained
+from .goals import goal
 
 SOAP = {"cutoff": 5.0, "max_radial": 6, "max_angular": 4, "sparse_points": 200}
 
@@ -93,11 +94,13 @@ class GPRAgainstGAP:
 
     track_force_rmse_ours.unit = "eV/A"
 
+    @goal("<=", 1.5)
     def track_force_rmse_ours_over_gap(self):
         return self.track_force_rmse_ours() / self.track_force_rmse_gap()
 
     track_force_rmse_ours_over_gap.unit = "ratio"
 
+    @goal("<=", 1.0)
     def track_cost_per_step_ours_over_gap(self):
         atoms = self.test[0]
         return (seconds_per_frame(self.predict["ours"], atoms)

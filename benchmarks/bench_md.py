@@ -14,6 +14,8 @@ from mlipselect.md.run import starting_state
 from mlipselect.reference.calculator import BMHTF
 from mlipselect.reference.sampler import rocksalt
 
+from .goals import goal
+
 MELT_LATTICE = 6.17  # A: rocksalt cells at the density of the 1400 K melt (1.38 g/cm^3)
 STEPS = 50
 
@@ -72,6 +74,7 @@ class MDStep:
         self.single.positions += 1e-4
         self.single.get_forces()
 
+    @goal("<=", 1.1)
     def track_step_over_energy_forces(self, ions):
         # Interleaved, best of five each: robust to a busy machine.
         steps, evaluations = [], []

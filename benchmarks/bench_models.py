@@ -17,6 +17,8 @@ from mlipselect.config import load_profile
 from mlipselect.reference.calculator import BMHTF
 from mlipselect.reference.sampler import rocksalt
 
+from .goals import goal
+
 REPEAT = {64: 2, 216: 3, 1000: 5}
 
 
@@ -130,6 +132,7 @@ class TrainingStep:
         self.task_optimizer.step()
         self._sync()
 
+    @goal("<=", 1.2)
     def track_ours_over_schnetpack(self, size, ions):
         """Goal <= 1.2: median of 7 interleaved pairs, robust to a busy machine."""
         ratios = []
@@ -173,6 +176,7 @@ class GPRFit:
     def peakmem_fit(self, frames):
         self._fit()
 
+    @goal("<=", 24 * 1024)
     def track_fit_peak_memory_mb(self, frames):
         return self._fit().manifest["fit"]["peak_memory_mb"]
 

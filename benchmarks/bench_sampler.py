@@ -7,6 +7,8 @@ from pathlib import Path
 from mlipselect.config import SCHEMA
 from mlipselect.reference.sampler import StateRun
 
+from .goals import goal
+
 
 def _profile(repeat: int) -> dict:
     profile = {section: dict(values) for section, values in SCHEMA.items()}
@@ -60,6 +62,7 @@ class SamplerThroughput:
 
     track_sampler_atom_steps_per_s.unit = "atom-steps/s"
 
+    @goal(">=", 0.9)
     def track_sampler_over_bare_lammps(self, ions):
         # Best of three each: the ratio is robust to a busy machine.
         bare = min(_production_seconds(self.profile, sampler=False) for _ in range(3))

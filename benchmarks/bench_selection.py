@@ -19,6 +19,8 @@ import numpy as np
 from mlipselect.pool.store import Pool, PoolWriter
 from mlipselect.selection import select, uniform_by_atom_value, uniform_by_frame_value
 
+from .goals import goal
+
 N_SELECT = 512
 
 
@@ -96,6 +98,7 @@ class IPSuiteEnergySelection:
     def time_ipsuite_uniform_energetic(self, frames):
         self.peer()
 
+    @goal(">=", 100, frames=100_000)
     def track_speedup_over_ipsuite(self, frames):
         ours = best_seconds(lambda: uniform_by_frame_value(self.values, N_SELECT, 0))
         return best_seconds(self.peer, repeat=2) / ours
@@ -138,14 +141,15 @@ class AtomSelection:
     def peakmem_uniform_by_atom_value(self, species):
         self.select()
 
+    @goal("<=", 3)
     def track_time_over_histogram(self, species):
-        """Goal: <= 3."""
         return best_seconds(self.select) / best_seconds(self.histogram)
 
     track_time_over_histogram.unit = "ratio"
 
+    @goal("<=", 2)
     def track_extra_memory_over_values(self, species):
-        """Peak memory the selection allocates over the values' size. Goal: <= 2."""
+        """Peak memory the selection allocates over the values' size."""
         return traced_peak_bytes(self.select) / self.values.nbytes
 
     track_extra_memory_over_values.unit = "ratio"

@@ -156,7 +156,7 @@ def fig_scaling(series: dict, stem) -> list[Path]:
             ax.loglog(x, np.exp(np.polyval(np.polyfit(np.log(x), np.log(t), 1), np.log(x))),
                       ls=":", color=line.get_color())
         ax.set_xlabel(kind)
-        ax.set_ylabel("seconds (best of 3)")
+        ax.set_ylabel("seconds")
         ax.legend(fontsize=8)
     fig.suptitle("Cost against size on this machine (dotted: fitted power law)")
     fig.tight_layout()
