@@ -14,7 +14,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 
 from mlipselect.analysis.errors import energy_errors, force_errors
 from mlipselect.cli import main
-from mlipselect.config import load_profile
+from mlipselect.config import SCHEMA, load_profile
 from mlipselect.errors import InputError
 from mlipselect.models import family_settings, load_model, read_training_frames, train_model
 from mlipselect.models.base import frame_labels
@@ -212,13 +212,24 @@ def test_bad_input_fails_with_one_clear_message(frames, tmp_path, capsys):
         load_model(model_dir).calculator().get_forces(potassium)
 
 
-def test_profiles_name_their_sizes():
-    for name in ("smoke", "quick", "paper"):
-        profile = load_profile(name)
-        for family in ("nn", "gpr"):
-            first = family_settings(profile, family)
-            assert first["size"] == next(iter(profile["train"][family]["sizes"]))
-    assert len(load_profile("paper")["train"]["nn"]["sizes"]) >= 3
+def test_a_named_size_resolves_over_the_family_defaults(make_profile):
+    # A profile that names its own sizes and one training setting: the chosen size's keys
+    # replace 'sizes', the profile's setting wins, the rest comes from the defaults.
+    path = make_profile(train={"nn": {"sizes": {"tiny": {"features": 8, "interactions": 1,
+                                                         "cutoff": 4.0, "rbf": 6},
+                                               "wide": {"features": 96, "interactions": 2,
+                                                        "cutoff": 5.0, "rbf": 16}},
+                                      "epochs": 7}})
+    profile = load_profile(path)
+    wide = family_settings(profile, "nn", "wide")
+    assert (wide["size"], wide["features"], wide["cutoff"], wide["epochs"]) == ("wide", 96, 5.0, 7)
+    assert wide["lr_patience"] == SCHEMA["train"]["nn"]["lr_patience"] and "sizes" not in wide
+    assert family_settings(profile, "nn")["size"] == "tiny"  # the first listed by default
+    with pytest.raises(InputError, match="no nn size named 'huge' \\(known: tiny, wide\\)"):
+        family_settings(profile, "nn", "huge")
+    broken = make_profile(train={"nn": {"sizes": {"odd": {"features": 8}}}})
+    with pytest.raises(InputError, match="sizes.odd lacks \\['cutoff', 'interactions', 'rbf'\\]"):
+        family_settings(load_profile(broken), "nn")
 
 
 @pytest.mark.parametrize("trained", ["gpr"], indirect=True)

@@ -62,7 +62,7 @@ def species_tail_share(values, numbers, ref_values, ref_numbers, percent: float 
     """``tail_share`` with each species' tails taken from its own pool distribution (Na and
     Cl atomic energies lie in different ranges), pooled over atoms."""
     outside = 0
-    for z in np.unique(ref_numbers):
+    for z in np.unique(numbers):  # a species the selection lacks adds nothing
         mine = values[numbers == z]
         outside += tail_share(mine, ref_values[ref_numbers == z], percent) * len(mine)
     return outside / len(values)
