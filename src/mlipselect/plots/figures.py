@@ -144,7 +144,7 @@ def fig3_rdf(reference, runs: list[dict], stem) -> list[Path]:
 
 def fig_scaling(series: dict, stem) -> list[Path]:
     """Cost against size on log-log axes, one panel per kind of size, each series labelled
-    with its fitted growth order k (time ~ size**k)."""
+    with its growth order k (time ~ size**k) fitted from its ``fit_min`` size up."""
     kinds = sorted({s["x_label"] for s in series.values()})
     fig, axes = plt.subplots(1, len(kinds), figsize=(6.5 * len(kinds), 4.5), squeeze=False)
     for ax, kind in zip(axes[0], kinds, strict=True):
@@ -152,9 +152,12 @@ def fig_scaling(series: dict, stem) -> list[Path]:
             if s["x_label"] != kind:
                 continue
             x, t = np.asarray(s["x"], dtype=float), np.asarray(s["t"], dtype=float)
-            line, = ax.loglog(x, t, "o-", label=f"{name}: k = {s['order']:.2f}")
-            ax.loglog(x, np.exp(np.polyval(np.polyfit(np.log(x), np.log(t), 1), np.log(x))),
-                      ls=":", color=line.get_color())
+            fit = x >= s.get("fit_min", 0)
+            above = f" from {s['fit_min']:.0e}" if "fit_min" in s else ""
+            line, = ax.loglog(x, t, "o-", label=f"{name}: k = {s['order']:.2f}{above}")
+            coeffs = np.polyfit(np.log(x[fit]), np.log(t[fit]), 1)
+            ax.loglog(x[fit], np.exp(np.polyval(coeffs, np.log(x[fit]))), ls=":",
+                      color=line.get_color())
         ax.set_xlabel(kind)
         ax.set_ylabel("seconds")
         ax.legend(fontsize=8)
