@@ -9,15 +9,16 @@ import numpy as np
 import pytest
 
 from mlipselect.cli import main
+from mlipselect.errors import InputError
 from mlipselect.pool.store import Pool, PoolWriter
 from mlipselect.selection import (
     METHODS,
     read_index,
-    registry,
     select,
     uniform_by_atom_value,
     uniform_by_frame_value,
 )
+from mlipselect.selection import frames as table
 
 FRAMES, ATOMS = 60, 8
 
@@ -52,7 +53,7 @@ def pool_path(tmp_path):
 
 
 def test_pool_methods_are_the_kernels_on_pool_columns(pool_path, monkeypatch):
-    monkeypatch.setattr(registry, "STREAM_ATOMS", 100)  # several chunks, frames split
+    monkeypatch.setattr(table, "STREAM_ATOMS", 100)  # several chunks, frames split
     with Pool(pool_path) as pool:
         off, numbers = pool.offsets, pool.atom_column("numbers")
         norms = np.linalg.norm(pool.atom_column("forces"), axis=1)
@@ -120,7 +121,7 @@ def test_all_frames_left_after_exclusions(pool_path, tmp_path):
 
 def test_profile_gives_defaults(pool_path, tmp_path, make_profile):
     profile = make_profile(split={"test_fraction": 0.5, "seed": 2},
-                           select={"per_species": False})
+                           select={"options": {"forces": {"per_species": False}}})
     idx, out = tmp_path / "test.idx", tmp_path / "sel.extxyz"
     assert main(["split", str(pool_path), "--config", profile, "--out", str(idx)]) == 0
     _, provenance = read_index(idx)
@@ -128,7 +129,7 @@ def test_profile_gives_defaults(pool_path, tmp_path, make_profile):
     argv = ["select", str(pool_path), "--method", "forces", "-n", "5", "--config", profile]
     assert main([*argv, "--out", str(out)]) == 0
     assert ase.io.read(out).info["selection_per_species"] is False
-    flag_wins = [*argv, "--species", "separate", "--out", str(out), "--overwrite"]
+    flag_wins = [*argv, "--per-species", "--out", str(out), "--overwrite"]
     assert main(flag_wins) == 0
     assert ase.io.read(out).info["selection_per_species"] is True
 
@@ -180,11 +181,22 @@ BAD = {
     "n zero": (write_pool, ["--method", "random", "-n", "0"], ["pool.h5: n must be", "got 0"]),
     "n beyond the pool": (write_pool, ["--method", "energy", "-n", "61"],
                           ["pool.h5: n must be an integer from 1 to 60", "got 61"]),
-    "unknown method": (write_pool, ["--method", "entropy", "-n", "4"],
-                       ["unknown selection method 'entropy'", "atomic-energies"]),
-    "species for a frame method": (write_pool, ["--method", "energy", "-n", "4", "--species",
-                                                "pooled"], ["--species applies to per-atom"]),
+    "an option the method lacks": (write_pool, ["--method", "energy", "-n", "4",
+                                                "--no-per-species"],
+                                   ["method 'energy' has no option 'per_species'",
+                                    "its options: bins"]),
 }
+
+
+def test_an_unknown_method_is_named_with_the_known_ones(tmp_path, capsys):
+    pool = write_pool(tmp_path / "pool.h5")
+    with pytest.raises(SystemExit):
+        main(["select", str(pool), "--method", "entropy", "-n", "4", "--out",
+              str(tmp_path / "sel.extxyz")])
+    err = capsys.readouterr().err
+    assert "invalid choice: 'entropy'" in err and "atomic-energies" in err
+    with pytest.raises(InputError, match="unknown selection method 'entropy'.*atomic-energies"):
+        select(pool, "entropy", 4)
 
 
 @pytest.mark.parametrize("case", BAD)

@@ -40,7 +40,8 @@ SCHEMA: dict[str, dict] = {
         "methods": ["random", "energy", "forces", "atomic-energies"],
         "n": [32],
         "seeds": [0],
-        "per_species": True,  # per-atom methods: bin each species over its own range
+        # per method, its options over the method's defaults, e.g. {"forces": {"bins": 32}}
+        "options": {},
     },
     "train": {
         # SchNet (schnetpack). Sizes are named; a workflow trains every size listed.
@@ -162,8 +163,22 @@ def load_profile(name_or_path) -> dict:
             profile[section][key] = value
     for i, state in enumerate(profile["sample"]["states"]):
         check_state(state, f"{path}: sample.states[{i}]")
+    check_selection_options(profile["select"]["options"], path)
     profile["path"] = str(path)
     return profile
+
+
+def check_selection_options(options: dict, path) -> None:
+    """``select.options``: known methods, each with its own options of the right types."""
+    from mlipselect.selection import get_method
+
+    for method, given in options.items():
+        try:
+            if not isinstance(given, dict):
+                raise InputError(f"must map option names to values, got {given!r}")
+            get_method(method).settings(given)
+        except InputError as err:
+            raise ProfileError(f"{path}: select.options.{method}: {err}") from None
 
 
 def _check_type(path, key, value, default) -> None:

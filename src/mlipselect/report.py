@@ -42,7 +42,7 @@ def selection_tails(plan: Plan, results: Path, pool_q: Quantities, percent: floa
         sel = parse_selection(name)
         if sel["n"] != n:
             continue
-        q = Quantities.from_frames(iread_frames(results / "labelled" / f"{name}.extxyz"))
+        q = Quantities.of(list(iread_frames(results / "labelled" / f"{name}.extxyz")))
         pooled[sel["method"]].append(q)
         for key in tails:
             tails[key][sel["method"]].append(species_tail_share(
@@ -108,7 +108,7 @@ def build_report(profile: dict, results: Path, overwrite: bool = False) -> dict:
     figures = results / "figures"
     figures.mkdir(exist_ok=True)
     with Pool(results / "pool.h5") as pool:
-        pool_q = Quantities.from_pool(pool)
+        pool_q = Quantities.of(pool)
         pool_frames = len(pool)
     selected, tails = selection_tails(plan, results, pool_q, settings["tail_percent"])
     errors = force_errors(plan, results)

@@ -6,7 +6,6 @@ force magnitudes of every atom, with the pool's tails as the reference.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,33 +21,23 @@ class Quantities:
     numbers: np.ndarray
 
     @classmethod
-    def from_pool(cls, pool, frames: np.ndarray | None = None) -> Quantities:
-        """From a ``Pool``'s columns; ``frames`` restricts to those rows."""
-        off = pool.offsets
-        if frames is None:
-            atoms = slice(None)
-            energy, natoms = pool.energy, np.diff(off)
-        else:
-            frames = np.asarray(frames)
-            atoms = np.concatenate([np.arange(off[i], off[i + 1]) for i in frames])
-            energy, natoms = pool.energy[frames], np.diff(off)[frames]
+    def of(cls, frames) -> Quantities:
+        """The quantities of ``frames`` (a pool, a sequence of ``ase.Atoms`` or a
+        :class:`~mlipselect.selection.Frames`), from the same table the methods select on."""
+        from mlipselect.selection.frames import as_frames
+
+        table = as_frames(frames)
         return cls(
-            energy_per_atom=energy / natoms,
-            atomic_energies=pool.atom_column("energies")[atoms],
-            force_norms=np.linalg.norm(pool.atom_column("forces")[atoms], axis=1),
-            numbers=pool.atom_column("numbers")[atoms],
+            energy_per_atom=table.frame_energy() / table.n_atoms,
+            atomic_energies=_whole(table.atom_column("energies")),
+            force_norms=_whole(table.force_norms()),
+            numbers=_whole(table.atom_column("numbers")),
         )
 
-    @classmethod
-    def from_frames(cls, frames: Iterable) -> Quantities:
-        """From labelled ASE ``Atoms`` (energy, forces, per-atom energies)."""
-        frames = list(frames)
-        return cls(
-            energy_per_atom=np.array([a.get_potential_energy() / len(a) for a in frames]),
-            atomic_energies=np.concatenate([a.get_potential_energies() for a in frames]),
-            force_norms=np.concatenate([np.linalg.norm(a.get_forces(), axis=1) for a in frames]),
-            numbers=np.concatenate([a.numbers for a in frames]),
-        )
+
+def _whole(column) -> np.ndarray:
+    """A per-atom column as one array, joining a streamed one's chunks."""
+    return np.concatenate(list(column())) if callable(column) else np.asarray(column)
 
 
 def tail_share(values: np.ndarray, reference: np.ndarray, percent: float = 1.0) -> float:

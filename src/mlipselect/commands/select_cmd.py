@@ -1,32 +1,49 @@
 """Select training frames from a pool: random, or uniform in energy, forces or atomic energies.
 
 Methods: random; energy (uniform in the energy per atom); forces (uniform in the per-atom
-force magnitudes |f_i|); atomic-energies (uniform in the per-atom energies E_i). The exact
-semantics are in docs/selection.md.
+force magnitudes |f_i|); atomic-energies (uniform in the per-atom energies E_i); and any a
+package registers. The exact semantics are in docs/selection.md. A method's options come
+from the flags below, else the profile's select.options.METHOD, else the method's defaults.
 
 OUT gets the frames with their labels under ASE's keys (info['energy'], arrays['forces'],
 arrays['energies']) and info['pool_index'], their row in the pool; every frame's info also
-records the provenance: selection_method, selection_n, selection_seed,
-selection_per_species (per-atom methods), selection_excluded, selection_pool and
-selection_pool_sha256.
+records the provenance: selection_method, selection_n, selection_seed, selection_OPTION for
+each of the method's options, selection_excluded, selection_pool and selection_pool_sha256.
 """
 
+import argparse
 from pathlib import Path
 
 from mlipselect.commands import seed
 
 
 def configure(p) -> None:
+    from mlipselect.selection import METHODS
+    from mlipselect.selection.registry import load_plugins
+
+    load_plugins()
     p.add_argument("pool", type=Path, help="pool file (HDF5)")
-    p.add_argument("--method", required=True,
-                   help="random, energy, forces or atomic-energies")
+    p.add_argument("--method", required=True, choices=list(METHODS),
+                   help="; ".join(f"{name}: {m.summary}" for name, m in METHODS.items()))
     p.add_argument("-n", type=int, required=True, help="number of frames to select")
     p.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     p.add_argument("--exclude", type=Path, default=None,
                    help="index file of frames never to select (from `mlipselect split`)")
-    p.add_argument("--species", choices=("separate", "pooled"), default=None,
-                   help="per-atom methods: bin each species over its own range (default; or "
-                   "the profile's select.per_species) or all atoms together")
+    # One flag per option name any method declares, with each method's default.
+    options: dict[str, tuple] = {}
+    for name, method in METHODS.items():
+        for option in method.options:
+            default = "auto" if option.default is None else option.default
+            options.setdefault(option.name, (option, []))[1].append(f"{name} {default}")
+    for option, defaults in options.values():
+        flag = "--" + option.name.replace("_", "-")
+        what = f"{option.doc} (default: {', '.join(defaults)})"
+        if option.type is bool:
+            p.add_argument(flag, dest=f"option_{option.name}", default=None,
+                           action=argparse.BooleanOptionalAction, help=what)
+        else:
+            p.add_argument(flag, dest=f"option_{option.name}", default=None, type=int,
+                           metavar="N", help=what)
     p.add_argument("--config", "--profile", dest="profile", default=None,
                    help="profile whose 'select' section gives the defaults")
     p.add_argument("--out", required=True, type=Path,
@@ -34,7 +51,6 @@ def configure(p) -> None:
 
 
 def run(args) -> int:
-    import inspect
     import sys
 
     from mlipselect.config import SCHEMA, load_profile
@@ -47,6 +63,10 @@ def run(args) -> int:
     settings = load_profile(args.profile)["select"] if args.profile else SCHEMA["select"]
     claim_output(args.out, args.overwrite, inputs=[args.pool, args.exclude])
     frame_format(args.out, args.n)
+    method = get_method(args.method)
+    given = {key[len("option_"):]: value for key, value in vars(args).items()
+             if key.startswith("option_") and value is not None}
+    options = method.settings({**settings["options"].get(args.method, {}), **given})
     with Pool(args.pool) as pool:
         checksum = pool.checksum()
         exclude = []
@@ -57,13 +77,6 @@ def run(args) -> int:
                     f"{args.exclude}: made for another pool ({made_for.get('pool')}, SHA-256"
                     f" {made_for['pool_sha256'][:12]}...) than {args.pool} ({checksum[:12]}...)"
                 )
-        options = {}
-        if "per_species" in inspect.signature(get_method(args.method)).parameters:
-            options["per_species"] = (
-                settings["per_species"] if args.species is None else args.species == "separate"
-            )
-        elif args.species is not None:
-            raise InputError(f"--species applies to per-atom methods, not '{args.method}'")
         print(f"selecting {args.n} of {len(pool) - len(exclude)} candidate frames by "
               f"'{args.method}' from {args.pool} ({len(pool)} frames, {len(exclude)} excluded)",
               file=sys.stderr)
@@ -72,7 +85,8 @@ def run(args) -> int:
             "selection_method": args.method,
             "selection_n": args.n,
             "selection_seed": args.seed,
-            **{f"selection_{key}": value for key, value in options.items()},
+            **{f"selection_{key}": value for key, value in options.items()
+               if value is not None},
             "selection_excluded": len(exclude),
             "selection_pool": str(args.pool),
             "selection_pool_sha256": checksum,

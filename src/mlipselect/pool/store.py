@@ -159,8 +159,9 @@ class PoolWriter:
         self._atomic.__exit__(exc_type, exc, tb)
 
 
-def frame_columns(atoms: Atoms, where: str) -> tuple[dict, dict]:
-    """The pool columns of one labelled ``Atoms``; one clear error for a missing label."""
+def labels(atoms: Atoms) -> dict:
+    """The labels an ``Atoms`` carries, wherever ASE's readers left them: ``energy``,
+    ``forces``, ``energies`` (per atom), ``stress``, ``momenta`` (those present)."""
     results = dict(atoms.calc.results) if atoms.calc is not None else {}
     results.update({k: v for k, v in atoms.info.items() if k in ("energy", "stress")})
     for key in ("forces", "energies"):  # labels some readers leave in arrays
@@ -168,6 +169,12 @@ def frame_columns(atoms: Atoms, where: str) -> tuple[dict, dict]:
             results[key] = atoms.arrays[key]
     if atoms.has("momenta"):
         results["momenta"] = atoms.get_momenta()
+    return results
+
+
+def frame_columns(atoms: Atoms, where: str) -> tuple[dict, dict]:
+    """The pool columns of one labelled ``Atoms``; one clear error for a missing label."""
+    results = labels(atoms)
     for key in ("energy", "forces"):
         if key not in results:
             raise PoolError(f"{where}: no '{key}' (expected info['energy'] and arrays['forces'])")

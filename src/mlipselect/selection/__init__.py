@@ -1,4 +1,4 @@
-"""Selection of training frames from a pool: random, and uniform in a frame or atom value.
+"""Selection of training frames: random, and uniform in a frame or atom value.
 
 Methods, by their command-line names (``METHODS``):
 
@@ -11,18 +11,22 @@ Methods, by their command-line names (``METHODS``):
 ``atomic-energies``
     uniform in the per-atom energies E_i (:func:`uniform_by_atom_value`).
 
-``select(pool, method, n, seed=0, exclude=None)`` runs any of them; ``register`` adds a new
+``select(frames, method, n, seed=0, exclude=None, **options)`` runs any of them on a pool, a
+pool file, a sequence of ``ase.Atoms`` or a :class:`Frames` table; ``register`` adds a new
 one. The two kernels work on plain numpy arrays. docs/selection.md states the semantics.
 """
 
 # The method modules register themselves on import.
 from mlipselect.selection import atomic_energies, energy, forces, random_frames  # noqa: F401
+from mlipselect.selection.frames import Frames
 from mlipselect.selection.kernels import uniform_by_atom_value, uniform_by_frame_value
-from mlipselect.selection.registry import METHODS, get_method, register, select
+from mlipselect.selection.registry import METHODS, Option, get_method, register, select
 from mlipselect.selection.split import read_index, split_test_set, write_index
 
 __all__ = [
     "METHODS",
+    "Frames",
+    "Option",
     "get_method",
     "read_index",
     "register",

@@ -8,10 +8,10 @@ from mlipselect.selection.kernels import candidate_mask
 from mlipselect.selection.registry import register
 
 
-@register("random")
-def random_frames(pool, n, seed=0, exclude=None) -> np.ndarray:
+@register("random", "uniformly at random (the baseline)")
+def random_frames(frames, n, seed, exclude) -> np.ndarray:
     """``n`` frames drawn uniformly at random without replacement from the frames not
     excluded; returns their indices sorted. Uses ``numpy.random.default_rng(seed)``."""
-    mask = candidate_mask(len(pool), n, exclude, str(pool.path))
+    mask = candidate_mask(len(frames), n, exclude, frames.source)
     rng = np.random.default_rng(seed)
     return np.sort(rng.choice(np.flatnonzero(mask), n, replace=False))

@@ -1,95 +1,151 @@
-"""The selection methods by name, and ``select``, the one way to run any of them on a pool.
+"""The selection methods by name, their options, and ``select``, the one way to run any of
+them on any frames.
 
-A method is a function ``method(pool, n, seed, exclude, **options) -> frame indices``
-registered under its command-line name with ``@register(name)``; the methods of this package
-register themselves when ``mlipselect.selection`` is imported.
+A method is a function ``method(frames, n, seed, exclude, **options) -> frame indices`` on a
+:class:`~mlipselect.selection.frames.Frames` table, registered under its command-line name
+with ``@register(name, summary, options=...)``, where each :class:`Option` declares an
+option's name, type, default and meaning. The methods of this package register themselves when
+``mlipselect.selection`` is imported; another package registers its own by naming a module
+in the entry-point group ``mlipselect.selection`` (imported the first time a method is
+looked up)::
+
+    [project.entry-points."mlipselect.selection"]
+    mymethods = "mypackage.selection"
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
 
 import numpy as np
 
 from mlipselect.errors import InputError
 from mlipselect.pool.store import Pool
-from mlipselect.selection.kernels import candidate_mask, uniform_by_atom_value
+from mlipselect.selection.frames import as_frames
+from mlipselect.selection.kernels import candidate_mask
 
-Method = Callable[..., np.ndarray]
+ENTRY_POINTS = "mlipselect.selection"
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of a selection method."""
+
+    name: str
+    type: type
+    default: object
+    doc: str
+
+    def check(self, value, method: str):
+        """``value`` if it has the option's type (numpy integers count as int)."""
+        if isinstance(value, np.integer):
+            value = int(value)
+        if isinstance(value, self.type) and not (isinstance(value, bool) and self.type is not
+                                                 bool):
+            return value
+        kind = getattr(self.type, "__name__", str(self.type))
+        raise InputError(f"option '{self.name}' of '{method}' must be {kind}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Method:
+    """A registered method: its function and its options."""
+
+    name: str
+    run: Callable[..., np.ndarray]
+    summary: str
+    options: tuple[Option, ...] = ()
+
+    def settings(self, given: dict) -> dict:
+        """The method's options: its defaults updated with the ``given`` ones, checked."""
+        known = {o.name: o for o in self.options}
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            names = ", ".join(known) or "none"
+            raise InputError(f"selection method '{self.name}' has no option "
+                             f"{', '.join(map(repr, unknown))} (its options: {names})")
+        return {name: option.check(given[name], self.name) if name in given else
+                option.default for name, option in known.items()}
+
+
 METHODS: dict[str, Method] = {}
-
-STREAM_ATOMS = 1 << 20
-"""Atoms read from a pool file at a time by the per-atom methods."""
+_plugins_loaded = False
 
 
-def register(name: str) -> Callable[[Method], Method]:
-    """Register a method under ``name``; use as a decorator."""
+def register(name: str, summary: str, options: tuple[Option, ...] = ()) -> Callable:
+    """Register a method under ``name``, with a one-line ``summary`` (shown by the command
+    line) and its ``options``; use as a decorator."""
 
-    def add(method: Method) -> Method:
-        METHODS[name] = method
-        return method
+    def add(function):
+        METHODS[name] = Method(name, function, summary, tuple(options))
+        return function
 
     return add
 
 
-def select(pool: Pool, method: str, n: int, seed: int = 0, exclude=None, **options) -> np.ndarray:
-    """Select ``n`` frames of ``pool`` with the named method.
-
-    Parameters
-    ----------
-    pool : mlipselect.pool.store.Pool
-        The frames to select from.
-    method : str
-        A name in ``METHODS``: ``random``, ``energy``, ``forces``, ``atomic-energies`` (see
-        their docstrings for the exact semantics).
-    n : int
-        Frames to select, from 1 to the pool's frames less the excluded ones.
-    seed : int
-        Same pool, method, options and seed give the same frames.
-    exclude : array_like of int, optional
-        Frames never to select, e.g. a held-out test set.
-    **options
-        Passed to the method: ``bins`` (``energy`` and the per-atom methods) and
-        ``per_species`` (per-atom methods; default ``True``).
-
-    Returns
-    -------
-    numpy.ndarray of int64, shape (n,)
-        Frame indices into the pool, sorted ascending, no duplicates, none excluded.
-
-    Raises
-    ------
-    InputError
-        Unknown method; empty pool; a frame without atoms; ``n`` out of range; excluded
-        indices outside the pool; a non-finite value (naming the frame); a column the method
-        needs that the pool lacks.
-    """
-    run = get_method(method)
-    candidate_mask(len(pool), n, exclude, str(pool.path))
-    empty = np.flatnonzero(pool.n_atoms == 0)
-    if empty.size:
-        raise InputError(f"{pool.path}: frame {empty[0]} has no atoms")
-    return run(pool, n, seed=seed, exclude=exclude, **options)
+def load_plugins() -> None:
+    """Import the modules other packages name in the entry-point group, once."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    for entry in entry_points(group=ENTRY_POINTS):
+        entry.load()
 
 
 def get_method(name: str) -> Method:
     """The method registered as ``name``; ``InputError`` listing the known ones otherwise."""
+    load_plugins()
     if name not in METHODS:
         raise InputError(f"unknown selection method '{name}' (known: {', '.join(METHODS)})")
     return METHODS[name]
 
 
-def atom_column_chunks(pool: Pool, key: str):
-    """A zero-argument callable streaming the per-atom column ``key`` of ``pool`` in chunks:
-    the form :func:`~mlipselect.selection.uniform_by_atom_value` takes for large data."""
-    return lambda: pool.iter_atom_column(key, STREAM_ATOMS)
+def select(frames, method: str, n: int, seed: int = 0, exclude=None, **options) -> np.ndarray:
+    """Select ``n`` of ``frames`` with the named method.
 
+    Parameters
+    ----------
+    frames : Frames, Pool, path of a pool, or sequence of ase.Atoms
+        The frames to select from (see :mod:`mlipselect.selection.frames`); the same frames
+        give the same selection in every form.
+    method : str
+        A name in ``METHODS``: ``random``, ``energy``, ``forces``, ``atomic-energies`` (see
+        their docstrings for the exact semantics), or one another package registered.
+    n : int
+        Frames to select, from 1 to the number of frames less the excluded ones.
+    seed : int
+        Same frames, method, options and seed give the same selection.
+    exclude : array_like of int, optional
+        Frames never to select, e.g. a held-out test set.
+    **options
+        The method's options (``METHODS[method].options``), e.g. ``bins`` and
+        ``per_species`` for the per-atom methods.
 
-def by_atom_values(pool: Pool, key: str, values, n, seed, exclude, per_species, bins):
-    """:func:`~mlipselect.selection.uniform_by_atom_value` on per-atom ``values`` derived from
-    the pool's column ``key``, with the pool's atomic numbers as species if ``per_species``."""
-    return uniform_by_atom_value(
-        values, pool.offsets, n, seed,
-        species=atom_column_chunks(pool, "numbers") if per_species else None,
-        bins=bins, exclude=exclude, source=f"{pool.path}: '{key}'",
-    )
+    Returns
+    -------
+    numpy.ndarray of int64, shape (n,)
+        Frame indices, sorted ascending, no duplicates, none excluded.
+
+    Raises
+    ------
+    InputError
+        Unknown method or option; empty input; a frame without atoms; ``n`` out of range;
+        excluded indices outside the frames; a non-finite value (naming the frame); a label
+        the method needs that the frames lack.
+    """
+    chosen = get_method(method)
+    settings = chosen.settings(options)
+    with contextlib.ExitStack() as stack:
+        if isinstance(frames, str | Path):
+            frames = stack.enter_context(Pool(frames))
+        table = as_frames(frames)
+        candidate_mask(len(table), n, exclude, table.source)
+        empty = np.flatnonzero(table.n_atoms == 0)
+        if empty.size:
+            raise InputError(f"{table.source}: frame {empty[0]} has no atoms")
+        return chosen.run(table, n, seed=seed, exclude=exclude, **settings)
