@@ -10,16 +10,17 @@ from mlipselect.analysis.claims import (
     claim_c1,
     claim_c2,
     claim_c3,
-    compare,
+    compare_over_seeds,
 )
 from mlipselect.analysis.distributions import species_tail_share, tail_share
 
 
 def test_compare_uses_the_spread_over_seeds():
-    assert compare([1.0, 1.1, 0.9], [2.0, 2.1, 1.9])["outcome"] == "lower"
-    assert compare([2.0, 2.1, 1.9], [1.0, 1.1, 0.9])["outcome"] == "higher"
-    assert compare([1.0, 2.0, 3.0], [1.5, 2.5, 3.5])["outcome"] == "indistinguishable"
-    assert compare([1.0], [2.0])["outcome"] == "untested"  # one seed: no spread to judge by
+    assert compare_over_seeds([1.0, 1.1, 0.9], [2.0, 2.1, 1.9])["outcome"] == "lower"
+    assert compare_over_seeds([2.0, 2.1, 1.9], [1.0, 1.1, 0.9])["outcome"] == "higher"
+    assert compare_over_seeds([1.0, 2.0, 3.0], [1.5, 2.5, 3.5])["outcome"] == "indistinguishable"
+    # One seed: no spread to judge by.
+    assert compare_over_seeds([1.0], [2.0])["outcome"] == "untested"
 
 
 def _errors(means: dict, seeds=(0, 1, 2), sizes=(1000, 5000)):

@@ -12,7 +12,7 @@ import pytest
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from mlipselect.analysis.errors import energy_errors, force_errors
+from mlipselect.analysis.metrics import energy_errors, force_errors
 from mlipselect.cli import main
 from mlipselect.config import SCHEMA, load_profile
 from mlipselect.errors import InputError

@@ -11,7 +11,7 @@ import pytest
 from ase import Atoms
 from ase.build import bulk
 
-from mlipselect.analysis.rdf import RDF, compare, compute_rdf, read_rdf_csv
+from mlipselect.analysis.rdf import RDF, compare_with_reference, compute_rdf, read_rdf_csv
 from mlipselect.cli import main
 from mlipselect.errors import InputError
 from mlipselect.reference.sampler import rocksalt
@@ -92,7 +92,7 @@ def _table(g: np.ndarray, r: np.ndarray) -> RDF:
 def test_compare_measures_a_short_range_artifact_and_peak_errors():
     r = np.arange(0.025, 8.0, 0.05)
     ref = _table(_melt_like(r, 3.0, 3.925, 2.0), r)
-    same = compare(ref, ref, "Na-Na")
+    same = compare_with_reference(ref, ref, "Na-Na")
     assert same["iae"] == 0 and same["artifact"] == 0
     assert same["peak_r_error"] == 0 and same["peak_g_error"] == 0
     assert same["r_rise"] == pytest.approx(3.025)
@@ -100,13 +100,13 @@ def test_compare_measures_a_short_range_artifact_and_peak_errors():
     # first peak shifted out by 0.1 A and 0.2 higher.
     bump = 0.3 * np.exp(-0.5 * ((r - 2.2) / 0.08) ** 2) / (0.08 * np.sqrt(2 * np.pi))
     model = _table(_melt_like(r, 3.1, 4.025, 2.2) + bump, r)
-    m = compare(model, ref, "Na-Na")
+    m = compare_with_reference(model, ref, "Na-Na")
     assert m["artifact"] == pytest.approx(0.3, rel=1e-3)
     assert m["peak_r_error"] == pytest.approx(0.1, abs=1e-9)
     assert m["peak_g_error"] == pytest.approx(0.2, abs=0.01)
     assert m["iae"] > m["artifact"]
     with pytest.raises(InputError):
-        compare(model, ref, "Na-K")
+        compare_with_reference(model, ref, "Na-K")
 
 
 def test_rdf_verb_writes_csv_and_compares(tmp_path, capsys):

@@ -24,8 +24,8 @@ from tqdm.auto import tqdm
 from mlipselect.errors import InputError
 from mlipselect.io import OutputExistsError, appending, claim_output, work_key
 from mlipselect.pool.frames_io import complete_frames, frame_format, iread_frames, write_frames
+from mlipselect.pool.store import LABELS
 
-LABELS = ("energy", "forces", "energies", "stress")
 RUN_KEY = "label_run"
 """Frame info key holding the :func:`~mlipselect.io.work_key` of the labelling."""
 

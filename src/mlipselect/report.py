@@ -14,7 +14,7 @@ import numpy as np
 
 from mlipselect.analysis.claims import claim_c1, claim_c2, claim_c3
 from mlipselect.analysis.distributions import Quantities, species_tail_share
-from mlipselect.analysis.rdf import compare, read_rdf_csv
+from mlipselect.analysis.rdf import compare_with_reference, read_rdf_csv
 from mlipselect.io import atomic_path, claim_output
 from mlipselect.md import read_status
 from mlipselect.plots.figures import fig1_distributions, fig2_force_errors, fig3_rdf
@@ -72,7 +72,8 @@ def force_errors(plan: Plan, results: Path) -> list[dict]:
 
 def md_runs(plan: Plan, results: Path):
     """The reference g(r), and per model-driven MD: family, method, seed, its g(r), the
-    comparison with the reference (``analysis.rdf.compare``) and the guard's status."""
+    comparison with the reference (``analysis.rdf.compare_with_reference``) and the guard's
+    status."""
     reference = read_rdf_csv(results / "rdf" / "reference.csv")
     runs = []
     for run in plan.md_runs[1:]:
@@ -83,7 +84,7 @@ def md_runs(plan: Plan, results: Path):
             "run": run, "family": model.split("-")[0], **parse_selection(selection),
             "rdf": {"r": rdf.r, "Na-Na": rdf.g["Na-Na"]},
             "stable": status["stable"], "stopped_ps": status["time_ps"],
-            "reason": status.get("reason"), **compare(rdf, reference),
+            "reason": status.get("reason"), **compare_with_reference(rdf, reference),
         })
     return {"r": reference.r, "Na-Na": reference.g["Na-Na"]}, runs
 

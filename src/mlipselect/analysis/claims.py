@@ -19,7 +19,7 @@ OLD = ("random", "energy")
 HOLDS, FAILS, INCONCLUSIVE = "holds", "does not hold", "inconclusive"
 
 
-def compare(a, b) -> dict:
+def compare_over_seeds(a, b) -> dict:
     """Is ``a`` lower or higher than ``b``, beyond twice the standard error of the difference?"""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     out = {"a_mean": float(a.mean()), "b_mean": float(b.mean()), "diff": float(a.mean() - b.mean())}
@@ -56,7 +56,7 @@ def claim_c1(tail_shares: dict[str, dict[str, list[float]]]) -> dict:
         for other in OLD:
             if method in shares and other in shares:
                 comparisons.append({"quantity": quantity, "method": method, "versus": other,
-                                    **compare(shares[method], shares[other])})
+                                    **compare_over_seeds(shares[method], shares[other])})
     return {"verdict": verdict(comparisons, "higher"), "comparisons": comparisons,
             "rule": "each tail share of the new method higher than random's and global "
                     "energy's by more than 2 standard errors over seeds"}
@@ -77,7 +77,7 @@ def claim_c2(errors: list[dict]) -> dict:
                       for m in (new, old)}
             if values[new] and values[old]:
                 comps.append({"size": size, "metric": metric, "method": new, "versus": old,
-                              **compare(values[new], values[old])})
+                              **compare_over_seeds(values[new], values[old])})
         by_family[family] = {"verdict": verdict(comps, "lower"), "comparisons": comps}
     main = by_family.get("nn") or next(iter(by_family.values()), {"verdict": INCONCLUSIVE})
     return {"verdict": main["verdict"], "families": by_family,

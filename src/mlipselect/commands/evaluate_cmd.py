@@ -22,7 +22,7 @@ def run(args) -> int:
 
     from tqdm.auto import tqdm
 
-    from mlipselect.analysis.errors import error_metrics
+    from mlipselect.analysis.metrics import error_metrics
     from mlipselect.io import atomic_path, claim_output
     from mlipselect.models import load_model
     from mlipselect.models.base import frame_labels
@@ -47,7 +47,7 @@ def run(args) -> int:
     metrics = error_metrics(numbers, energies, forces)
     manifest = model.manifest
     metrics["model"] = {k: manifest[k] for k in ("family", "size", "seed")}
-    metrics["model"]["size_value"], metrics["model"]["size_label"] = model.size()
+    metrics["model"]["size_value"], metrics["model"]["size_label"] = model.capacity()
     metrics["model"]["directory"] = str(args.model)
     metrics["test"] = str(args.test)
     metrics["seconds_per_frame"] = seconds / len(frames)

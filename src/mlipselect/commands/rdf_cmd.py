@@ -25,7 +25,7 @@ def configure(p) -> None:
 def run(args) -> int:
     import json
 
-    from mlipselect.analysis.rdf import compare, compute_rdf, read_rdf_csv
+    from mlipselect.analysis.rdf import compare_with_reference, compute_rdf, read_rdf_csv
     from mlipselect.config import SCHEMA, load_profile
     from mlipselect.errors import InputError
     from mlipselect.io import atomic_path, claim_output
@@ -44,7 +44,7 @@ def run(args) -> int:
     rdf.write_csv(args.out)
     print(f"g(r) of {rdf.frames} frames -> {args.out}")
     if reference is not None:
-        metrics = [compare(rdf, reference, pair) for pair in rdf.pairs]
+        metrics = [compare_with_reference(rdf, reference, pair) for pair in rdf.pairs]
         for m in metrics:
             print(f"{m['pair']:>6}: |g - g_ref| {m['iae']:.3f} A, first peak "
                   f"{m['peak_r_error']:+.3f} A / {m['peak_g_error']:+.3f}, "

@@ -16,8 +16,7 @@ from ase.md.bussi import Bussi
 from ase.md.verlet import VelocityVerlet
 
 from mlipselect.md.guard import Guard
-
-LABELS = ("energy", "forces", "energies", "stress")
+from mlipselect.pool.store import LABELS
 
 
 def labelled_atoms(numbers, positions, cell, momenta, results: dict) -> Atoms:

@@ -64,7 +64,7 @@ class Potential(abc.ABC):
         model was not trained on fails (:meth:`check_species`)."""
 
     @abc.abstractmethod
-    def size(self) -> tuple[int, str]:
+    def capacity(self) -> tuple[int, str]:
         """How big the model is, for plots of error against size: ``(value, what)``."""
 
     @abc.abstractmethod

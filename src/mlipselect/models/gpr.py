@@ -102,7 +102,7 @@ class SparseGPRPotential(Potential):
         self.sparse, self.weights, self.e0 = sparse, weights, e0
         self.soap = Soap(manifest["settings"], self.species)
 
-    def size(self):
+    def capacity(self):
         return sum(len(points) for points in self.sparse.values()), "GPR sparse points"
 
     @property

@@ -158,7 +158,7 @@ class SchNetPotential(Potential):
         super().__init__(manifest)
         self.network = network
 
-    def size(self):
+    def capacity(self):
         return sum(p.numel() for p in self.network.parameters()), "NN parameters"
 
     @classmethod

@@ -159,6 +159,11 @@ class PoolWriter:
         self._atomic.__exit__(exc_type, exc, tb)
 
 
+LABELS = ("energy", "forces", "energies", "stress")
+"""The labels a calculator gives a frame, under ASE's keys (``energies`` per atom, ``stress``
+in Voigt order)."""
+
+
 def labels(atoms: Atoms) -> dict:
     """The labels an ``Atoms`` carries, wherever ASE's readers left them: ``energy``,
     ``forces``, ``energies`` (per atom), ``stress``, ``momenta`` (those present)."""
@@ -184,7 +189,7 @@ def frame_columns(atoms: Atoms, where: str) -> tuple[dict, dict]:
         "pbc": atoms.pbc[None],
     }
     if "stress" in results:
-        frame["stress"] = _voigt(results["stress"])[None]
+        frame["stress"] = voigt(results["stress"])[None]
     per_atom = {
         "natoms": [len(atoms)],
         "numbers": atoms.numbers.astype(np.int32),
@@ -197,7 +202,8 @@ def frame_columns(atoms: Atoms, where: str) -> tuple[dict, dict]:
     return frame, per_atom
 
 
-def _voigt(stress) -> np.ndarray:
+def voigt(stress) -> np.ndarray:
+    """A stress in ASE's Voigt order (xx, yy, zz, yz, xz, xy), from a 3x3 tensor or as it is."""
     s = np.asarray(stress, dtype=float)
     if s.shape == (3, 3):
         s = s[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]

@@ -7,6 +7,7 @@ from functools import cache
 
 import numpy as np
 
+from mlipselect.pool.store import voigt
 from mlipselect.reference.bmhtf import CHARGES, MASSES, PAIRS, SPECIES
 
 
@@ -176,13 +177,27 @@ class NaClLammps:
         tensor = np.array([[p[0], p[3], p[4]], [p[3], p[1], p[5]], [p[4], p[5], p[2]]])
         tensor = self.rotation @ tensor @ self.rotation.T
         stress = -tensor * 1e5 / 1.602176634e11  # bar -> Pa -> eV/A^3
-        voigt = stress[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
         return {
             "energy": float(energy),
             "forces": np.array(forces),
             "energies": np.array(energies, dtype=float),
-            "stress": voigt,
+            "stress": voigt(stress),
         }
+
+    def positions(self) -> np.ndarray:
+        """Positions of the atoms in ASE's frame and order, wrapped into the cell, A."""
+        boxlo = np.asarray(self.lmp.extract_box()[0])
+        return (self._by_id(self.lmp.numpy.extract_atom("x")) - boxlo) @ self.rotation.T
+
+    def velocities(self) -> np.ndarray:
+        """Velocities in ASE's frame and order, A/ps (LAMMPS metal units)."""
+        return self._by_id(self.lmp.numpy.extract_atom("v")) @ self.rotation.T
+
+    def box(self) -> np.ndarray:
+        """The current cell (it changes under NPT) in ASE's frame, A."""
+        boxlo, boxhi, xy, yz, xz, _, _ = self.lmp.extract_box()
+        lx, ly, lz = (hi - lo for lo, hi in zip(boxlo, boxhi, strict=True))
+        return np.array([[lx, 0, 0], [xy, ly, 0], [xz, yz, lz]]) @ self.rotation.T
 
     def close(self) -> None:
         self.lmp.close()

@@ -178,28 +178,19 @@ def lammps_frame(lmp: NaClLammps, atoms) -> tuple[dict, dict]:
     """The current LAMMPS state as pool columns (``PoolWriter.append_columns``): labels,
     positions wrapped into the cell, momenta, all in ASE's frame and units."""
     res = lmp.results()
-    ids = lmp.lmp.numpy.extract_atom("id")[: lmp.natoms]
-    order = np.argsort(ids)
-    rot = lmp.rotation.T
-    x = np.asarray(lmp.lmp.numpy.extract_atom("x")[: lmp.natoms])[order] @ rot
-    v = np.asarray(lmp.lmp.numpy.extract_atom("v")[: lmp.natoms])[order] @ rot
-    boxlo, boxhi, xy, yz, xz, _, _ = lmp.lmp.extract_box()
-    lx, ly, lz = (hi - lo for lo, hi in zip(boxlo, boxhi, strict=True))
-    cell = np.array([[lx, 0, 0], [xy, ly, 0], [xz, yz, lz]]) @ rot
-    x = x - np.asarray(boxlo) @ rot
     masses = atoms.get_masses()[:, None]
     frame = {
         "energy": [res["energy"]],
-        "cell": cell[None],
+        "cell": lmp.box()[None],
         "pbc": np.ones((1, 3), dtype=bool),
         "stress": res["stress"][None],
     }
     per_atom = {
         "natoms": [lmp.natoms],
         "numbers": atoms.numbers.astype(np.int32),
-        "positions": x,
+        "positions": lmp.positions(),
         "forces": res["forces"],
         "energies": res["energies"],
-        "momenta": masses * v * ASE_VELOCITY_PER_A_PS,
+        "momenta": masses * lmp.velocities() * ASE_VELOCITY_PER_A_PS,
     }
     return frame, per_atom
