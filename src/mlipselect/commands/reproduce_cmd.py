@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 WRITES = False  # Snakemake decides what is rerun; each job's verb guards its own outputs
+ON_INTERRUPT = "the finished jobs are kept; the same command resumes"
 
 
 def configure(p) -> None:
