@@ -246,6 +246,16 @@ def test_a_damaged_pool_is_named_by_column(user_files, column, capsys):
         assert f"column '{column}' is damaged" in capsys.readouterr().err
 
 
+def test_selection_reads_only_the_columns_its_method_uses(user_files):
+    # The energy column is damaged: the per-atom methods never read it, 'energy' does.
+    damaged = _damaged_copy(user_files["pool"], user_files["dir"], "frames/energy")
+    from mlipselect.selection import select
+
+    assert len(select(damaged, "atomic-energies", 3)) == 3
+    with pytest.raises(PoolError, match="column 'frames/energy' is damaged"):
+        select(damaged, "energy", 3)
+
+
 def test_a_pool_of_the_first_format_reads_and_merge_upgrades_it(user_files, tmp_path):
     old = tmp_path / "old.h5"
     with h5py.File(user_files["pool"]) as src, h5py.File(old, "w") as dst:

@@ -39,8 +39,9 @@ class Frames:
     ----------
     offsets : array_like of int, shape (F+1,)
         Atom rows of each frame; ``offsets[0] == 0``.
-    energy : array_like, shape (F,), optional
-        Total potential energy of each frame, eV.
+    energy : array_like, shape (F,), or callable, optional
+        Total potential energy of each frame, eV; a zero-argument callable is called (once)
+        only when a method asks, so a pool's column is read only by methods that use it.
     numbers, forces, energies : optional
         Per-atom atomic numbers (A,), forces (A, 3) in eV/A, energies (A,) in eV: arrays, or
         zero-argument callables streaming them in chunks.
@@ -52,7 +53,7 @@ class Frames:
                  forces: Column | None = None, energies: Column | None = None,
                  source: str = "frames"):
         self.offsets = np.asarray(offsets)
-        self.energy = None if energy is None else np.asarray(energy, dtype=float)
+        self._energy = energy
         self._atoms = {"numbers": numbers, "forces": forces, "energies": energies}
         self.source = source
 
@@ -66,9 +67,11 @@ class Frames:
 
     def frame_energy(self) -> np.ndarray:
         """The per-frame energies; ``InputError`` naming the source when there are none."""
-        if self.energy is None:
+        if self._energy is None:
             raise InputError(f"{self.source}: no per-frame 'energy'")
-        return self.energy
+        if callable(self._energy):
+            self._energy = self._energy()
+        return np.asarray(self._energy, dtype=float)
 
     def atom_column(self, key: str, needed_by: str = "") -> Column:
         """A per-atom column (array or chunk stream); ``InputError`` when it is missing."""
@@ -95,7 +98,7 @@ class Frames:
                 return None
             return lambda: pool.iter_atom_column(key, STREAM_ATOMS)
 
-        return cls(pool.offsets, energy=pool.energy, source=str(pool.path),
+        return cls(pool.offsets, energy=lambda: pool.energy, source=str(pool.path),
                    **{key: stream(key) for key in ATOM_LABELS})
 
     @classmethod
