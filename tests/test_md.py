@@ -186,6 +186,8 @@ def test_guard_stops_a_collapsing_potential_and_the_verb_exits_cleanly(
     # The collapse also heats the ions; a lenient temperature limit lets the distance guard,
     # the one this potential is about, fire first.
     class Broken:
+        manifest = {"family": "broken", "size": "any", "seed": 0, "train": {}}
+
         def calculator(self):
             return Collapsing()
 
@@ -198,6 +200,7 @@ def test_guard_stops_a_collapsing_potential_and_the_verb_exits_cleanly(
     log = capsys.readouterr().out
     status = read_status(out)
     assert not status["stable"] and "shortest distance" in status["reason"]
+    assert status["potential"]["family"] == "broken"  # what drove the run, for the report
     assert 0 < status["time_ps"] < 5.0
     assert status["reason"] in log and f"{status['time_ps']:g} ps" in log
     frames = ase.io.read(out, index=":")

@@ -47,6 +47,7 @@ def run(args) -> int:
     metrics = error_metrics(numbers, energies, forces)
     manifest = model.manifest
     metrics["model"] = {k: manifest[k] for k in ("family", "size", "seed")}
+    metrics["model"]["train"] = manifest["train"]
     metrics["model"]["size_value"], metrics["model"]["size_label"] = model.capacity()
     metrics["model"]["directory"] = str(args.model)
     metrics["test"] = str(args.test)

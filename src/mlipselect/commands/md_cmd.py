@@ -62,10 +62,13 @@ def run(args) -> int:
         raise InputError(f"{args.start}: cannot read ({type(err).__name__}: {err})") from None
 
     calculator, reference = None, dict(profile["reference"])
+    potential = {"family": "reference"}
     if args.model != "reference":
         from mlipselect.models import load_model
 
-        calculator, reference = load_model(args.model).calculator(), None
+        model = load_model(args.model)
+        calculator, reference = model.calculator(), None
+        potential = {k: model.manifest[k] for k in ("family", "size", "seed", "train")}
     elif engine == "ase":
         from mlipselect.reference.calculator import BMHTF
 
@@ -74,7 +77,8 @@ def run(args) -> int:
     print(f"md {args.model}: {settings['time_ps']} ps at {settings['temperature']} K "
           f"({engine}, {settings['thermostat']}) -> {args.out}")
     status = run_md(start, args.out, settings, model=args.model, calculator=calculator,
-                    reference=reference, progress=args.progress, overwrite=args.overwrite)
+                    reference=reference, progress=args.progress, overwrite=args.overwrite,
+                    potential=potential)
     if status.get("already_done"):
         print(f"md {args.model}: {args.out} already holds this run; nothing to do")
         return 0

@@ -44,6 +44,9 @@ def configure(p) -> None:
         else:
             p.add_argument(flag, dest=f"option_{option.name}", default=None, type=int,
                            metavar="N", help=what)
+    p.add_argument("--extend", type=Path, default=None, metavar="SELECTION",
+                   help="a selection of this pool to extend to n frames (ordered methods: "
+                        "random); its frames come first in OUT")
     p.add_argument("--config", "--profile", dest="profile", default=None,
                    help="profile whose 'select' section gives the defaults")
     p.add_argument("--out", required=True, type=Path,
@@ -58,10 +61,11 @@ def run(args) -> int:
     from mlipselect.io import claim_output
     from mlipselect.pool.frames_io import frame_format, write_frames
     from mlipselect.pool.store import Pool
+    from mlipselect.provenance import record
     from mlipselect.selection import get_method, read_index, select
 
     settings = load_profile(args.profile)["select"] if args.profile else SCHEMA["select"]
-    claim_output(args.out, args.overwrite, inputs=[args.pool, args.exclude])
+    claim_output(args.out, args.overwrite, inputs=[args.pool, args.exclude, args.extend])
     frame_format(args.out, args.n)
     method = get_method(args.method)
     given = {key[len("option_"):]: value for key, value in vars(args).items()
@@ -80,21 +84,26 @@ def run(args) -> int:
         print(f"selecting {args.n} of {len(pool) - len(exclude)} candidate frames by "
               f"'{args.method}' from {args.pool} ({len(pool)} frames, {len(exclude)} excluded)",
               file=sys.stderr)
-        indices = select(pool, args.method, args.n, seed=args.seed, exclude=exclude, **options)
-        provenance = {
-            "selection_method": args.method,
-            "selection_n": args.n,
-            "selection_seed": args.seed,
-            **{f"selection_{key}": value for key, value in options.items()
-               if value is not None},
-            "selection_excluded": len(exclude),
-            "selection_pool": str(args.pool),
-            "selection_pool_sha256": checksum,
-        }
-        frames = []
-        for atoms in pool.frames(indices):
-            atoms.info.update(provenance)
-            frames.append(atoms)
+        selected = None if args.extend is None else extended(args.extend, checksum)
+        indices = select(pool, args.method, args.n, seed=args.seed, exclude=exclude,
+                         selected=selected, **options)
+        frames = list(pool.frames(indices))
+        record(frames, method=args.method, n=args.n, seed=args.seed, **options,
+               excluded=len(exclude), pool=str(args.pool), pool_sha256=checksum)
         write_frames(frames, args.out)
     print(f"selected {len(frames)} frames -> {args.out}")
     return 0
+
+
+def extended(path, checksum: str) -> list[int]:
+    """The pool rows of a selection file made from the pool with ``checksum``."""
+    from mlipselect.errors import InputError
+    from mlipselect.pool.frames_io import iread_frames
+    from mlipselect.provenance import recorded
+
+    frames = list(iread_frames(path, require=()))
+    made_from = recorded(frames).get("pool_sha256")
+    if made_from != checksum or any("pool_index" not in a.info for a in frames):
+        raise InputError(f"{path}: not a selection of this pool (its frames record pool "
+                         f"SHA-256 {str(made_from)[:12]}..., the pool is {checksum[:12]}...)")
+    return [int(a.info["pool_index"]) for a in frames]

@@ -26,15 +26,12 @@ from ase import Atoms
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 from tqdm.auto import tqdm
 
+from mlipselect.config import check_md
 from mlipselect.errors import InputError
 from mlipselect.io import OutputExistsError, appending, atomic_path, claim_output
 from mlipselect.md.engines import AseEngine, LammpsEngine
 from mlipselect.md.guard import Guard, temperature
 from mlipselect.pool.frames_io import complete_frames
-
-THERMOSTATS = ("bussi", "nve")
-ENGINES = ("ase", "lammps")
-"""How the reference runs (``md.reference_engine``); models always run through ASE."""
 
 
 def status_path(out) -> Path:
@@ -44,35 +41,13 @@ def status_path(out) -> Path:
 
 def read_status(out) -> dict:
     """The status of a finished trajectory: ``stable``, ``reason``, ``time_ps``, ``steps``,
-    ``frames``, ``model``, ``engine``, ``settings``, ``wall_s`` and ``ps_per_s`` (of the last
-    invocation, which may have resumed an earlier one)."""
+    ``frames``, ``model``, ``potential``, ``engine``, ``settings``, ``wall_s`` and
+    ``ps_per_s`` (of the last invocation, which may have resumed an earlier one)."""
     path = status_path(out)
     try:
         return json.loads(path.read_text())
     except OSError as err:
         raise InputError(f"{path}: cannot read the MD status ({err.strerror})") from None
-
-
-def check_settings(settings: dict) -> dict:
-    """The ``md`` settings with their values checked; an InputError names a bad one."""
-    checks = {
-        "temperature": settings["temperature"] > 0,
-        "time_ps": settings["time_ps"] > 0,
-        "timestep_fs": settings["timestep_fs"] > 0,
-        "taut_fs": settings["taut_fs"] > 0,
-        "stride": settings["stride"] >= 1,
-        "guard_every": settings["guard_every"] >= 1,
-        "min_distance": settings["min_distance"] > 0,
-        "max_temperature_factor": settings["max_temperature_factor"] > 1,
-        "thermostat": settings["thermostat"] in THERMOSTATS,
-        "reference_engine": settings["reference_engine"] in ENGINES,
-    }
-    bad = [f"{k}={settings[k]!r}" for k, ok in checks.items() if not ok]
-    if bad:
-        raise InputError(f"md settings out of range: {', '.join(bad)} (thermostat: "
-                         f"{'|'.join(THERMOSTATS)}, reference_engine: {'|'.join(ENGINES)}, "
-                         "max_temperature_factor > 1, others > 0)")
-    return settings
 
 
 def starting_state(start: Atoms, temperature_k: float, seed: int) -> Atoms:
@@ -122,7 +97,7 @@ def _resume_point(fh, partial: Path, key: str, overwrite: bool) -> Atoms | None:
 
 def run_md(start: Atoms, out, settings: dict, model: str, calculator=None,
            reference: dict | None = None, progress: bool = True,
-           overwrite: bool = False) -> dict:
+           overwrite: bool = False, potential: dict | None = None) -> dict:
     """Run MD from ``start`` and write the trajectory to ``out`` (extxyz); return the status.
 
     Parameters
@@ -144,6 +119,10 @@ def run_md(start: Atoms, out, settings: dict, model: str, calculator=None,
         Show a progress bar in simulated ps with ps per wall-clock second.
     overwrite : bool
         Replace a trajectory, finished or partial, of another run (or of this one) at ``out``.
+    potential : dict
+        What drove the run (a model's family, size, seed and training set), kept in the
+        status as ``potential`` (``mlipselect md`` gives ``{"family": "reference"}`` for the
+        reference).
 
     Returns
     -------
@@ -151,7 +130,7 @@ def run_md(start: Atoms, out, settings: dict, model: str, calculator=None,
         The status (:func:`read_status`), with ``"already_done": True`` when ``out`` already
         held this run and nothing was done.
     """
-    settings = check_settings(dict(settings))
+    settings = check_md(dict(settings))
     if (calculator is None) == (reference is None):
         raise ValueError("run_md needs either a calculator or the reference settings")
     out = Path(out)
@@ -216,6 +195,7 @@ def run_md(start: Atoms, out, settings: dict, model: str, calculator=None,
             "steps": step,
             "frames": n_frames,
             "model": model,
+            "potential": potential or {},
             "engine": engine_name,
             "settings": settings,
         }

@@ -17,7 +17,7 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 from ase.data import chemical_symbols
 
-from mlipselect.config import SCHEMA
+from mlipselect import provenance
 from mlipselect.errors import InputError
 from mlipselect.io import claim_output, commit_directory, work_key
 
@@ -117,27 +117,17 @@ def _family_class(family: str) -> type[Potential]:
 
 
 def family_settings(profile: dict, family: str, size: str | None = None) -> dict:
-    """The ``train.<family>`` settings of ``profile`` over the defaults, with ``size`` (the
-    first size when None) resolved: the result has ``size`` (its name) and the size's keys
-    in place of ``sizes``."""
+    """The ``train.<family>`` settings of a loaded ``profile`` with ``size`` (the first size
+    when None) resolved: the result has ``size`` (its name) and the size's keys in place of
+    ``sizes``."""
     if family not in FAMILIES:
         raise InputError(f"unknown model family '{family}' (known: {', '.join(FAMILIES)})")
-    defaults = SCHEMA["train"][family]
-    given = profile.get("train", {}).get(family, {})
-    where = profile.get("path", "profile")
-    unknown = sorted(set(given) - set(defaults))
-    if unknown:
-        raise InputError(f"{where}: unknown keys {unknown} in train.{family} "
-                         f"(known: {', '.join(defaults)})")
-    settings = {**copy.deepcopy(defaults), **copy.deepcopy(given)}
+    settings = copy.deepcopy(profile["train"][family])
     sizes = settings.pop("sizes")
     name = size if size is not None else next(iter(sizes))
     if name not in sizes:
-        raise InputError(f"{where}: no {family} size named '{name}' "
+        raise InputError(f"{profile.get('path', 'profile')}: no {family} size named '{name}' "
                          f"(known: {', '.join(sizes)})")
-    missing = sorted(set(next(iter(defaults["sizes"].values()))) - set(sizes[name]))
-    if missing:
-        raise InputError(f"{where}: train.{family}.sizes.{name} lacks {missing}")
     return {"size": name, **settings, **sizes[name]}
 
 
@@ -200,7 +190,8 @@ def train_model(family: str, frames: list[Atoms], profile: dict, out, size: str 
     manifest = {"family": family, "size": settings["size"], "seed": int(seed), "work": key,
                 "species": species, "settings": settings,
                 "train": {"source": source, "frames": len(frames),
-                          "atoms": int(sum(len(a) for a in frames))}}
+                          "atoms": int(sum(len(a) for a in frames)),
+                          "selection": provenance.recorded(frames)}}
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent))
     try:
         start = time.perf_counter()
