@@ -14,7 +14,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 
 from mlipselect.analysis.metrics import energy_errors, force_errors
 from mlipselect.cli import main
-from mlipselect.config import SCHEMA, load_profile
+from mlipselect.config import SCHEMA, complete_profile, load_profile
 from mlipselect.errors import InputError
 from mlipselect.models import family_settings, load_model, read_training_frames, train_model
 from mlipselect.models.base import frame_labels
@@ -43,9 +43,7 @@ def frames(smoke_pool, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def profile():
-    profile = load_profile("smoke")
-    profile["train"] = copy.deepcopy(SETTINGS)
-    return profile
+    return complete_profile({"train": SETTINGS}, "test settings")
 
 
 @pytest.fixture(scope="module", params=["nn", "gpr"])

@@ -1,22 +1,25 @@
 """Profiles: one YAML per scale, one section per stage of the pipeline.
 
-A profile is checked against ``SCHEMA`` when it is loaded: an unknown section or key, or a
-value of the wrong type, fails with one message naming the file and the key. Missing keys
-take the defaults below, so a profile states only what it changes.
+This module is the one place where a profile is completed and checked. Missing keys take the
+defaults of ``SCHEMA`` (key by key, also inside each model family of ``train``), so a profile
+states only what it changes; an unknown section or key, a value of the wrong type or out of
+range fails with one message naming the file and the key; ``check_reproduction`` checks that
+the reproduction's grid fits together. The profiles ``smoke``, ``quick`` and ``paper`` ship
+with the package.
 """
 
 from __future__ import annotations
 
 import copy
+from importlib import resources
 from pathlib import Path
 
 import yaml
 
 from mlipselect.errors import InputError
 
-REPRODUCE_DIR = Path(__file__).resolve().parents[2] / "reproduce"
-"""The workflow and its profiles; found beside the package in a source checkout."""
-PROFILES_DIR = REPRODUCE_DIR / "profiles"
+PROFILES_DIR = Path(str(resources.files("mlipselect") / "profiles"))
+"""The profiles that ship with the package, by name: ``smoke``, ``quick``, ``paper``."""
 
 SCHEMA: dict[str, dict] = {
     "system": {
@@ -105,12 +108,18 @@ SCHEMA: dict[str, dict] = {
         "md_methods": ["energy", "atomic-energies"],  # the seed's F3 compares these two
         "md_seeds": [0],
         "md_start_state": "melt-1400K",  # MD starts from this state point's last frame
+        # labels of the training frames: "reference" keeps the pool's own BMHTF labels (no
+        # relabelling); a calculator "PATH.py:CALLABLE" relabels them (`mlipselect label`)
+        "labeller": "reference",
         # threads of each training, evaluation and MD job (torch's too): 1 runs as many jobs
         # side by side as there are cores, which beats threading small models
         "threads": 1,
     },
 }
 
+THERMOSTATS = ("bussi", "nve")
+ENGINES = ("ase", "lammps")
+"""How the reference runs (``md.reference_engine``); models always run through ASE."""
 ENSEMBLES = ("nvt", "npt", "nve")  # nve: velocities drawn at the temperature, then no thermostat
 STATE_KEYS = {"name": str, "ensemble": str, "temperature": (int, float), "pressure": (int, float),
               "phase": str}
@@ -121,7 +130,7 @@ class ProfileError(InputError):
 
 
 def resolve_profile(name_or_path) -> Path:
-    """A profile path from a path or from a name in ``reproduce/profiles``."""
+    """A profile path from a path or from the name of a profile that ships with the package."""
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
         return path
@@ -133,7 +142,7 @@ def resolve_profile(name_or_path) -> Path:
 
 
 def load_profile(name_or_path) -> dict:
-    """Read, check and complete a profile; the result has every key of ``SCHEMA``."""
+    """Read, complete and check a profile; the result has every key of ``SCHEMA``."""
     path = resolve_profile(name_or_path)
     try:
         raw = yaml.safe_load(path.read_text()) or {}
@@ -143,8 +152,15 @@ def load_profile(name_or_path) -> dict:
         raise ProfileError(f"{path}: not valid YAML ({err})") from None
     if not isinstance(raw, dict):
         raise ProfileError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
+    return complete_profile(raw, path)
+
+
+def complete_profile(raw: dict, path="profile") -> dict:
+    """``raw`` (sections of a profile) over the defaults of ``SCHEMA``, checked; ``path``
+    names it in errors."""
+    raw = copy.deepcopy(raw)
     profile = copy.deepcopy(SCHEMA)
-    profile["name"] = raw.pop("name", path.stem)
+    profile["name"] = raw.pop("name", Path(str(path)).stem)
     for section, values in raw.items():
         if section not in SCHEMA:
             raise ProfileError(
@@ -160,12 +176,86 @@ def load_profile(name_or_path) -> dict:
                 )
             if key in defaults:
                 _check_type(path, f"{section}.{key}", value, defaults[key])
+            if section == "train":  # a model family: its own keys over its defaults
+                value = _family(path, key, value)
             profile[section][key] = value
     for i, state in enumerate(profile["sample"]["states"]):
         check_state(state, f"{path}: sample.states[{i}]")
     check_selection_options(profile["select"]["options"], path)
+    try:
+        check_md(profile["md"])
+    except InputError as err:
+        raise ProfileError(f"{path}: {err}") from None
     profile["path"] = str(path)
     return profile
+
+
+def _family(path, family: str, given: dict) -> dict:
+    """``train.<family>``: the given keys over the family's defaults; each size has every key
+    the default sizes have."""
+    defaults = SCHEMA["train"][family]
+    for key, value in given.items():
+        if key not in defaults:
+            raise ProfileError(f"{path}: unknown key 'train.{family}.{key}' "
+                               f"(known: {', '.join(defaults)})")
+        _check_type(path, f"train.{family}.{key}", value, defaults[key])
+    settings = {**copy.deepcopy(defaults), **given}
+    needed = set(next(iter(defaults["sizes"].values())))
+    if not settings["sizes"]:
+        raise ProfileError(f"{path}: train.{family}.sizes names no size")
+    for name, size in settings["sizes"].items():
+        missing = sorted(needed - set(size))
+        if missing:
+            raise ProfileError(f"{path}: train.{family}.sizes.{name} lacks {missing}")
+    return settings
+
+
+def check_md(settings: dict) -> dict:
+    """The ``md`` settings with their values checked; an InputError names a bad one."""
+    checks = {
+        "temperature": settings["temperature"] > 0,
+        "time_ps": settings["time_ps"] > 0,
+        "timestep_fs": settings["timestep_fs"] > 0,
+        "taut_fs": settings["taut_fs"] > 0,
+        "stride": settings["stride"] >= 1,
+        "guard_every": settings["guard_every"] >= 1,
+        "min_distance": settings["min_distance"] > 0,
+        "max_temperature_factor": settings["max_temperature_factor"] > 1,
+        "thermostat": settings["thermostat"] in THERMOSTATS,
+        "reference_engine": settings["reference_engine"] in ENGINES,
+    }
+    bad = [f"{k}={settings[k]!r}" for k, ok in checks.items() if not ok]
+    if bad:
+        raise InputError(f"md settings out of range: {', '.join(bad)} (thermostat: "
+                         f"{'|'.join(THERMOSTATS)}, reference_engine: {'|'.join(ENGINES)}, "
+                         "max_temperature_factor > 1, others > 0)")
+    return settings
+
+
+def check_reproduction(profile: dict) -> None:
+    """The reproduction's grid fits together: what MD and training use is selected and
+    trained. Checked when the study plans its jobs (a profile used for single verbs need not
+    describe a whole reproduction)."""
+    path, cfg, sel = profile["path"], profile["reproduce"], profile["select"]
+    states = [s["name"] for s in profile["sample"]["states"]]
+    checks = [
+        (cfg["md_start_state"] in states, f"reproduce.md_start_state "
+         f"'{cfg['md_start_state']}' is not a state point ({', '.join(states)})"),
+        (set(cfg["train_n"].values()) <= set(sel["n"]),
+         f"reproduce.train_n {cfg['train_n']} must be among select.n {sel['n']}"),
+        (set(cfg["md_methods"]) <= set(sel["methods"]),
+         f"reproduce.md_methods must be among select.methods {sel['methods']}"),
+        (set(cfg["md_seeds"]) <= set(sel["seeds"]),
+         f"reproduce.md_seeds must be among select.seeds {sel['seeds']}"),
+        (set(cfg["md_models"]) <= set(cfg["train_n"]),
+         "reproduce.md_models must name model families of reproduce.train_n"),
+        (all(size in profile["train"][family]["sizes"]
+             for family, size in cfg["md_models"].items() if family in profile["train"]),
+         f"reproduce.md_models {cfg['md_models']} must name sizes of train.<family>.sizes"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ProfileError(f"{path}: {message}")
 
 
 def check_selection_options(options: dict, path) -> None:
