@@ -70,6 +70,51 @@ def test_options_are_declared_checked_and_named():
         select(frames, "random", 5, bins=3)
 
 
+def test_an_ordered_method_extends_a_selection_and_the_others_say_they_cannot():
+    frames = nacl_frames(60)
+    assert [name for name, m in METHODS.items() if m.ordered] == ["random"]
+    # random is drawn in order: the first 10 of 30 are the selection of 10 with that seed.
+    ten, thirty = (select(frames, "random", k, seed=4, exclude=[1, 2]) for k in (10, 30))
+    np.testing.assert_array_equal(thirty[:10], ten)
+    assert len(set(thirty)) == 30 and not {1, 2} & set(thirty)
+    # Extending any selection keeps it first and adds new candidates only.
+    mine = np.array([5, 50, 17])
+    grown = select(frames, "random", 20, seed=0, exclude=[1, 2], selected=mine)
+    np.testing.assert_array_equal(grown[:3], mine)
+    assert len(set(grown)) == 20 and not {1, 2} & set(grown[3:])
+    # Different seeds extend differently; the same seed the same way.
+    other = select(frames, "random", 20, seed=1, exclude=[1, 2], selected=mine)
+    assert set(other) != set(grown)
+    np.testing.assert_array_equal(
+        select(frames, "random", 20, seed=0, exclude=[1, 2], selected=mine), grown)
+    # The uniform methods pick all frames at once: sorted, and they cannot extend.
+    chosen = select(frames, "energy", 10, seed=0)
+    assert np.all(np.diff(chosen) > 0)
+    with pytest.raises(InputError, match="'energy' cannot extend a selection"):
+        select(frames, "energy", 20, selected=chosen)
+    for bad in ([1, 3], [3, 3], [70], [0] * 21):
+        with pytest.raises(InputError, match="must be distinct candidates"):
+            select(frames, "random", 20, exclude=[1, 2], selected=bad)
+
+
+def test_the_command_line_extends_a_selection_file_of_the_same_pool(tmp_path, capsys):
+    ase.io.write(tmp_path / "mine.extxyz", nacl_frames(60))
+    pool, first, grown = (tmp_path / name for name in ("pool.h5", "a.extxyz", "b.extxyz"))
+    assert main(["import", str(tmp_path / "mine.extxyz"), str(pool)]) == 0
+    args = ["select", str(pool), "--method", "random", "--seed", "2"]
+    assert main([*args, "-n", "10", "--out", str(first)]) == 0
+    assert main([*args, "-n", "25", "--extend", str(first), "--out", str(grown)]) == 0
+    rows = [[a.info["pool_index"] for a in ase.io.read(f, ":")] for f in (first, grown)]
+    assert rows[1][:10] == rows[0] and len(set(rows[1])) == 25
+    assert ase.io.read(grown, 0).info["selection_n"] == 25
+    ase.io.write(tmp_path / "other.extxyz", nacl_frames(60, seed=1))
+    assert main(["import", str(tmp_path / "other.extxyz"), str(tmp_path / "other.h5")]) == 0
+    capsys.readouterr()
+    assert main(["select", str(tmp_path / "other.h5"), "--method", "random", "-n", "25",
+                 "--extend", str(first), "--out", str(tmp_path / "c.extxyz")]) == 2
+    assert "not a selection of this pool" in capsys.readouterr().err
+
+
 def test_frames_without_a_label_name_what_the_method_needs():
     frames = nacl_frames(6)
     for atoms in frames:

@@ -3,11 +3,15 @@ them on any frames.
 
 A method is a function ``method(frames, n, seed, exclude, **options) -> frame indices`` on a
 :class:`~mlipselect.selection.frames.Frames` table, registered under its command-line name
-with ``@register(name, summary, options=...)``, where each :class:`Option` declares an
-option's name, type, default and meaning. The methods of this package register themselves when
-``mlipselect.selection`` is imported; another package registers its own by naming a module
-in the entry-point group ``mlipselect.selection`` (imported the first time a method is
-looked up)::
+with ``@register(name, summary, options=..., ordered=...)``, where each :class:`Option`
+declares an option's name, type, default and meaning. An ``ordered`` method picks frames one
+after another and returns them in that order; it also takes ``selected``, frames already
+chosen, and returns them first followed by its next picks, so a selection can be extended
+(64 frames, later 128 that hold the 64). The others return their frames sorted.
+
+The methods of this package register themselves when ``mlipselect.selection`` is imported;
+another package registers its own by naming a module in the entry-point group
+``mlipselect.selection`` (imported the first time a method is looked up)::
 
     [project.entry-points."mlipselect.selection"]
     mymethods = "mypackage.selection"
@@ -59,6 +63,7 @@ class Method:
     run: Callable[..., np.ndarray]
     summary: str
     options: tuple[Option, ...] = ()
+    ordered: bool = False
 
     def settings(self, given: dict) -> dict:
         """The method's options: its defaults updated with the ``given`` ones, checked."""
@@ -76,12 +81,13 @@ METHODS: dict[str, Method] = {}
 _plugins_loaded = False
 
 
-def register(name: str, summary: str, options: tuple[Option, ...] = ()) -> Callable:
+def register(name: str, summary: str, options: tuple[Option, ...] = (),
+             ordered: bool = False) -> Callable:
     """Register a method under ``name``, with a one-line ``summary`` (shown by the command
-    line) and its ``options``; use as a decorator."""
+    line), its ``options`` and whether it is ``ordered``; use as a decorator."""
 
     def add(function):
-        METHODS[name] = Method(name, function, summary, tuple(options))
+        METHODS[name] = Method(name, function, summary, tuple(options), ordered)
         return function
 
     return add
@@ -105,7 +111,8 @@ def get_method(name: str) -> Method:
     return METHODS[name]
 
 
-def select(frames, method: str, n: int, seed: int = 0, exclude=None, **options) -> np.ndarray:
+def select(frames, method: str, n: int, seed: int = 0, exclude=None, selected=None,
+           **options) -> np.ndarray:
     """Select ``n`` of ``frames`` with the named method.
 
     Parameters
@@ -122,6 +129,9 @@ def select(frames, method: str, n: int, seed: int = 0, exclude=None, **options) 
         Same frames, method, options and seed give the same selection.
     exclude : array_like of int, optional
         Frames never to select, e.g. a held-out test set.
+    selected : array_like of int, optional
+        A selection to extend (ordered methods only): the result holds it first, then
+        ``n - len(selected)`` new frames.
     **options
         The method's options (``METHODS[method].options``), e.g. ``bins`` and
         ``per_species`` for the per-atom methods.
@@ -129,12 +139,14 @@ def select(frames, method: str, n: int, seed: int = 0, exclude=None, **options) 
     Returns
     -------
     numpy.ndarray of int64, shape (n,)
-        Frame indices, sorted ascending, no duplicates, none excluded.
+        Frame indices, no duplicates, none excluded: in the order picked for an ordered
+        method, sorted ascending otherwise.
 
     Raises
     ------
     InputError
         Unknown method or option; empty input; a frame without atoms; ``n`` out of range;
+        ``selected`` given to a method that is not ordered, or not within the candidates;
         excluded indices outside the frames; a non-finite value (naming the frame); a label
         the method needs that the frames lack.
     """
@@ -148,4 +160,17 @@ def select(frames, method: str, n: int, seed: int = 0, exclude=None, **options) 
         empty = np.flatnonzero(table.n_atoms == 0)
         if empty.size:
             raise InputError(f"{table.source}: frame {empty[0]} has no atoms")
-        return chosen.run(table, n, seed=seed, exclude=exclude, **settings)
+        if selected is None:
+            return chosen.run(table, n, seed=seed, exclude=exclude, **settings)
+        if not chosen.ordered:
+            raise InputError(f"selection method '{method}' cannot extend a selection (it "
+                             "picks all frames at once); select the larger number afresh")
+        selected = np.asarray(selected, dtype=np.int64)
+        mask = candidate_mask(len(table), n, exclude, table.source)
+        inside = ((selected >= 0) & (selected < len(table))).all()
+        if (not inside or len(np.unique(selected)) != len(selected) or len(selected) > n
+                or not mask[selected].all()):
+            raise InputError(f"selected: {len(selected)} frames to extend to {n} must be "
+                             "distinct candidates (none excluded, none out of range)")
+        return chosen.run(table, n, seed=seed, exclude=exclude, selected=selected,
+                          **settings)
