@@ -21,9 +21,9 @@ from benchmarks.bench_models import labelled_frames, trained  # noqa: E402
 from benchmarks.bench_selection import best_seconds  # noqa: E402
 from mlipselect.md.engines import AseEngine  # noqa: E402
 from mlipselect.md.guard import Guard  # noqa: E402
-from mlipselect.plots.figures import fig_scaling  # noqa: E402
 from mlipselect.reference.calculator import BMHTF  # noqa: E402
 from mlipselect.selection import uniform_by_atom_value, uniform_by_frame_value  # noqa: E402
+from mlipselect.study.figures import fig_scaling  # noqa: E402
 
 
 def selection_costs() -> dict:

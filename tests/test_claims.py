@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from mlipselect.analysis.claims import (
+from mlipselect.analysis.distributions import species_tail_share, tail_share
+from mlipselect.study.claims import (
     FAILS,
     HOLDS,
     INCONCLUSIVE,
@@ -12,7 +13,6 @@ from mlipselect.analysis.claims import (
     claim_c3,
     compare_over_seeds,
 )
-from mlipselect.analysis.distributions import species_tail_share, tail_share
 
 
 def test_compare_uses_the_spread_over_seeds():

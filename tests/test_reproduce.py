@@ -16,11 +16,11 @@ from mlipselect.config import PROFILES_DIR
 VERDICTS = {"holds", "does not hold", "inconclusive"}
 
 
-def _dry_run_jobs(profile, results, cwd) -> str:
+def _dry_run_jobs(profile, results, cwd, *snakemake_args) -> str:
     """Snakemake's plan for a run made in ``cwd``, as text."""
     out = subprocess.run(
         [sys.executable, "-m", "mlipselect.cli", "reproduce", "--profile", str(profile),
-         "--results", str(results), "--dry-run", "--", "--quiet", "rules"],
+         "--results", str(results), "--dry-run", "--", *(snakemake_args or ("--quiet", "rules"))],
         capture_output=True, text=True, check=True, cwd=cwd)
     return out.stdout + out.stderr
 
@@ -128,3 +128,16 @@ def test_a_second_run_on_the_same_results_is_refused(tmp_path):
             pass
     with one_run(results):  # released when the first run ends
         pass
+
+
+def test_selections_are_relabelled_only_by_another_labeller(tmp_path):
+    settings = yaml.safe_load((PROFILES_DIR / "smoke.yaml").read_text())
+    plans = {}
+    for labeller in ("reference", "mine.py:calculator"):
+        settings.setdefault("reproduce", {})["labeller"] = labeller
+        profile = tmp_path / f"{labeller.split('.')[0]}.yaml"
+        profile.write_text(yaml.safe_dump(settings))
+        plans[labeller] = _dry_run_jobs(profile, tmp_path / "results", tmp_path, "--forceall")
+    assert "rule label:" not in plans["reference"] and "/labelled/" not in plans["reference"]
+    assert "rule label:" in plans["mine.py:calculator"]
+    assert "--calculator mine.py:calculator" in plans["mine.py:calculator"]

@@ -1,1 +1,1 @@
-"""Analysis of results: error metrics, distributions, radial distribution functions, claims."""
+"""Analysis of results: error metrics, distributions, radial distribution functions."""

@@ -1,7 +1,9 @@
-"""Draw the figures F1-F3 and write the claims report from a finished reproduction run.
+"""Draw the figures F1-F3 and write the claims report from the files of a reproduction.
 
-Reads RESULTS (pool, selections, metrics, MD trajectories and g(r)) as the workflow laid them
-out, writes RESULTS/figures/fig{1,2,3}_*.{png,pdf}, RESULTS/report.json and RESULTS/report.md.
+Takes the pool, the selections, the models' test metrics and the MD runs (each a status JSON
+of `mlipselect md` and its g(r) CSV from `mlipselect rdf`, in the same order, the reference
+among them); what each file is comes from the file itself. Writes OUT/figures/fig{1,2,3}_*.
+{png,pdf}, OUT/report.json and OUT/report.md.
 """
 
 from pathlib import Path
@@ -10,15 +12,32 @@ from pathlib import Path
 def configure(p) -> None:
     p.add_argument("--config", "--profile", dest="profile", required=True,
                    help="the profile the results were made with")
-    p.add_argument("--results", required=True, type=Path, help="results directory of the run")
+    p.add_argument("--pool", required=True, type=Path, help="the pool (HDF5)")
+    p.add_argument("--selections", required=True, nargs="+", type=Path,
+                   help="selected frames written by `mlipselect select`")
+    p.add_argument("--metrics", required=True, nargs="+", type=Path,
+                   help="test metrics written by `mlipselect evaluate`")
+    p.add_argument("--md", required=True, nargs="+", type=Path,
+                   help="MD status files (TRAJECTORY.json), the reference's among them")
+    p.add_argument("--rdf", required=True, nargs="+", type=Path,
+                   help="g(r) of the same runs, in the same order")
+    p.add_argument("--out", required=True, type=Path,
+                   help="directory for figures/, report.json and report.md")
 
 
 def run(args) -> int:
     from mlipselect.config import load_profile
-    from mlipselect.report import build_report
+    from mlipselect.errors import InputError
+    from mlipselect.study.report import Inputs, build_report
 
-    report = build_report(load_profile(args.profile), args.results, overwrite=args.overwrite)
+    if len(args.md) != len(args.rdf):
+        raise InputError(f"--md names {len(args.md)} runs and --rdf {len(args.rdf)}: give one "
+                         "g(r) per MD status, in the same order")
+    runs = list(zip(args.md, args.rdf, strict=True))
+    inputs = Inputs(args.pool, args.selections, args.metrics, runs)
+    report = build_report(load_profile(args.profile), inputs, args.out,
+                          overwrite=args.overwrite)
     for key, claim in report["claims"].items():
         print(f"{key}: {claim['verdict']}")
-    print(f"report: {args.results / 'report.md'}")
+    print(f"report: {args.out / 'report.md'}")
     return 0

@@ -1,4 +1,4 @@
-"""Reproduce the study: the Snakemake workflow in reproduce/ at a profile's scale.
+"""Reproduce the study: the package's Snakemake workflow at a profile's scale.
 
 Runs sample -> pool -> split -> select -> label -> train -> evaluate -> MD -> RDF -> report,
 writing every intermediate to results/PROFILE/ and the figures and report to
@@ -30,7 +30,8 @@ def configure(p) -> None:
     p.add_argument("--dry-run", action="store_true", help="plan the jobs, run nothing")
     p.add_argument("--cores", type=int, default=None, help="local cores (default: all)")
     p.add_argument("--cluster", metavar="PROFILE", default=None,
-                   help="a Snakemake profile directory for a cluster, e.g. reproduce/slurm")
+                   help="a Snakemake profile directory for a cluster, or 'slurm' for the one "
+                        "that ships with mlipselect")
     p.add_argument("--results", type=Path, default=None,
                    help="results directory (default: results/PROFILE)")
     p.add_argument("--publish", type=Path, default=None, metavar="DIR",
@@ -40,22 +41,18 @@ def configure(p) -> None:
 
 
 def run(args) -> int:
-    from mlipselect.config import REPRODUCE_DIR, load_profile
-    from mlipselect.errors import InputError
-    from mlipselect.workflow import Plan
+    from mlipselect.config import load_profile
+    from mlipselect.study.plan import Plan, cluster_profile, snakefile
 
     profile = load_profile(args.profile)
     Plan(profile)  # checks the profile's grid before Snakemake starts
-    snakefile = REPRODUCE_DIR / "Snakefile"
-    if not snakefile.exists():
-        raise InputError(f"{snakefile}: the workflow is not here (run from a source checkout)")
     results = args.results or Path("results") / profile["name"]
     command = [
-        sys.executable, "-m", "snakemake", "--snakefile", str(snakefile),
+        sys.executable, "-m", "snakemake", "--snakefile", str(snakefile()),
         "--directory", str(Path.cwd()), "--printshellcmds",
         "--config", f"profile={Path(profile['path']).resolve()}", f"results={results}",
     ]
-    command += ["--profile", args.cluster] if args.cluster else [
+    command += ["--profile", str(cluster_profile(args.cluster))] if args.cluster else [
         "--cores", str(args.cores or "all")]
     if args.dry_run:
         command.append("--dry-run")

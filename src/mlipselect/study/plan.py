@@ -1,57 +1,92 @@
-"""What a profile asks the reproduction to run: the job lists of the workflow's DAG.
+"""What a profile asks the reproduction to run, and where each result goes.
 
-The Snakefile in ``reproduce/`` names files and calls verbs; this module is where the
-profile's grid (state points, methods x n x seeds, model families x sizes, MD runs) turns into
-those file names, so the Snakefile and the report enumerate the same jobs.
+``Layout`` is the one definition of the results directory: the Snakefile asks it for file
+patterns (passing ``"{wildcard}"`` strings) and the report receives the files from the rule.
+``Plan`` turns the profile's grid (state points, methods x n x seeds, model families x sizes,
+MD runs) into the jobs of the workflow's DAG.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from itertools import product
+from pathlib import Path
 
+from mlipselect.config import check_reproduction
 from mlipselect.errors import InputError
 
-_SELECTION = re.compile(r"^(?P<method>[\w-]+)-n(?P<n>\d+)-s(?P<seed>\d+)$")
+FIGURES = ("fig1_distributions", "fig2_force_errors", "fig3_rdf")
 
 
-def selection_name(method: str, n: int, seed: int) -> str:
+def selection_name(method, n, seed) -> str:
+    """The name of a selection's files; with ``"{method}", "{n}", "{seed}"`` a pattern."""
     return f"{method}-n{n}-s{seed}"
 
 
-def parse_selection(name: str) -> dict:
-    """``{"method", "n", "seed"}`` of a selection file's name."""
-    match = _SELECTION.match(name)
-    if match is None:
-        raise InputError(f"'{name}' is not a selection name (METHOD-nN-sSEED)")
-    return {"method": match["method"], "n": int(match["n"]), "seed": int(match["seed"])}
+@dataclass(frozen=True)
+class Layout:
+    """The files of one reproduction under ``root``."""
+
+    root: str
+
+    def state(self, state: str) -> str:
+        return f"{self.root}/states/{state}.h5"
+
+    @property
+    def pool(self) -> str:
+        return f"{self.root}/pool.h5"
+
+    @property
+    def test_index(self) -> str:
+        return f"{self.root}/test.idx"
+
+    @property
+    def test_frames(self) -> str:
+        return f"{self.root}/test.extxyz"
+
+    def selection(self, selection: str) -> str:
+        return f"{self.root}/selections/{selection}.extxyz"
+
+    def labelled(self, selection: str) -> str:
+        return f"{self.root}/labelled/{selection}.extxyz"
+
+    def model(self, model: str, selection: str) -> str:
+        return f"{self.root}/models/{model}/{selection}"
+
+    def metrics(self, model: str, selection: str) -> str:
+        return f"{self.root}/metrics/{model}/{selection}.json"
+
+    @property
+    def md_start(self) -> str:
+        return f"{self.root}/md/start.extxyz"
+
+    def trajectory(self, run: str) -> str:
+        return f"{self.root}/md/{run}.extxyz"
+
+    def md_status(self, run: str) -> str:
+        """Written beside the trajectory by ``mlipselect md`` (``md.status_path``)."""
+        return f"{self.root}/md/{run}.json"
+
+    def rdf(self, run: str) -> str:
+        return f"{self.root}/rdf/{run}.csv"
+
+    @property
+    def report_outputs(self) -> list[str]:
+        """Every file the report writes: the figures, report.json and report.md."""
+        return [*(f"{self.root}/figures/{name}{suffix}" for name in FIGURES
+                  for suffix in (".png", ".pdf")),
+                f"{self.root}/report.json", f"{self.root}/report.md"]
 
 
 @dataclass
 class Plan:
-    """The jobs of one profile."""
+    """The jobs of one loaded profile, whose grid is checked here."""
 
     profile: dict
 
     def __post_init__(self):
-        cfg, sel, where = self.profile["reproduce"], self.profile["select"], self.profile["path"]
-        checks = [
-            (cfg["md_start_state"] in self.states, f"reproduce.md_start_state "
-             f"'{cfg['md_start_state']}' is not a state point ({', '.join(self.states)})"),
-            (set(cfg["train_n"].values()) <= set(sel["n"]),
-             f"reproduce.train_n {cfg['train_n']} must be among select.n {sel['n']}"),
-            (set(cfg["md_methods"]) <= set(sel["methods"]),
-             f"reproduce.md_methods must be among select.methods {sel['methods']}"),
-            (set(cfg["md_seeds"]) <= set(sel["seeds"]),
-             f"reproduce.md_seeds must be among select.seeds {sel['seeds']}"),
-            (set(cfg["md_models"]) <= set(cfg["train_n"]),
-             "reproduce.md_models must name model families of reproduce.train_n"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise InputError(f"{where}: {message}")
+        check_reproduction(self.profile)
 
     def settings(self, *sections: str) -> str:
         """The profile sections a rule depends on, as a stable string: Snakemake reruns a job
@@ -76,8 +111,18 @@ class Plan:
         grid = product(sel["methods"], sel["n"], sel["seeds"])
         return [selection_name(m, n, s) for m, n, s in grid]
 
-    def seed_of(self, selection: str) -> int:
-        return parse_selection(selection)["seed"]
+    @property
+    def labeller(self) -> str | None:
+        """The calculator that relabels the selections, or None where the pool's own
+        reference labels are kept (labelling again would recompute the same numbers)."""
+        labeller = self.profile["reproduce"]["labeller"]
+        return None if labeller == "reference" else labeller
+
+    def training_frames(self, layout: Layout, selection: str) -> str:
+        """The labelled frames a model of ``selection`` trains on."""
+        if self.labeller is None:
+            return layout.selection(selection)
+        return layout.labelled(selection)
 
     @property
     def trained(self) -> list[tuple[str, str]]:
@@ -92,9 +137,10 @@ class Plan:
 
     @property
     def md_runs(self) -> list[str]:
-        """Trajectories to analyse: the reference, then one per MD model x method x seed."""
+        """Model-driven MD runs to compare with the reference: one per MD model x method x
+        seed, named ``MODEL-SIZE/SELECTION``."""
         cfg = self.profile["reproduce"]
-        runs = ["reference"]
+        runs = []
         for family, size in cfg["md_models"].items():
             n = cfg["train_n"][family]
             for method, seed in product(cfg["md_methods"], cfg["md_seeds"]):
@@ -104,3 +150,20 @@ class Plan:
     @property
     def md_start_state(self) -> str:
         return self.profile["reproduce"]["md_start_state"]
+
+
+def snakefile() -> Path:
+    """The workflow, shipped with the package."""
+    return Path(__file__).with_name("Snakefile")
+
+
+def cluster_profile(name_or_path) -> Path:
+    """A Snakemake profile directory: a path, or the name of one shipped with the package."""
+    path = Path(name_or_path)
+    if path.is_dir():
+        return path
+    shipped = Path(__file__).with_name(str(name_or_path))
+    if not (shipped / "config.yaml").is_file():
+        raise InputError(f"{name_or_path}: not a Snakemake profile directory (and not a "
+                         "profile shipped with mlipselect: slurm)")
+    return shipped

@@ -1,26 +1,29 @@
 """The reproduction's report: figures F1-F3, claims C1-C3, report.json and report.md.
 
-Reads what the workflow wrote under a results directory (the layout is ``workflow.Plan``'s)
-and measures every claim; nothing here is assumed.
+Takes the files the workflow made (``Inputs``) and learns what each one is from the file
+itself: selections carry their method, size and seed, metrics the model and the selection it
+was trained on, MD statuses the potential that drove them. Nothing here parses a path.
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from mlipselect.analysis.claims import claim_c1, claim_c2, claim_c3
 from mlipselect.analysis.distributions import Quantities, species_tail_share
 from mlipselect.analysis.rdf import compare_with_reference, read_rdf_csv
+from mlipselect.errors import InputError
 from mlipselect.io import atomic_path, claim_output
-from mlipselect.md import read_status
-from mlipselect.plots.figures import fig1_distributions, fig2_force_errors, fig3_rdf
 from mlipselect.pool.frames_io import iread_frames
 from mlipselect.pool.store import Pool
-from mlipselect.workflow import Plan, parse_selection
+from mlipselect.provenance import recorded
+from mlipselect.study.claims import claim_c1, claim_c2, claim_c3
+from mlipselect.study.figures import fig1_distributions, fig2_force_errors, fig3_rdf
+from mlipselect.study.plan import FIGURES, Layout
 
 CLAIMS = {
     "C1": "Uniform selection in atomic energies (and forces) samples the low-probability tails "
@@ -32,17 +35,44 @@ CLAIMS = {
 }
 
 
-def selection_tails(plan: Plan, results: Path, pool_q: Quantities, percent: float):
-    """Per method: the quantities of the NN-size selections pooled over seeds, and the
+@dataclass
+class Inputs:
+    """The files a report reads: the pool, the selections, the models' test metrics, and the
+    MD runs as pairs of a status (``mlipselect md``'s JSON) and its g(r) CSV, the reference
+    among them."""
+
+    pool: Path
+    selections: list[Path]
+    metrics: list[Path]
+    md: list[tuple[Path, Path]]
+
+
+def _json(path: Path) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise InputError(f"{path}: cannot read ({err})") from None
+
+
+def _selection(path, record: dict) -> dict:
+    """``{"method", "n", "seed"}`` of the selection a file came from."""
+    if not {"method", "n", "seed"} <= set(record):
+        raise InputError(f"{path}: does not record the selection it was made from (made by "
+                         "an older mlipselect? rerun the workflow to remake it)")
+    return {k: record[k] for k in ("method", "n", "seed")}
+
+
+def selection_tails(paths, n: int, pool_q: Quantities, percent: float):
+    """Per method: the quantities of its selections of ``n`` frames pooled over seeds, and the
     per-seed tail shares of atomic energies and |f_i| (species-wise pool percentiles)."""
-    n = plan.profile["reproduce"]["train_n"]["nn"]
     pooled: dict[str, list] = defaultdict(list)
     tails = {"atomic_energies": defaultdict(list), "force_norms": defaultdict(list)}
-    for name in plan.selections:
-        sel = parse_selection(name)
+    for path in paths:
+        frames = list(iread_frames(path))
+        sel = _selection(path, recorded(frames))
         if sel["n"] != n:
             continue
-        q = Quantities.of(list(iread_frames(results / "labelled" / f"{name}.extxyz")))
+        q = Quantities.of(frames)
         pooled[sel["method"]].append(q)
         for key in tails:
             tails[key][sel["method"]].append(species_tail_share(
@@ -53,35 +83,42 @@ def selection_tails(plan: Plan, results: Path, pool_q: Quantities, percent: floa
     return merged, {k: dict(v) for k, v in tails.items()}
 
 
-def force_errors(plan: Plan, results: Path) -> list[dict]:
-    """One record per trained model: family, size (name, value and axis label), method, seed,
-    and the test force errors max, rmse, mae (eV/A)."""
+def force_errors(paths) -> list[dict]:
+    """One record per trained model: family, size (name, value and axis label), method, n,
+    seed of its training selection, and the test force errors max, rmse, mae (eV/A)."""
     records = []
-    for model, selection in plan.trained:
-        metrics = json.loads((results / "metrics" / model / f"{selection}.json").read_text())
-        family, size = metrics["model"]["family"], metrics["model"]["size"]
+    for path in paths:
+        metrics = _json(path)
+        model = metrics["model"]
         records.append({
-            "family": family, "size": size,
-            "size_value": metrics["model"]["size_value"],
-            "size_label": metrics["model"]["size_label"],
-            **parse_selection(selection),
+            "family": model["family"], "size": model["size"],
+            "size_value": model["size_value"], "size_label": model["size_label"],
+            **_selection(path, model.get("train", {}).get("selection", {})),
             **{k: metrics["forces"][k] for k in ("max", "rmse", "mae")},
         })
     return records
 
 
-def md_runs(plan: Plan, results: Path):
-    """The reference g(r), and per model-driven MD: family, method, seed, its g(r), the
-    comparison with the reference (``analysis.rdf.compare_with_reference``) and the guard's
-    status."""
-    reference = read_rdf_csv(results / "rdf" / "reference.csv")
+def md_runs(pairs):
+    """The reference g(r), and per model-driven MD: family, size, method, seed, its g(r),
+    the comparison with the reference (``analysis.rdf.compare_with_reference``) and the
+    guard's status."""
+    loaded = [(status_path, _json(status_path), read_rdf_csv(rdf)) for status_path, rdf in pairs]
+    references = [rdf for _, status, rdf in loaded
+                  if status.get("potential", {}).get("family") == "reference"]
+    if len(references) != 1:
+        raise InputError(f"the MD runs hold {len(references)} reference runs; expected one")
+    reference = references[0]
     runs = []
-    for run in plan.md_runs[1:]:
-        model, selection = run.split("/")
-        rdf = read_rdf_csv(results / "rdf" / f"{run}.csv")
-        status = read_status(results / "md" / f"{run}.extxyz")
+    for path, status, rdf in loaded:
+        potential = status.get("potential", {})
+        if potential.get("family") == "reference":
+            continue
+        sel = _selection(path, potential.get("train", {}).get("selection", {}))
         runs.append({
-            "run": run, "family": model.split("-")[0], **parse_selection(selection),
+            "run": f"{potential['family']}-{potential['size']}/{sel['method']}-n{sel['n']}"
+                   f"-s{sel['seed']}",
+            "family": potential["family"], "size": potential["size"], **sel,
             "rdf": {"r": rdf.r, "Na-Na": rdf.g["Na-Na"]},
             "stable": status["stable"], "stopped_ps": status["time_ps"],
             "reason": status.get("reason"), **compare_with_reference(rdf, reference),
@@ -89,31 +126,22 @@ def md_runs(plan: Plan, results: Path):
     return {"r": reference.r, "Na-Na": reference.g["Na-Na"]}, runs
 
 
-FIGURES = ("fig1_distributions", "fig2_force_errors", "fig3_rdf")
-
-
-def report_outputs(results) -> list[Path]:
-    """Every file the report writes under ``results``: the figures and the report."""
-    results = Path(results)
-    return [*(results / "figures" / f"{name}{suffix}" for name in FIGURES
-              for suffix in (".png", ".pdf")), results / "report.json", results / "report.md"]
-
-
-def build_report(profile: dict, results: Path, overwrite: bool = False) -> dict:
+def build_report(profile: dict, inputs: Inputs, results, overwrite: bool = False) -> dict:
     """Measure everything, draw F1-F3 into ``results/figures`` and write ``report.json`` and
     ``report.md`` into ``results``; returns the report. An existing report or figure is
     replaced only with ``overwrite``."""
-    plan, settings = Plan(profile), profile["report"]
-    for path in report_outputs(results):
-        claim_output(path, overwrite)
+    settings, results = profile["report"], Path(results)
+    for path in Layout(str(results)).report_outputs:
+        claim_output(Path(path), overwrite)
     figures = results / "figures"
-    figures.mkdir(exist_ok=True)
-    with Pool(results / "pool.h5") as pool:
+    figures.mkdir(parents=True, exist_ok=True)
+    with Pool(inputs.pool) as pool:
         pool_q = Quantities.of(pool)
         pool_frames = len(pool)
-    selected, tails = selection_tails(plan, results, pool_q, settings["tail_percent"])
-    errors = force_errors(plan, results)
-    reference_rdf, runs = md_runs(plan, results)
+    selected, tails = selection_tails(inputs.selections, profile["reproduce"]["train_n"]["nn"],
+                                      pool_q, settings["tail_percent"])
+    errors = force_errors(inputs.metrics)
+    reference_rdf, runs = md_runs(inputs.md)
     stems = [figures / name for name in FIGURES]
     paths = [*fig1_distributions(pool_q, selected, stems[0]),
              *fig2_force_errors(errors, stems[1]),
@@ -121,6 +149,7 @@ def build_report(profile: dict, results: Path, overwrite: bool = False) -> dict:
     report = {
         "profile": profile["name"],
         "scales": scales(profile, pool_frames, pool_q),
+        "labels": labels_note(profile),
         "claims": {
             "C1": {"claim": CLAIMS["C1"], **claim_c1(tails)},
             "C2": {"claim": CLAIMS["C2"], **claim_c2(errors)},
@@ -139,6 +168,15 @@ def build_report(profile: dict, results: Path, overwrite: bool = False) -> dict:
     with atomic_path(results / "report.md") as tmp:
         tmp.write_text(markdown(report))
     return report
+
+
+def labels_note(profile: dict) -> str:
+    """Where the training labels came from."""
+    labeller = profile["reproduce"]["labeller"]
+    if labeller == "reference":
+        return ("Training and test labels are the pool's own BMHTF energies and forces, "
+                "computed once while sampling (not recomputed).")
+    return f"Training frames relabelled by {labeller}."
 
 
 def scales(profile: dict, pool_frames: int, pool_q: Quantities) -> dict:
@@ -180,6 +218,8 @@ def markdown(report: dict) -> str:
         f"{sc['seeds']} seed(s); models trained on {sc['training_frames']} frames; NN sizes "
         f"{sc['nn_sizes']}, GPR {sc['gpr_sizes']}; MD at {sc['md']['temperature_K']} K for "
         f"{sc['md']['time_ps']} ps of {sc['md']['ions']} ions. {PAPER_SCALE}",
+        "",
+        report["labels"],
         "",
         "## Claims",
         "",
