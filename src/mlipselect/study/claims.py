@@ -1,47 +1,65 @@
-"""Verdicts on the study's claims C1-C3, from measured numbers and their spread over seeds.
+"""Verdicts on the study's claims C1-C3, from measured numbers, with the tests behind them.
 
-Every comparison is between two groups of per-seed values. "A is lower than B" is decided
-when the difference of means exceeds twice its standard error (Welch, sample variances);
-within that band the two are "indistinguishable"; with fewer than two seeds on either side
-there is no spread to judge by and the comparison is "untested". A claim ``holds`` when every
-comparison it makes comes out its way, ``does not hold`` when one comes out significantly the
-other way or none comes out its way, and is ``inconclusive`` otherwise.
+Every comparison has an effect (a ratio of geometric means over seeds, or a hazard ratio for
+MD survival), its 95% confidence interval and a p-value, Holm-corrected over the comparisons
+of its claim (and model family). A comparison comes out
+
+- ``as claimed``: significant (adjusted p < 0.05) in the claimed direction;
+- ``opposite``: significant the other way;
+- ``equivalent``: its interval lies within the margin around no effect (ratios between
+  1/(1 + margin) and 1 + margin), so an effect of the claimed kind is ruled out;
+- ``undecided``: none of these (also where there is no spread to test with).
+
+A claim **holds** when all its comparisons come out as claimed, **does not hold** when one
+comes out opposite or equivalent (the claim names every comparison), and is
+**inconclusive** otherwise; the report gives the smallest effect the run could have detected.
 """
 
 from __future__ import annotations
 
 from itertools import product
 
-import numpy as np
+from mlipselect.study.statistics import ALPHA, holm, log_ratio, logrank
 
 NEW = ("forces", "atomic-energies")
 OLD = ("random", "energy")
 HOLDS, FAILS, INCONCLUSIVE = "holds", "does not hold", "inconclusive"
+MARGIN = 0.05
+"""Equivalence margin of error and tail-share ratios: 5% of the compared value."""
+HAZARD_MARGIN = 0.25
+"""Equivalence margin of MD hazard ratios."""
 
 
-def compare_over_seeds(a, b) -> dict:
-    """Is ``a`` lower or higher than ``b``, beyond twice the standard error of the difference?"""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    out = {"a_mean": float(a.mean()), "b_mean": float(b.mean()), "diff": float(a.mean() - b.mean())}
-    if len(a) < 2 or len(b) < 2:
-        return {**out, "stderr": None, "outcome": "untested"}
-    se = float(np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b)))
-    outcome = ("lower" if out["diff"] < -2 * se else "higher" if out["diff"] > 2 * se
-               else "indistinguishable")
-    return {**out, "stderr": se, "outcome": outcome}
+def outcome(effect: float | None, ci, p_adjusted, wanted: str, margin: float) -> str:
+    """How one comparison comes out (see the module's docstring); ``wanted`` is ``lower``
+    (effect < 1 claimed) or ``higher``."""
+    if p_adjusted is None or ci is None:
+        return "undecided"
+    if p_adjusted < ALPHA:
+        return "as claimed" if (effect < 1) == (wanted == "lower") else "opposite"
+    if 1 / (1 + margin) < ci[0] and ci[1] < 1 + margin:
+        return "equivalent"
+    return "undecided"
 
 
-def verdict(comparisons: list[dict], wanted: str) -> str:
-    """``holds`` if every comparison is ``wanted``; ``does not hold`` if one is the opposite or
-    none is ``wanted``; ``inconclusive`` otherwise (including untested ones)."""
+def judged(comparisons: list[dict], wanted: str, margin: float) -> dict:
+    """Holm-adjust the comparisons' p-values, decide each and the claim."""
+    for c, p in zip(comparisons, holm([c["p_value"] for c in comparisons]), strict=True):
+        c["p_adjusted"] = p
+        c["outcome"] = outcome(c.get("ratio", c.get("hazard_ratio")), c["ci"], p, wanted,
+                               margin)
     outcomes = [c["outcome"] for c in comparisons]
-    opposite = {"lower": "higher", "higher": "lower"}[wanted]
-    if outcomes and all(o == wanted for o in outcomes):
-        return HOLDS
-    if opposite in outcomes or (outcomes and all(o in (opposite, "indistinguishable")
-                                                 for o in outcomes)):
-        return FAILS
-    return INCONCLUSIVE
+    if outcomes and all(o == "as claimed" for o in outcomes):
+        v = HOLDS
+    elif "opposite" in outcomes or "equivalent" in outcomes:
+        v = FAILS
+    else:
+        v = INCONCLUSIVE
+    detectable = [c["detectable"] for c in comparisons if c.get("detectable") is not None]
+    return {"verdict": v, "comparisons": comparisons,
+            # the least sensitive comparison bounds what the claim could have detected
+            "detectable": (min(detectable) if wanted == "lower" else
+                           max(1 / d for d in detectable)) if detectable else None}
 
 
 def claim_c1(tail_shares: dict[str, dict[str, list[float]]]) -> dict:
@@ -56,63 +74,82 @@ def claim_c1(tail_shares: dict[str, dict[str, list[float]]]) -> dict:
         for other in OLD:
             if method in shares and other in shares:
                 comparisons.append({"quantity": quantity, "method": method, "versus": other,
-                                    **compare_over_seeds(shares[method], shares[other])})
-    return {"verdict": verdict(comparisons, "higher"), "comparisons": comparisons,
+                                    "values": [shares[method], shares[other]],
+                                    **log_ratio([shares[method]], [shares[other]])})
+    return {**judged(comparisons, "higher", MARGIN),
             "rule": "each tail share of the new method higher than random's and global "
-                    "energy's by more than 2 standard errors over seeds"}
+                    "energy's (ratio of geometric means over seeds, Welch t, Holm)"}
 
 
 def claim_c2(errors: list[dict]) -> dict:
     """C2: models trained on force or atomic-energy selections have lower Max and RMSE force
     errors than models trained on random or global-energy selections. ``errors``: one record
     per trained model with ``family``, ``size``, ``method``, ``seed``, ``max``, ``rmse``.
-    Judged per family (the seed's figure is of NN models) for every size and both metrics."""
-    by_family: dict[str, list] = {}
+    Judged per family, across model sizes (sizes are blocks: each ratio is the mean over sizes
+    of the per-size ratio); the verdict is the NN family's (the seed's figure is of NNs)."""
+    by_family: dict[str, dict] = {}
     for family in sorted({e["family"] for e in errors}):
         rows = [e for e in errors if e["family"] == family]
+        sizes = sorted({e["size"] for e in rows})
         comps = []
-        for size, metric, new, old in product(sorted({e["size"] for e in rows}),
-                                              ("max", "rmse"), NEW, OLD):
-            values = {m: [e[metric] for e in rows if e["size"] == size and e["method"] == m]
-                      for m in (new, old)}
-            if values[new] and values[old]:
-                comps.append({"size": size, "metric": metric, "method": new, "versus": old,
-                              **compare_over_seeds(values[new], values[old])})
-        by_family[family] = {"verdict": verdict(comps, "lower"), "comparisons": comps}
+        for metric, new, old in product(("max", "rmse"), NEW, OLD):
+            blocks = {m: [[e[metric] for e in rows if e["size"] == s and e["method"] == m]
+                          for s in sizes] for m in (new, old)}
+            if all(blocks[new]) and all(blocks[old]):
+                comps.append({"metric": metric, "method": new, "versus": old, "sizes": sizes,
+                              "values": [blocks[new], blocks[old]],
+                              **log_ratio(blocks[new], blocks[old])})
+        by_family[family] = judged(comps, "lower", MARGIN)
     main = by_family.get("nn") or next(iter(by_family.values()), {"verdict": INCONCLUSIVE})
-    return {"verdict": main["verdict"], "families": by_family,
-            "rule": "for every size and for Max and RMSE, each of forces and atomic-energies "
-                    "lower than each of random and energy by more than 2 standard errors over "
-                    "seeds; the verdict is the NN family's"}
+    return {"verdict": main["verdict"], "detectable": main.get("detectable"),
+            "families": by_family,
+            "rule": "Max and RMSE of each of forces and atomic-energies lower than of each of "
+                    "random and energy, across model sizes (ratio of geometric means over "
+                    "seeds, Welch t, Holm); the verdict is the NN family's"}
+
+
+def non_physical(run: dict, threshold: float) -> tuple[float, bool]:
+    """(time, event) of one MD run for survival: stopped by the guard at its time, or
+    non-physical by its short-range artifact (counted at the end of what ran), else censored
+    at the end."""
+    return run["stopped_ps"], (not run["stable"]) or run["artifact"] > threshold
 
 
 def claim_c3(runs: list[dict], threshold: float) -> dict:
-    """C3: MD driven by global-energy-selected models shows non-physical short-range peaks in
-    g_NaNa(r); atomic-energy-selected models match the reference. ``runs``: one record per
-    model-driven MD with ``family``, ``method``, ``seed``, ``artifact`` (short-range weight of
-    g_NaNa where the reference is zero) and ``stable`` (False if the guard stopped it).
-    A run is non-physical when its artifact exceeds ``threshold`` or it was unstable."""
+    """C3: MD driven by global-energy-selected models goes non-physical (short-range peaks in
+    g_NaNa, or collapse stopped by the guard); atomic-energy-selected models match the
+    reference. ``runs``: one record per model-driven MD with ``family``, ``method``,
+    ``stopped_ps``, ``stable`` and ``artifact``. Per family: a log-rank test of the time to
+    going non-physical, energy against atomic-energies; the claim also needs energy-selected
+    runs to go non-physical at all. The verdict is the NN family's."""
     by_family = {}
     for family in sorted({r["family"] for r in runs}):
-        rows = [r for r in runs if r["family"] == family]
-        bad = {m: [(not r["stable"]) or r["artifact"] > threshold
-                   for r in rows if r["method"] == m] for m in ("energy", "atomic-energies")}
-        if not bad["energy"] or not bad["atomic-energies"]:
-            v = INCONCLUSIVE
-        elif all(bad["energy"]) and not any(bad["atomic-energies"]):
-            v = HOLDS
-        elif not any(bad["energy"]) or all(bad["atomic-energies"]):
-            v = FAILS
-        else:
-            v = INCONCLUSIVE
-        by_family[family] = {
-            "verdict": v,
-            "non_physical": {m: f"{sum(b)}/{len(b)}" for m, b in bad.items()},
-        }
-    verdicts = {f["verdict"] for f in by_family.values()}
-    overall = (next(iter(verdicts)) if len(verdicts) == 1 else INCONCLUSIVE) if verdicts \
-        else INCONCLUSIVE
-    return {"verdict": overall, "families": by_family, "threshold": threshold,
-            "rule": "every energy-selected run non-physical (artifact above the threshold or "
-                    "stopped by the stability guard) and every atomic-energies run physical, "
-                    "in each model family"}
+        rows = {m: [non_physical(r, threshold) for r in runs
+                    if r["family"] == family and r["method"] == m]
+                for m in ("energy", "atomic-energies")}
+        if not rows["energy"] or not rows["atomic-energies"]:
+            continue
+        (te, ee), (ta, ea) = (zip(*rows[m], strict=True) for m in ("energy", "atomic-energies"))
+        test = logrank(te, ee, ta, ea)
+        comparison = {"method": "energy", "versus": "atomic-energies", **test}
+        result = judged([comparison], "higher", HAZARD_MARGIN)
+        if test["stopped_a"] == 0:  # no energy-selected run went non-physical
+            result["verdict"] = FAILS
+            comparison["outcome"] = "not seen"
+        by_family[family] = {**result, "non_physical": {
+            "energy": f"{test['stopped_a']}/{test['runs_a']}",
+            "atomic-energies": f"{test['stopped_b']}/{test['runs_b']}"}}
+    main = by_family.get("nn") or next(iter(by_family.values()), {"verdict": INCONCLUSIVE})
+    return {"verdict": main["verdict"], "families": by_family, "threshold": threshold,
+            "rule": "energy-selected runs go non-physical (guard stop or g_NaNa artifact above "
+                    "the threshold) sooner than atomic-energies runs (log-rank test, hazard "
+                    "ratio above 1), and some do; the verdict is the NN family's"}
+
+
+def effect_text(comparison: dict) -> str:
+    """A comparison's effect and its 95% interval, in words."""
+    effect = comparison.get("ratio", comparison.get("hazard_ratio"))
+    if effect is None:
+        return "not testable"
+    ci = comparison["ci"]
+    return f"{effect:.3g}" + (f" [{ci[0]:.3g}, {ci[1]:.3g}]" if ci else "")
