@@ -54,6 +54,12 @@ def test_smoke_reproduction_end_to_end(smoke_run):
     assert set(report["claims"]) == {"C1", "C2", "C3"}
     for claim in report["claims"].values():
         assert claim["verdict"] in VERDICTS and claim["rule"]
+    # Every comparison behind a verdict carries its effect, interval, p-value and outcome.
+    for comparison in report["claims"]["C2"]["families"]["nn"]["comparisons"]:
+        assert {"ratio", "ci", "p_value", "p_adjusted", "outcome", "values"} <= set(comparison)
+    assert report["claims"]["C2"]["test_set"] == "independent"
+    sets = {e["test_set"] for e in report["metrics"]["force_errors"]}
+    assert sets == {"in-pool", "independent", "extrapolation"}
     assert report["scales"]["ions_per_frame"] == 64
     for name in ("fig1_distributions", "fig2_force_errors", "fig3_rdf"):
         for suffix in (".png", ".pdf"):

@@ -38,7 +38,11 @@ SCHEMA: dict[str, dict] = {
         "jobs": 1,  # state points run at the same time
         "states": [],  # list of {name, ensemble: nvt|npt|nve, temperature, pressure, phase}
     },
-    "split": {"test_fraction": 0.2, "seed": 0},
+    "split": {"test_fraction": 0.2, "seed": 0},  # the in-pool test set: held-out pool frames
+    # Test sets from trajectories the pool does not contain (`mlipselect sample --test-sets`):
+    # "independent", new runs at the pool's state points, and "extrapolation", at the state
+    # points below (outside the pool's range). Same protocol as `sample`, this seed, shorter.
+    "test": {"seed": 1, "production_ps": 4.0, "every": 100, "states": []},
     "select": {
         "methods": ["random", "energy", "forces", "atomic-energies"],
         "n": [32],
@@ -106,7 +110,8 @@ SCHEMA: dict[str, dict] = {
         "train_n": {"nn": 32, "gpr": 16},  # which selection size each model family trains on
         "md_models": {"nn": "small"},  # family -> size driving the MD comparison
         "md_methods": ["energy", "atomic-energies"],  # the seed's F3 compares these two
-        "md_seeds": [0],
+        "md_seeds": [0],  # selection seeds whose models drive MD
+        "md_velocity_seeds": [0],  # MD runs per model, by thermostat seed
         "md_start_state": "melt-1400K",  # MD starts from this state point's last frame
         # labels of the training frames: "reference" keeps the pool's own BMHTF labels (no
         # relabelling); a calculator "PATH.py:CALLABLE" relabels them (`mlipselect label`)
@@ -179,8 +184,13 @@ def complete_profile(raw: dict, path="profile") -> dict:
             if section == "train":  # a model family: its own keys over its defaults
                 value = _family(path, key, value)
             profile[section][key] = value
-    for i, state in enumerate(profile["sample"]["states"]):
-        check_state(state, f"{path}: sample.states[{i}]")
+    for section in ("sample", "test"):
+        for i, state in enumerate(profile[section]["states"]):
+            check_state(state, f"{path}: {section}.states[{i}]")
+    names = [s["name"] for s in profile["sample"]["states"] + profile["test"]["states"]]
+    if len(set(names)) != len(names):
+        raise ProfileError(f"{path}: state point names repeat across sample.states and "
+                           f"test.states: {names}")
     check_selection_options(profile["select"]["options"], path)
     try:
         check_md(profile["md"])
@@ -188,6 +198,16 @@ def complete_profile(raw: dict, path="profile") -> dict:
         raise ProfileError(f"{path}: {err}") from None
     profile["path"] = str(path)
     return profile
+
+
+def for_test_sets(profile: dict) -> dict:
+    """The profile whose ``sample`` section samples the test sets: the pool's state points and
+    then ``test.states``, with the ``test`` section's seed, production time and stride."""
+    derived = copy.deepcopy(profile)
+    test, sample = profile["test"], derived["sample"]
+    sample.update(seed=test["seed"], production_ps=test["production_ps"], every=test["every"],
+                  states=sample["states"] + copy.deepcopy(test["states"]))
+    return derived
 
 
 def _family(path, family: str, given: dict) -> dict:

@@ -47,11 +47,26 @@ def tail_share(values: np.ndarray, reference: np.ndarray, percent: float = 1.0) 
     return float(np.mean((values < low) | (values > high)))
 
 
+def species_bounds(values, numbers, percent: float = 1.0) -> dict[int, tuple[float, float]]:
+    """Per species, the ``percent`` and ``100 - percent`` percentiles of its ``values``."""
+    values, numbers = np.asarray(values), np.asarray(numbers)
+    return {int(z): tuple(np.percentile(values[numbers == z], [percent, 100 - percent]))
+            for z in np.unique(numbers)}
+
+
+def in_tails(values, numbers, bounds: dict) -> np.ndarray:
+    """Which ``values`` lie outside their species' ``bounds`` (``species_bounds``); a species
+    without bounds has no tails."""
+    values, numbers = np.asarray(values), np.asarray(numbers)
+    outside = np.zeros(len(values), dtype=bool)
+    for z, (low, high) in bounds.items():
+        mine = numbers == z
+        outside[mine] = (values[mine] < low) | (values[mine] > high)
+    return outside
+
+
 def species_tail_share(values, numbers, ref_values, ref_numbers, percent: float = 1.0) -> float:
     """``tail_share`` with each species' tails taken from its own pool distribution (Na and
     Cl atomic energies lie in different ranges), pooled over atoms."""
-    outside = 0
-    for z in np.unique(numbers):  # a species the selection lacks adds nothing
-        mine = values[numbers == z]
-        outside += tail_share(mine, ref_values[ref_numbers == z], percent) * len(mine)
-    return outside / len(values)
+    bounds = species_bounds(ref_values, ref_numbers, percent)
+    return float(np.mean(in_tails(values, numbers, bounds)))

@@ -36,13 +36,17 @@ def energy_errors(predicted: np.ndarray, reference: np.ndarray, n_atoms: np.ndar
 
 
 def error_metrics(numbers: list[np.ndarray], energies: tuple[np.ndarray, np.ndarray],
-                  forces: tuple[list[np.ndarray], list[np.ndarray]]) -> dict:
+                  forces: tuple[list[np.ndarray], list[np.ndarray]], tails=None) -> dict:
     """All metrics of a test set: per frame atomic ``numbers``, ``energies`` as
-    (predicted, reference) totals and ``forces`` as (predicted, reference) lists of (n, 3)."""
+    (predicted, reference) totals and ``forces`` as (predicted, reference) lists of (n, 3);
+    with ``tails`` (a mask over all atoms), also the force errors on those atoms."""
     z = np.concatenate(numbers)
     predicted, reference = np.concatenate(forces[0]), np.concatenate(forces[1])
     n_atoms = np.array([len(n) for n in numbers])
-    return {
+    extra = {}
+    if tails is not None and np.any(tails):
+        extra["tails"] = {"forces": force_errors(predicted[tails], reference[tails])}
+    return {**extra,
         "frames": len(numbers),
         "atoms": int(n_atoms.sum()),
         "units": UNITS,

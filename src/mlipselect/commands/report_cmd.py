@@ -1,9 +1,9 @@
 """Draw the figures F1-F3 and write the claims report from the files of a reproduction.
 
-Takes the pool, the selections, the models' test metrics and the MD runs (each a status JSON
-of `mlipselect md` and its g(r) CSV from `mlipselect rdf`, in the same order, the reference
-among them); what each file is comes from the file itself. Writes OUT/figures/fig{1,2,3}_*.
-{png,pdf}, OUT/report.json and OUT/report.md.
+Takes the pool, the selections, the models' test metrics per test set and the MD runs (each
+a status JSON of `mlipselect md` and its g(r) CSV from `mlipselect rdf`, in the same order,
+the reference among them); what each file is comes from the file itself. Writes
+OUT/figures/fig{1,2,3}_*.{png,pdf}, OUT/report.json and OUT/report.md.
 """
 
 from pathlib import Path
@@ -15,8 +15,10 @@ def configure(p) -> None:
     p.add_argument("--pool", required=True, type=Path, help="the pool (HDF5)")
     p.add_argument("--selections", required=True, nargs="+", type=Path,
                    help="selected frames written by `mlipselect select`")
-    p.add_argument("--metrics", required=True, nargs="+", type=Path,
-                   help="test metrics written by `mlipselect evaluate`")
+    p.add_argument("--metrics", required=True, nargs="+", action="append",
+                   metavar=("TEST_SET", "METRICS"),
+                   help="a test set's name, then the metrics `mlipselect evaluate` wrote on it "
+                        "(repeat per test set; F2 and C2 use 'independent', else the first)")
     p.add_argument("--md", required=True, nargs="+", type=Path,
                    help="MD status files (TRAJECTORY.json), the reference's among them")
     p.add_argument("--rdf", required=True, nargs="+", type=Path,
@@ -34,7 +36,12 @@ def run(args) -> int:
         raise InputError(f"--md names {len(args.md)} runs and --rdf {len(args.rdf)}: give one "
                          "g(r) per MD status, in the same order")
     runs = list(zip(args.md, args.rdf, strict=True))
-    inputs = Inputs(args.pool, args.selections, args.metrics, runs)
+    metrics = {}
+    for name, *files in args.metrics:
+        if not files:
+            raise InputError(f"--metrics {name}: name a test set, then its metrics files")
+        metrics[name] = [Path(f) for f in files]
+    inputs = Inputs(args.pool, args.selections, metrics, runs)
     report = build_report(load_profile(args.profile), inputs, args.out,
                           overwrite=args.overwrite)
     for key, claim in report["claims"].items():

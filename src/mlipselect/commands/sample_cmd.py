@@ -7,6 +7,8 @@ interrupted run resumes with the state points still missing, and a rerun of fini
 does nothing. Each part records the settings it was sampled with; a part (or OUT) sampled
 with other settings is refused, or resampled with --overwrite.
 A state point that fails is reported by name; the others are still written.
+With --test-sets, samples test frames instead: new trajectories at the pool's state points
+and at the profile's test.states, with the test section's seed, production time and stride.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ def configure(p) -> None:
     p.add_argument("--out", required=True, type=Path, help="pool file to write (HDF5)")
     p.add_argument("--state", action="append", default=None, metavar="NAME",
                    help="run only this state point (repeatable)")
+    p.add_argument("--test-sets", action="store_true",
+                   help="sample test frames: the profile's test section (independent runs at "
+                        "the pool's state points, and test.states)")
     p.add_argument("--jobs", type=int, default=None,
                    help="state points run at the same time (default: the profile's sample.jobs)")
     p.add_argument("--threads", type=int, default=None,
@@ -38,7 +43,7 @@ def _run_state(profile, index, out) -> int:
 
 
 def run(args) -> int:
-    from mlipselect.config import load_profile
+    from mlipselect.config import for_test_sets, load_profile
     from mlipselect.errors import InputError
     from mlipselect.io import OutputExistsError, claim_output, work_key
     from mlipselect.pool.frames_io import merge_pools, pool_path
@@ -46,6 +51,8 @@ def run(args) -> int:
     from mlipselect.reference.sampler import state_work
 
     profile = load_profile(args.profile)
+    if args.test_sets:
+        profile = for_test_sets(profile)
     if args.threads is not None:
         profile["reference"]["threads"] = args.threads
     states = profile["sample"]["states"]

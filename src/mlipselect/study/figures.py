@@ -14,8 +14,11 @@ import matplotlib.ticker
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from scipy import stats  # noqa: E402
 
 from mlipselect.io import atomic_path  # noqa: E402
+from mlipselect.study.claims import non_physical  # noqa: E402
+from mlipselect.study.statistics import kaplan_meier  # noqa: E402
 
 METHOD_STYLE = {
     "random": {"color": "#7f7f7f", "label": "random"},
@@ -63,51 +66,70 @@ def fig1_distributions(pool, selections: dict, stem) -> list[Path]:
     return _save(fig, stem)
 
 
-def fig2_force_errors(errors: list[dict], stem) -> list[Path]:
+def _ci95(values) -> float:
+    """Half-width of the 95% t interval of the mean of ``values`` (0 for a single value)."""
+    values = np.asarray(values, dtype=float)
+    if len(values) < 2:
+        return 0.0
+    return float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
+
+
+def _by_size(ax, rows: list[dict], key: str) -> None:
+    """One line per method: mean of ``key`` against model size, 95% intervals over seeds."""
+    methods = [m for m in METHOD_STYLE if any(e["method"] == m for e in rows)]
+    for k, method in enumerate(methods):
+        sizes = sorted({e["size_value"] for e in rows if e["method"] == method})
+        values = [[e[key] for e in rows if e["method"] == method and e["size_value"] == s]
+                  for s in sizes]
+        style = _style(method)
+        dodge = 1 + 0.04 * (k - (len(methods) - 1) / 2)  # keep error bars apart
+        ax.errorbar(np.array(sizes) * dodge, [np.mean(v) for v in values],
+                    yerr=[_ci95(v) for v in values], marker="o", capsize=3,
+                    color=style["color"], label=style["label"])
+    ax.set_xscale("log")
+    ticks = sorted({e["size_value"] for e in rows})
+    ax.set_xticks(ticks, labels=[f"{t:,}" for t in ticks])
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xlabel(rows[0]["size_label"])
+
+
+def fig2_force_errors(errors: list[dict], extrapolation: list[dict], stem) -> list[Path]:
     """Max, RMSE and MAE of test force errors against model size (parameters for NN, sparse
-    points for GPR), one line per method, mean and standard deviation over seeds."""
+    points for GPR), one line per method, mean and 95% interval over seeds; a fourth column
+    with the RMSE on the extrapolation test set where there is one."""
     families = sorted({e["family"] for e in errors}, key=lambda f: (f != "nn", f))
-    metrics = [("max", "Max"), ("rmse", "RMSE"), ("mae", "MAE")]
-    fig, axes = plt.subplots(len(families), 3, figsize=(15, 4 * len(families)), squeeze=False)
+    panels = [("max", "Max", errors), ("rmse", "RMSE", errors), ("mae", "MAE", errors)]
+    if extrapolation:
+        panels.append(("rmse", "RMSE, extrapolation set", extrapolation))
+    fig, axes = plt.subplots(len(families), len(panels), figsize=(5 * len(panels),
+                                                                  4 * len(families)),
+                             squeeze=False)
     for row, family in enumerate(families):
-        rows = [e for e in errors if e["family"] == family]
-        for col, (key, title) in enumerate(metrics):
+        for col, (key, title, records) in enumerate(panels):
             ax = axes[row, col]
-            methods = [m for m in METHOD_STYLE if any(e["method"] == m for e in rows)]
-            for k, method in enumerate(methods):
-                sizes = sorted({e["size_value"] for e in rows if e["method"] == method})
-                values = [[e[key] for e in rows if e["method"] == method and e["size_value"] == s]
-                          for s in sizes]
-                mean = [np.mean(v) for v in values]
-                std = [np.std(v, ddof=1) if len(v) > 1 else 0.0 for v in values]
-                style = _style(method)
-                dodge = 1 + 0.04 * (k - (len(methods) - 1) / 2)  # keep error bars apart
-                ax.errorbar(np.array(sizes) * dodge, mean, yerr=std, marker="o", capsize=3,
-                            color=style["color"], label=style["label"])
-            ax.set_xscale("log")
-            ticks = sorted({e["size_value"] for e in rows})
-            ax.set_xticks(ticks, labels=[f"{t:,}" for t in ticks])
-            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-            ax.set_xlabel(rows[0]["size_label"])
-            ax.set_ylabel(rf"{title} force error (eV/$\mathrm{{\AA}}$)")
+            _by_size(ax, [e for e in records if e["family"] == family], key)
+            ax.set_ylabel(rf"{title.split(',')[0]} force error (eV/$\mathrm{{\AA}}$)")
             ax.set_title(f"{family.upper()}: {title}")
         axes[row, 0].legend(fontsize=8)
-    fig.suptitle("F2  Test-set force errors by selection method and model size "
-                 "(error bars: standard deviation over seeds)")
+    test_set = errors[0]["test_set"] if errors and "test_set" in errors[0] else "test"
+    fig.suptitle(f"F2  Force errors on the {test_set} test set by selection method and model "
+                 "size (error bars: 95% interval over seeds)")
     fig.tight_layout()
     return _save(fig, stem)
 
 
-def fig3_rdf(reference, runs: list[dict], stem) -> list[Path]:
+def fig3_rdf(reference, runs: list[dict], threshold: float, stem) -> list[Path]:
     """Na-Na g(r): the BMHTF reference against MD driven by models trained on global-energy
     and atomic-energy selections; one column per model family (NN first, as in the seed),
-    the full range on top and the short range below, where non-physical peaks show.
-    ``reference`` and each run's ``rdf`` map ``r`` and ``Na-Na`` to arrays; runs the
-    stability guard stopped are dotted and say when."""
+    the full range on top, the short range below, where non-physical peaks show, and at the
+    bottom the share of runs still physical against time (Kaplan-Meier; a run stops being
+    physical when the guard stops it or, at its end, when its short-range artifact exceeds
+    ``threshold``). ``reference`` and each run's ``rdf`` map ``r`` and ``Na-Na`` to arrays;
+    runs the stability guard stopped are dotted."""
     families = sorted({r["family"] for r in runs}, key=lambda f: (f != "nn", f))
     ncol = max(1, len(families))
-    fig, axes = plt.subplots(2, ncol, figsize=(7 * ncol, 8), squeeze=False,
-                             gridspec_kw={"height_ratios": [3, 2]})
+    fig, axes = plt.subplots(3, ncol, figsize=(7 * ncol, 11), squeeze=False,
+                             gridspec_kw={"height_ratios": [3, 2, 2]})
     rise = reference["r"][np.argmax(reference["Na-Na"] > 0.01)]
     zoom = (0.8, rise + 0.6)  # from below any collapsed pair the guard lets through
     for col, family in enumerate(families):
@@ -115,14 +137,22 @@ def fig3_rdf(reference, runs: list[dict], stem) -> list[Path]:
         for ax in (full, short):
             ax.plot(reference["r"], reference["Na-Na"], color="k", lw=2.2,
                     label="BMHTF reference")
-        for run in (r for r in runs if r["family"] == family):
-            style = _style(run["method"])
-            label = f"{style['label']} (seed {run['seed']})"
-            if not run["stable"]:
-                label += f", unstable: stopped at {run['stopped_ps']:.2f} ps"
-            for ax in (full, short):
-                ax.plot(run["rdf"]["r"], run["rdf"]["Na-Na"], ls="-" if run["stable"] else ":",
-                        color=style["color"], lw=1.4, label=label)
+        mine = [r for r in runs if r["family"] == family]
+        for method in dict.fromkeys(r["method"] for r in mine):
+            group = [r for r in mine if r["method"] == method]
+            style = _style(method)
+            stopped = sum(not r["stable"] for r in group)
+            label = f"{style['label']} ({len(group)} runs, {stopped} stopped by the guard)"
+            for k, run in enumerate(group):
+                for ax in (full, short):
+                    ax.plot(run["rdf"]["r"], run["rdf"]["Na-Na"],
+                            ls="-" if run["stable"] else ":", color=style["color"], lw=1.0,
+                            alpha=0.7, label=label if k == 0 else None)
+            times, events = zip(*(non_physical(r, threshold) for r in group), strict=True)
+            t, alive = kaplan_meier(times, events, max(r["time_ps"] for r in group))
+            axes[2, col].step(t, alive, where="post", color=style["color"], lw=1.8,
+                              label=f"{style['label']}: {sum(events)}/{len(group)} "
+                                    "non-physical")
         full.set_title(f"{family.upper()}-driven MD")
         full.set_ylabel(r"$g_\mathrm{NaNa}(r)$")
         full.legend(fontsize=7, loc="lower right")
@@ -137,7 +167,14 @@ def fig3_rdf(reference, runs: list[dict], stem) -> list[Path]:
                         fontsize=9)
         short.set_xlabel(r"$r$ ($\mathrm{\AA}$)")
         short.set_ylabel(r"$g_\mathrm{NaNa}(r)$")
-    fig.suptitle("F3  Na-Na radial distribution function in NVT MD")
+        survival = axes[2, col]
+        survival.set_ylim(-0.03, 1.05)
+        survival.set_xlabel("simulated time (ps)")
+        survival.set_ylabel("share of runs still physical")
+        survival.set_title("survival: guard stops, and artifacts counted at the run's end",
+                           fontsize=9)
+        survival.legend(fontsize=7, loc="lower left")
+    fig.suptitle("F3  Na-Na radial distribution function and stability in NVT MD at 1400 K")
     fig.tight_layout()
     return _save(fig, stem)
 

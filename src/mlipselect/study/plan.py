@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
 
-from mlipselect.config import check_reproduction
+from mlipselect.config import check_reproduction, for_test_sets
 from mlipselect.errors import InputError
 
 FIGURES = ("fig1_distributions", "fig2_force_errors", "fig3_rdf")
@@ -39,11 +39,17 @@ class Layout:
 
     @property
     def test_index(self) -> str:
+        """The in-pool test set: pool frames held out of every selection."""
         return f"{self.root}/test.idx"
 
-    @property
-    def test_frames(self) -> str:
-        return f"{self.root}/test.extxyz"
+    def test_state(self, state: str) -> str:
+        return f"{self.root}/test/states/{state}.h5"
+
+    def test_pool(self, test_set: str) -> str:
+        return f"{self.root}/test/{test_set}.h5"
+
+    def test_frames(self, test_set: str) -> str:
+        return f"{self.root}/test/{test_set}.extxyz"
 
     def selection(self, selection: str) -> str:
         return f"{self.root}/selections/{selection}.extxyz"
@@ -54,8 +60,8 @@ class Layout:
     def model(self, model: str, selection: str) -> str:
         return f"{self.root}/models/{model}/{selection}"
 
-    def metrics(self, model: str, selection: str) -> str:
-        return f"{self.root}/metrics/{model}/{selection}.json"
+    def metrics(self, test_set: str, model: str, selection: str) -> str:
+        return f"{self.root}/metrics/{test_set}/{model}/{selection}.json"
 
     @property
     def md_start(self) -> str:
@@ -93,9 +99,10 @@ class Plan:
         when its params change, so a changed setting reruns exactly the jobs that use it."""
         return json.dumps({name: self.profile[name] for name in sections}, sort_keys=True)
 
-    def state_settings(self, state: str) -> str:
-        """Like ``settings`` for one state point: a change to another state leaves it alone."""
-        cfg = self.profile["sample"]
+    def state_settings(self, state: str, test: bool = False) -> str:
+        """Like ``settings`` for one state point (of the test sets with ``test``): a change to
+        another state leaves it alone."""
+        cfg = (for_test_sets(self.profile) if test else self.profile)["sample"]
         chosen = {**{k: v for k, v in cfg.items() if k != "states"},
                   "state": next(s for s in cfg["states"] if s["name"] == state)}
         return json.dumps({"sample": chosen, "system": self.profile["system"],
@@ -104,6 +111,19 @@ class Plan:
     @property
     def states(self) -> list[str]:
         return [s["name"] for s in self.profile["sample"]["states"]]
+
+    @property
+    def test_sets(self) -> list[str]:
+        """``in-pool`` (held-out pool frames), ``independent`` (new runs at the pool's state
+        points) and, where the profile names test states, ``extrapolation``."""
+        return ["in-pool", "independent"] + (["extrapolation"] if self.profile["test"]["states"]
+                                             else [])
+
+    def test_states(self, test_set: str) -> list[str]:
+        """The state points a sampled test set is made of."""
+        if test_set == "independent":
+            return self.states
+        return [s["name"] for s in self.profile["test"]["states"]]
 
     @property
     def selections(self) -> list[str]:
@@ -138,13 +158,14 @@ class Plan:
     @property
     def md_runs(self) -> list[str]:
         """Model-driven MD runs to compare with the reference: one per MD model x method x
-        seed, named ``MODEL-SIZE/SELECTION``."""
+        selection seed x thermostat seed, named ``MODEL-SIZE/SELECTION/vSEED``."""
         cfg = self.profile["reproduce"]
         runs = []
         for family, size in cfg["md_models"].items():
             n = cfg["train_n"][family]
-            for method, seed in product(cfg["md_methods"], cfg["md_seeds"]):
-                runs.append(f"{family}-{size}/{selection_name(method, n, seed)}")
+            for method, seed, v in product(cfg["md_methods"], cfg["md_seeds"],
+                                           cfg["md_velocity_seeds"]):
+                runs.append(f"{family}-{size}/{selection_name(method, n, seed)}/v{v}")
         return runs
 
     @property

@@ -21,7 +21,14 @@ from mlipselect.io import atomic_path, claim_output
 from mlipselect.pool.frames_io import iread_frames
 from mlipselect.pool.store import Pool
 from mlipselect.provenance import recorded
-from mlipselect.study.claims import claim_c1, claim_c2, claim_c3
+from mlipselect.study.claims import (
+    HAZARD_MARGIN,
+    MARGIN,
+    claim_c1,
+    claim_c2,
+    claim_c3,
+    effect_text,
+)
 from mlipselect.study.figures import fig1_distributions, fig2_force_errors, fig3_rdf
 from mlipselect.study.plan import FIGURES, Layout
 
@@ -43,8 +50,13 @@ class Inputs:
 
     pool: Path
     selections: list[Path]
-    metrics: list[Path]
+    metrics: dict[str, list[Path]]
     md: list[tuple[Path, Path]]
+
+    @property
+    def main_test_set(self) -> str:
+        """The test set F2 and C2 use: ``independent`` where there is one."""
+        return "independent" if "independent" in self.metrics else next(iter(self.metrics))
 
 
 def _json(path: Path) -> dict:
@@ -83,19 +95,23 @@ def selection_tails(paths, n: int, pool_q: Quantities, percent: float):
     return merged, {k: dict(v) for k, v in tails.items()}
 
 
-def force_errors(paths) -> list[dict]:
-    """One record per trained model: family, size (name, value and axis label), method, n,
-    seed of its training selection, and the test force errors max, rmse, mae (eV/A)."""
+def force_errors(metrics: dict[str, list]) -> list[dict]:
+    """One record per trained model and test set: test set, family, size (name, value and
+    axis label), method, n, seed of its training selection, and the test force errors max,
+    rmse, mae (eV/A), and on the atoms in the pool's tails ``tails_rmse``, ``tails_max``."""
     records = []
-    for path in paths:
-        metrics = _json(path)
-        model = metrics["model"]
-        records.append({
-            "family": model["family"], "size": model["size"],
-            "size_value": model["size_value"], "size_label": model["size_label"],
-            **_selection(path, model.get("train", {}).get("selection", {})),
-            **{k: metrics["forces"][k] for k in ("max", "rmse", "mae")},
-        })
+    for test_set, paths in metrics.items():
+        for path in paths:
+            metrics_ = _json(path)
+            model = metrics_["model"]
+            tails = metrics_.get("tails", {}).get("forces", {})
+            records.append({
+                "test_set": test_set, "family": model["family"], "size": model["size"],
+                "size_value": model["size_value"], "size_label": model["size_label"],
+                **_selection(path, model.get("train", {}).get("selection", {})),
+                **{k: metrics_["forces"][k] for k in ("max", "rmse", "mae")},
+                "tails_rmse": tails.get("rmse"), "tails_max": tails.get("max"),
+            })
     return records
 
 
@@ -115,10 +131,12 @@ def md_runs(pairs):
         if potential.get("family") == "reference":
             continue
         sel = _selection(path, potential.get("train", {}).get("selection", {}))
+        velocity_seed = status["settings"]["seed"]
         runs.append({
             "run": f"{potential['family']}-{potential['size']}/{sel['method']}-n{sel['n']}"
-                   f"-s{sel['seed']}",
+                   f"-s{sel['seed']}/v{velocity_seed}",
             "family": potential["family"], "size": potential["size"], **sel,
+            "velocity_seed": velocity_seed, "time_ps": status["settings"]["time_ps"],
             "rdf": {"r": rdf.r, "Na-Na": rdf.g["Na-Na"]},
             "stable": status["stable"], "stopped_ps": status["time_ps"],
             "reason": status.get("reason"), **compare_with_reference(rdf, reference),
@@ -141,18 +159,21 @@ def build_report(profile: dict, inputs: Inputs, results, overwrite: bool = False
     selected, tails = selection_tails(inputs.selections, profile["reproduce"]["train_n"]["nn"],
                                       pool_q, settings["tail_percent"])
     errors = force_errors(inputs.metrics)
+    main = [e for e in errors if e["test_set"] == inputs.main_test_set]
+    extrapolation = [e for e in errors if e["test_set"] == "extrapolation"]
     reference_rdf, runs = md_runs(inputs.md)
     stems = [figures / name for name in FIGURES]
     paths = [*fig1_distributions(pool_q, selected, stems[0]),
-             *fig2_force_errors(errors, stems[1]),
-             *fig3_rdf(reference_rdf, runs, stems[2])]
+             *fig2_force_errors(main, extrapolation, stems[1]),
+             *fig3_rdf(reference_rdf, runs, settings["artifact_threshold"], stems[2])]
     report = {
         "profile": profile["name"],
         "scales": scales(profile, pool_frames, pool_q),
         "labels": labels_note(profile),
         "claims": {
             "C1": {"claim": CLAIMS["C1"], **claim_c1(tails)},
-            "C2": {"claim": CLAIMS["C2"], **claim_c2(errors)},
+            "C2": {"claim": CLAIMS["C2"], "test_set": inputs.main_test_set,
+                   **claim_c2(main)},
             "C3": {"claim": CLAIMS["C3"],
                    **claim_c3(runs, settings["artifact_threshold"])},
         },
@@ -207,6 +228,32 @@ def _mean_std(values) -> str:
     return f"{values.mean():.4g} ± {values.std(ddof=1):.2g}"
 
 
+def _comparison_name(c: dict) -> str:
+    what = c.get("metric") or c.get("quantity", "time to non-physical")
+    return f"{c['method']} vs {c['versus']}: {what.replace('_', ' ')}"
+
+
+def _claim_lines(key: str, claim: dict) -> list[str]:
+    """A claim's comparisons as a table a reader can check."""
+    lines = [f"### {key}: {claim['verdict']}", "", f"Rule: {claim['rule']}.", ""]
+    groups = claim.get("families") or {"": claim}
+    for family, group in groups.items():
+        if family:
+            lines += [f"{family.upper()}: **{group['verdict']}**"
+                      + (f" (non-physical runs: {group['non_physical']})"
+                         if "non_physical" in group else ""), ""]
+        lines += ["| comparison | ratio [95% CI] | p (Holm) | outcome |", "|---|---|---|---|"]
+        for c in group["comparisons"]:
+            p = c.get("p_adjusted")
+            lines.append(f"| {_comparison_name(c)} | {effect_text(c)} | "
+                         f"{'–' if p is None else f'{p:.2g}'} | {c['outcome']} |")
+        if group.get("detectable") is not None:
+            lines += ["", f"Smallest ratio this run could detect (80% power, 5% level, least "
+                          f"sensitive comparison): {group['detectable']:.3g}."]
+        lines.append("")
+    return lines
+
+
 def markdown(report: dict) -> str:
     """The report as Markdown, figures linked relative to the report."""
     sc = report["scales"]
@@ -228,29 +275,50 @@ def markdown(report: dict) -> str:
     ]
     for key, claim in report["claims"].items():
         lines.append(f"| {key} | {claim['claim']} | **{claim['verdict']}** |")
-    lines += ["", "Verdict rules: a difference counts when it exceeds twice its standard error "
-              "over seeds; with one seed nothing is significant and claims are inconclusive.", ""]
+    lines += ["", "How the verdicts are reached: each comparison is a ratio (of geometric means "
+              "over selection seeds, blocked by model size; or of hazards of going non-physical "
+              "in MD) with its 95% confidence interval and a p-value, Holm-corrected over the "
+              "claim's comparisons. A comparison is *as claimed* when significant in the "
+              "claimed direction, *opposite* when significant the other way, *equivalent* when "
+              f"its interval lies within ±{MARGIN:.0%} of no effect (±{HAZARD_MARGIN:.0%} for "
+              "hazards), else *undecided*. A claim holds when every comparison is as claimed, "
+              "does not hold when one is opposite or equivalent, and is inconclusive otherwise.",
+              ""]
     for key, claim in report["claims"].items():
-        lines.append(f"- {key}: {claim['rule']}.")
+        lines += _claim_lines(key, claim)
     tails = report["metrics"]["tail_shares"]
-    lines += ["", "## F1: distributions", "", "![F1](figures/fig1_distributions.png)", "",
+    lines += ["## F1: distributions", "", "![F1](figures/fig1_distributions.png)", "",
               "Share of selected atoms beyond the pool's 1st/99th percentiles (per species), "
               "mean ± standard deviation over seeds (random selection: about 0.02):", "",
               "| method | atomic energies | force magnitudes |", "|---|---|---|"]
     for method in tails["atomic_energies"]:
         lines.append(f"| {method} | {_mean_std(tails['atomic_energies'][method])} | "
                      f"{_mean_std(tails['force_norms'][method])} |")
-    lines += ["", "## F2: test force errors", "", "![F2](figures/fig2_force_errors.png)", "",
-              "Test-set force errors in eV/A, mean ± standard deviation over seeds:", "",
-              "| model | size | method | Max | RMSE | MAE |", "|---|---|---|---|---|---|"]
     errors = report["metrics"]["force_errors"]
-    for family, size, method in sorted({(e["family"], e["size"], e["method"]) for e in errors}):
-        rows = [e for e in errors if (e["family"], e["size"], e["method"]) == (family, size,
-                                                                              method)]
-        lines.append(f"| {family} | {size} | {method} | "
-                     + " | ".join(_mean_std([e[k] for e in rows]) for k in ("max", "rmse", "mae"))
-                     + " |")
-    lines += ["", "## F3: Na-Na g(r) in model-driven MD", "", "![F3](figures/fig3_rdf.png)", "",
+    lines += ["", "## F2: test force errors", "", "![F2](figures/fig2_force_errors.png)", "",
+              "Force errors in eV/A, mean ± standard deviation over seeds, on each test set: "
+              "*in-pool* (pool frames held out of every selection, from the same trajectories), "
+              "*independent* (new trajectories at the pool's state points; F2 and C2 use it), "
+              "*extrapolation* (state points outside the pool's range). Tails: the test atoms "
+              "whose reference E_i or |f_i| lies beyond the pool's 1st/99th percentiles.", ""]
+    for test_set in dict.fromkeys(e["test_set"] for e in errors):
+        lines += [f"**{test_set}**", "",
+                  "| model | size | method | Max | RMSE | MAE | tails RMSE |",
+                  "|---|---|---|---|---|---|---|"]
+        rows_of = [e for e in errors if e["test_set"] == test_set]
+        # sizes in order of their value (parameters, sparse points), not of their names
+        for family, _, size, method in sorted({(e["family"], e["size_value"], e["size"],
+                                                e["method"]) for e in rows_of}):
+            rows = [e for e in rows_of if (e["family"], e["size"], e["method"])
+                    == (family, size, method)]
+            tails_rmse = [e["tails_rmse"] for e in rows if e["tails_rmse"] is not None]
+            lines.append(f"| {family} | {size} | {method} | "
+                         + " | ".join(_mean_std([e[k] for e in rows])
+                                      for k in ("max", "rmse", "mae"))
+                         + f" | {_mean_std(tails_rmse) if tails_rmse else '–'} |")
+        lines.append("")
+    lines += ["## F3: Na-Na g(r) and survival in model-driven MD", "",
+              "![F3](figures/fig3_rdf.png)", "",
               f"Artifact: integral of g_NaNa below the reference's first rise (A); a run is "
               f"non-physical above {report['claims']['C3']['threshold']} A or when the "
               "stability guard stopped it.", "",
