@@ -1,9 +1,11 @@
-"""Our sparse GPR against GAP (quippy-ase's ``gap_fit``), the peer, on the same frames.
+"""Our sparse GPR against GAP (quippy-ase's ``gap_fit``) with its standard recipe for ionic
+systems: a 2-body GP (``distance_2b``) plus SOAP (l_max 4, n_max 8, zeta 4, 200 sparse
+points per species).
 
-Both are fitted to the same BMHTF-labelled training frames (energies and forces) with the
-same SOAP settings and sparse-point count, and tested on the same held-out frames: the
-ratios of force RMSE (goal <= 1.5) and of energy+forces cost per 216-ion frame, i.e. per MD
-step (goal <= 1, aim 0.1).
+Both are fitted to the same 24 BMHTF frames of a 216-ion melt at 1400 K (energies and
+forces) and tested on independent frames of a 1300 K melt; ours at the settings of the quick
+profile's largest GPR. Ratios: force RMSE (goal <= 1, aim 0.8) and energy + forces per MD
+step at 216 and 1000 ions (goal <= 0.1).
 """
 
 import os
@@ -14,35 +16,70 @@ from pathlib import Path
 
 import ase.io
 import numpy as np
+from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
 
-from .bench_models import labelled_frames, trained
-from .goals import goal
+from .bench_models import labelled_frames
+from .goals import goal, known_miss
 
-SOAP = {"cutoff": 5.0, "max_radial": 6, "max_angular": 4, "sparse_points": 200}
+GAP_RECIPE = (
+    "distance_2b cutoff=5.0 cutoff_transition_width=1.0 covariance_type=ard_se delta=0.5 "
+    "theta_uniform=1.0 sparse_method=uniform n_sparse=20 : "
+    "soap l_max=4 n_max=8 cutoff=5.0 cutoff_transition_width=0.5 atom_sigma=0.5 zeta=4 "
+    "delta=0.2 covariance_type=dot_product n_sparse=200 sparse_method=cur_points"
+)
+
+
+def melt_frames(temperature: float, count: int, seed: int) -> list:
+    """``count`` frames 0.2 ps apart of an NVT melt of 216 ions with BMHTF labels."""
+    from mlipselect.config import complete_profile
+    from mlipselect.pool.store import Pool
+    from mlipselect.reference.sampler import sample_state
+
+    profile = complete_profile({
+        "system": {"repeat": 3}, "reference": {"cutoff": 8.0, "accuracy": 1e-5},
+        "sample": {"equilibrate_ps": 4.0, "melt_ps": 6.0, "production_ps": 0.2 * count,
+                   "every": 100, "seed": seed,
+                   "states": [{"name": "melt", "ensemble": "nvt", "temperature": temperature,
+                               "pressure": 1.0, "phase": "melt"}]}}, "benchmark")
+    with tempfile.TemporaryDirectory() as tmp:
+        sample_state(profile, 0, Path(tmp) / "melt.h5", progress=False)
+        with Pool(Path(tmp) / "melt.h5") as pool:
+            return list(pool.frames())[-count:]
 
 
 def gap_fit(frames, workdir: Path):
-    """A GAP potential fitted by quippy-ase's ``gap_fit`` (SOAP only, as our GPR)."""
+    """A GAP potential fitted by quippy-ase's ``gap_fit`` with ``GAP_RECIPE``."""
     import quippy
     from quippy.potential import Potential
 
     train = workdir / "train.xyz"
-    ase.io.write(train, frames, format="extxyz")  # labels under `energy` and `forces`
-    per_species = SOAP["sparse_points"] // 2
-    descriptor = (
-        f"soap l_max={SOAP['max_angular']} n_max={SOAP['max_radial']} "
-        f"cutoff={SOAP['cutoff']} cutoff_transition_width=0.5 atom_sigma=0.5 zeta=2 "
-        f"delta=0.2 covariance_type=dot_product n_sparse={per_species} "
-        "sparse_method=cur_points"
-    )
+    bare = []  # positions, cell and the two labels both fits use, nothing else
+    for atoms in frames:
+        copy = Atoms(atoms.numbers, atoms.positions, cell=atoms.cell, pbc=True)
+        copy.calc = SinglePointCalculator(copy, energy=atoms.get_potential_energy(),
+                                          forces=atoms.get_forces())
+        bare.append(copy)
+    ase.io.write(train, bare, format="extxyz")  # labels under `energy` and `forces`
     subprocess.run(
         [os.path.join(os.path.dirname(quippy.__file__), "gap_fit"), f"at_file={train}",
-         f"gap={{{descriptor}}}", "default_sigma={0.002 0.05 0.0 0.0}",
+         f"gap={{{GAP_RECIPE}}}", "default_sigma={0.002 0.05 0.0 0.0}",
          "energy_parameter_name=energy", "force_parameter_name=forces", "e0_method=average",
          f"gp_file={workdir / 'gap.xml'}", "sparse_jitter=1e-8"],
-        check=True, capture_output=True, cwd=workdir,
+        check=True, capture_output=True, cwd=workdir, text=True,
     )
     return Potential(param_filename=str(workdir / "gap.xml"))
+
+
+def ours_fit(frames):
+    """Our GPR at the quick profile's largest size, trained on ``frames``."""
+    from mlipselect.config import load_profile
+    from mlipselect.models import train_model
+
+    profile = load_profile("quick")
+    size = list(profile["train"]["gpr"]["sizes"])[-1]
+    with tempfile.TemporaryDirectory() as tmp:
+        return train_model("gpr", frames, profile, Path(tmp) / "m", size=size, progress=False)
 
 
 def force_rmse(predict, frames) -> float:
@@ -62,16 +99,16 @@ def seconds_per_frame(predict, atoms, repeat=3) -> float:
 class GPRAgainstGAP:
     """Force RMSE and cost per MD step of our GPR over GAP's, trained on the same frames."""
 
-    timeout = 1200
+    timeout = 1800
     number = 1
     repeat = 1
 
     def setup(self):
-        self.train = labelled_frames(216, 16, seed=0)
-        self.test = labelled_frames(216, 4, seed=1)
+        self.train = melt_frames(1400.0, 24, seed=0)
+        self.test = melt_frames(1300.0, 8, seed=1)
         self.tmp = tempfile.TemporaryDirectory()
         gap = gap_fit(self.train, Path(self.tmp.name))
-        ours = trained("gpr", "soap", self.train, sizes={"soap": SOAP})
+        ours = ours_fit(self.train)
 
         def gap_forces(atoms):
             atoms = atoms.copy()
@@ -80,6 +117,7 @@ class GPRAgainstGAP:
             return atoms.get_forces()
 
         self.predict = {"gap": gap_forces, "ours": lambda a: ours.predict(a)[1]}
+        self.frames = {216: self.test[0], 1000: labelled_frames(1000, 1)[0]}
 
     def teardown(self):
         self.tmp.cleanup()
@@ -94,16 +132,27 @@ class GPRAgainstGAP:
 
     track_force_rmse_ours.unit = "eV/A"
 
-    @goal("<=", 1.5)
+    @goal("<=", 1.0)
     def track_force_rmse_ours_over_gap(self):
         return self.track_force_rmse_ours() / self.track_force_rmse_gap()
 
     track_force_rmse_ours_over_gap.unit = "ratio"
 
-    @goal("<=", 1.0)
-    def track_cost_per_step_ours_over_gap(self):
-        atoms = self.test[0]
+    def _cost_ratio(self, ions):
+        atoms = self.frames[ions]
         return (seconds_per_frame(self.predict["ours"], atoms)
                 / seconds_per_frame(self.predict["gap"], atoms))
 
-    track_cost_per_step_ours_over_gap.unit = "ratio"
+    @goal("<=", 0.1)
+    @known_miss("the SOAP gradients (featomic) are most of a step at our basis")
+    def track_cost_per_step_ours_over_gap_216(self):
+        return self._cost_ratio(216)
+
+    track_cost_per_step_ours_over_gap_216.unit = "ratio"
+
+    @goal("<=", 0.1)
+    @known_miss("the SOAP gradients (featomic) are most of a step at our basis")
+    def track_cost_per_step_ours_over_gap_1000(self):
+        return self._cost_ratio(1000)
+
+    track_cost_per_step_ours_over_gap_1000.unit = "ratio"

@@ -237,5 +237,86 @@ def test_gpr_prediction_is_the_fitted_linear_model(trained, frames):
     atoms = frames[1][2]
     energy, forces = model.predict(atoms)
     energy_row, force_rows = model.design(atoms)
-    assert energy == pytest.approx(model.e0 * len(atoms) + energy_row @ model.alpha, rel=1e-12)
-    np.testing.assert_allclose(forces.ravel(), force_rows @ model.alpha, atol=1e-10)
+    base_energy, base_forces = model.baseline(atoms)
+    assert energy == pytest.approx(base_energy + energy_row @ model.alpha, rel=1e-12)
+    np.testing.assert_allclose(forces.ravel(), base_forces.ravel() + force_rows @ model.alpha,
+                               atol=1e-10)
+    assert np.any(model.pair_weights)  # the pair term is part of the fit
+
+
+@pytest.mark.parametrize("trained", ["gpr"], indirect=True)
+def test_gpr_variance_is_the_projected_process_one(trained, frames):
+    _, directory, model = trained
+    st = model.manifest["settings"]
+    delta2, zeta = st["delta"] ** 2, st["zeta"]
+    # The posterior precision the fit kept is K_mm (jittered) and the pair prior plus the
+    # data rows of every training frame, each over its noise.
+    kmm = np.zeros((len(model.prior),) * 2)
+    for s, cols in model._columns.items():
+        kmm[cols, cols] = delta2 * (model.sparse[s] @ model.sparse[s].T) ** zeta
+    values, vectors = np.linalg.eigh(kmm)
+    values = np.maximum(values, st["jitter"] * delta2)
+    precision = np.zeros_like(model.posterior.T @ model.posterior)
+    m = len(kmm)
+    precision[:m, :m] = vectors @ np.diag(values) @ vectors.T
+    precision[m:, m:] = np.eye(len(precision) - m) / st["pair_sigma"] ** 2
+    for atoms in frames[0]:
+        energy_row, force_rows = model.design(atoms)
+        sigma_e = st["energy_sigma"] * np.sqrt(len(atoms))
+        precision += np.outer(energy_row, energy_row) / sigma_e**2
+        precision += force_rows.T @ force_rows / st["forces_sigma"] ** 2
+    np.testing.assert_allclose(model.posterior.T @ model.posterior, precision, rtol=1e-7,
+                               atol=1e-9 * np.abs(precision).max())
+    # The variance of each atom, with explicit inverses.
+    atoms = frames[1][0]
+    expected = np.zeros(len(atoms))
+    inverse, kmm_inverse = np.linalg.inv(precision), np.linalg.pinv(vectors @ np.diag(values)
+                                                                    @ vectors.T)
+    for s, (index, x, _, _) in model.soap.compute(atoms, gradients=False).items():
+        k = np.zeros((len(index), len(precision)))
+        k[:, model._columns[s]] = delta2 * (x @ model.sparse[s].T) ** zeta
+        expected[index] = (delta2 - np.einsum("ij,jk,ik->i", k[:, :m], kmm_inverse, k[:, :m])
+                           + np.einsum("ij,jk,ik->i", k, inverse, k))
+    np.testing.assert_allclose(model.energy_variance(atoms), expected, rtol=1e-6)
+    # Away from the training environments it grows, up to the prior; it survives a reload.
+    odd = atoms.copy()
+    odd.positions += np.random.default_rng(0).normal(0, 0.35, odd.positions.shape)
+    far = model.energy_variance(odd)
+    assert np.median(model.energy_variance(frames[0][0])) < np.median(far) <= delta2
+    np.testing.assert_array_equal(load_model(directory).energy_variance(odd), far)
+
+
+@pytest.mark.parametrize("trained", ["gpr"], indirect=True)
+def test_gpr_contracted_form_equals_the_sparse_point_form(trained, frames):
+    from mlipselect.models.gpr import SparseGPRPotential
+
+    _, _, model = trained
+    atoms = frames[1][1]
+    energy, forces = model.predict(atoms)
+    features = next(iter(model.sparse.values())).shape[1]
+    # The same model with every sparse point repeated until they outnumber the features
+    # (weights shared among the copies): its predictions use the contracted matrix.
+    k = features // min(len(x) for x in model.sparse.values()) + 1
+    copy = SparseGPRPotential(model.manifest, {s: np.tile(x, (k, 1)) for s, x in
+                                               model.sparse.items()},
+                              {s: np.tile(w, k) / k for s, w in model.weights.items()},
+                              model.e0, model.pair_weights)
+    assert all(copy.contracted(s) is not None for s in copy.species)
+    assert all(model.contracted(s) is None for s in model.species)
+    energy_c, forces_c = copy.predict(atoms)
+    assert energy_c == pytest.approx(energy, rel=1e-12, abs=1e-9)
+    np.testing.assert_allclose(forces_c, forces, atol=1e-10)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("trained", ["gpr"], indirect=True)
+def test_gpr_keeps_a_1400K_melt_stable_for_5_ps(trained, frames, tmp_path):
+    from mlipselect.md import run_md
+
+    _, _, model = trained
+    melt = [a for a in frames[1] if a.info["temperature"] > 1100][-1]  # not the 800 K crystal
+    settings = {**SCHEMA["md"], "temperature": 1400.0, "time_ps": 5.0, "stride": 50}
+    status = run_md(melt, tmp_path / "md.extxyz", settings, model="gpr",
+                    calculator=model.calculator(), progress=False)
+    assert status["stable"], status["reason"]
+    assert status["time_ps"] == pytest.approx(5.0)

@@ -83,6 +83,14 @@ SCHEMA: dict[str, dict] = {
             "forces_sigma": 0.05,  # eV/A, force noise
             "sparse_method": "cur",  # cur | random, per species
             "jitter": 1e-8,  # relative, added to K_mm
+            # two-body terms (mlipselect.models.pair): a pair term fitted with the weights,
+            # pair_basis Gaussians per species pair up to pair_cutoff (0: none), prior scale
+            # pair_sigma (eV); a fixed ZBL core switched off from core_inner to core_outer (A)
+            "pair_basis": 16,
+            "pair_cutoff": 6.0,
+            "pair_sigma": 1.0,
+            "core_inner": 1.0,
+            "core_outer": 2.0,
         },
     },
     "evaluate": {},

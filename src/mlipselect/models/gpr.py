@@ -12,9 +12,11 @@ Descriptor
 Kernel
     Between atoms of the same species,
     :math:`k(i, j) = \delta^2 (\hat p_i \cdot \hat p_j)^\zeta`; zero between species. The
-    energy is a sum of atomic terms, :math:`E = e_0 N + \sum_i \sum_m \alpha_m k(i, m)`, where
-    :math:`e_0` is the mean energy per atom of the training frames and :math:`m` runs over the
-    sparse points of atom :math:`i`'s species. Forces are :math:`-\partial E / \partial r_a`.
+    energy is :math:`E = e_0 N + E_\mathrm{core} + \sum_{i<j} \phi(r_{ij}) + \sum_i \sum_m
+    \alpha_m k(i, m)`, where :math:`e_0` is the mean energy per atom of the training frames
+    (less the core), :math:`E_\mathrm{core}` the fixed repulsive core and :math:`\phi` the
+    fitted pair term of :mod:`mlipselect.models.pair`, and :math:`m` runs over the sparse
+    points of atom :math:`i`'s species. Forces are :math:`-\partial E / \partial r_a`.
 
 Sparse points
     ``sparse_points`` atomic environments of the training frames, split equally between the
@@ -30,6 +32,8 @@ Fit (projected process / subset of regressors, the form GAP uses)
 
     .. math:: (K_{mm} + K_{mn} \Sigma^{-1} K_{nm})\, \alpha = K_{mn} \Sigma^{-1} (y - e_0 N).
 
+    The pair coefficients :math:`c` join :math:`\alpha` as further columns, with the prior
+    :math:`|c|^2 / \sigma_\mathrm{pair}^2`; the labels are taken less the core.
     The prior :math:`\alpha^T K_{mm} \alpha` is the regularisation; eigenvalues of
     :math:`K_{mm}` below ``jitter`` :math:`\delta^2` are raised to it. The system is solved
     as least squares of the stacked rows :math:`[K_{mm}^{1/2}; \Sigma^{-1/2} K_{nm}]` by a
@@ -54,6 +58,7 @@ from tqdm.auto import tqdm
 
 from mlipselect.errors import InputError
 from mlipselect.models.base import Potential, frame_labels
+from mlipselect.models.pair import PairBasis, core
 
 PARAMETERS = "gpr.npz"
 
@@ -97,10 +102,20 @@ class SparseGPRPotential(Potential):
     family = "gpr"
 
     def __init__(self, manifest: dict, sparse: dict[int, np.ndarray],
-                 weights: dict[int, np.ndarray], e0: float):
+                 weights: dict[int, np.ndarray], e0: float, pair_weights: np.ndarray,
+                 posterior: np.ndarray | None = None, prior: np.ndarray | None = None):
         super().__init__(manifest)
+        # Upper-triangular R with R^T R the posterior precision of all weights, and the rows
+        # P with P^T P = K_mm^-1 (jittered): what the predicted variance needs.
+        self.posterior, self.prior = posterior, prior
+        self._contracted: dict[int, np.ndarray] = {}
+        st = manifest["settings"]
         self.sparse, self.weights, self.e0 = sparse, weights, e0
-        self.soap = Soap(manifest["settings"], self.species)
+        self.soap = Soap(st, self.species)
+        # Models saved before the two-body terms have none.
+        self.pair = PairBasis(self.species, st.get("pair_cutoff", 0.0), st.get("pair_basis", 0))
+        self.pair_weights = pair_weights
+        self.core = (float(st.get("core_inner", 0.0)), float(st.get("core_outer", 0.0)))
 
     def capacity(self):
         return sum(len(points) for points in self.sparse.values()), "GPR sparse points"
@@ -114,9 +129,20 @@ class SparseGPRPotential(Potential):
             start += len(self.sparse[s])
         return out
 
+    def baseline(self, atoms: Atoms) -> tuple[float, np.ndarray]:
+        """The fixed part of the energy and forces: ``e0`` per atom and the repulsive core."""
+        energy, forces = core(atoms, *self.core)
+        return self.e0 * len(atoms) + energy, forces
+
     def design(self, atoms: Atoms) -> tuple[np.ndarray, np.ndarray]:
-        """The energy row (m,) and force rows (3n, m) of ``atoms`` against the sparse points:
-        ``E = e0 * n + row @ alpha`` and ``F = rows @ alpha`` (force rows carry the minus)."""
+        """The energy row and force rows (3n, .) of ``atoms`` against the sparse points and
+        the pair basis: ``E = baseline + row @ alpha`` and ``F = baseline + rows @ alpha``
+        (force rows carry the minus)."""
+        gp_energy, gp_forces = self._soap_design(atoms)
+        pair_energy, pair_forces = self.pair.design(atoms)
+        return np.concatenate([gp_energy, pair_energy]), np.hstack([gp_forces, pair_forces])
+
+    def _soap_design(self, atoms: Atoms) -> tuple[np.ndarray, np.ndarray]:
         st = self.manifest["settings"]
         delta2, zeta = float(st["delta"]) ** 2, int(st["zeta"])
         columns = self._columns
@@ -144,34 +170,83 @@ class SparseGPRPotential(Potential):
 
     @property
     def alpha(self) -> np.ndarray:
-        return np.concatenate([self.weights[s] for s in self.species])
+        return np.concatenate([*(self.weights[s] for s in self.species), self.pair_weights])
+
+    def contracted(self, s: int) -> np.ndarray | None:
+        """For ``zeta`` = 2, species ``s``'s sparse points and weights as one matrix,
+        :math:`M = \\delta^2 \\sum_m \\alpha_m \\hat x_m \\hat x_m^T`, so that an atom's
+        energy is :math:`\\hat x^T M \\hat x` whatever the number of sparse points; None
+        where the sparse points are fewer than the features (the sparse form is cheaper)."""
+        st = self.manifest["settings"]
+        xm = self.sparse[s]
+        if int(st["zeta"]) != 2 or len(xm) < xm.shape[1]:
+            return None
+        if s not in self._contracted:
+            self._contracted[s] = float(st["delta"]) ** 2 * (xm.T * self.weights[s]) @ xm
+        return self._contracted[s]
 
     def predict(self, atoms):
         """Like ``design`` contracted with the weights, but contracting first: per atom the
-        gradient of its energy w.r.t. its unit descriptor, then one pass over the pairs."""
+        gradient of its energy w.r.t. its unit descriptor (from ``contracted`` where that is
+        cheaper), then one pass over the pairs."""
         self.check_species(atoms)
         st = self.manifest["settings"]
         delta2, zeta = float(st["delta"]) ** 2, int(st["zeta"])
-        energy = self.e0 * len(atoms)
+        energy, forces = self.baseline(atoms)
+        if self.pair.columns:
+            pair_energy, pair_forces = self.pair.design(atoms)
+            energy += pair_energy @ self.pair_weights
+            forces = forces + (pair_forces @ self.pair_weights).reshape(-1, 3)
         gradient = np.zeros((len(atoms), 3))
         for s, (_, x, norms, grad) in self.soap.compute(atoms, gradients=True).items():
-            xm, alpha = self.sparse[s], self.weights[s]
-            c = x @ xm.T
-            energy += delta2 * (c**zeta).sum(axis=0) @ alpha
-            w = delta2 * zeta * c ** (zeta - 1) * alpha  # dE / d(x_i . x_m)
-            v = (w @ xm - (w * c).sum(axis=1)[:, None] * x) / norms[:, None]  # dE / dp_i
+            matrix = self.contracted(s)
+            if matrix is not None:
+                mx = x @ matrix  # (M x_i)^T, M symmetric
+                energy += np.sum(mx * x)
+                u = 2 * mx  # dE / d x_hat_i
+            else:
+                xm, alpha = self.sparse[s], self.weights[s]
+                c = x @ xm.T
+                energy += delta2 * (c**zeta).sum(axis=0) @ alpha
+                u = (delta2 * zeta * c ** (zeta - 1) * alpha) @ xm  # dE / d x_hat_i
+            # through the normalisation x_hat = p / |p|: dE / dp_i
+            v = (u - np.sum(u * x, axis=1)[:, None] * x) / norms[:, None]
             rows = grad.samples.column("sample")
             per_pair = np.einsum("gxd,gd->gx", grad.values, v[rows])
             neighbours = grad.samples.column("atom")
             for axis in range(3):
                 gradient[:, axis] += np.bincount(neighbours, per_pair[:, axis],
                                                  minlength=len(atoms))
-        return float(energy), -gradient
+        return float(energy), forces - gradient
+
+    def energy_variance(self, atoms: Atoms) -> np.ndarray:
+        """The GP's predicted variance (eV^2) of each atom's energy, in the projected-process
+        form: :math:`k_{ii} - k_i^T K_{mm}^{-1} k_i + k_i^T A^{-1} k_i`, with :math:`A` the
+        posterior precision of the weights. Small where the atom's environment is like the
+        training environments, up to the prior :math:`\\delta^2` far from them."""
+        self.check_species(atoms)
+        if self.posterior is None:
+            raise InputError("this GPR was saved without its posterior (trained before "
+                             "variances were kept); train it again to predict variances")
+        st = self.manifest["settings"]
+        delta2, zeta = float(st["delta"]) ** 2, int(st["zeta"])
+        variance = np.zeros(len(atoms))
+        columns, total = self._columns, len(self.posterior)
+        for s, (index, x, _, _) in self.soap.compute(atoms, gradients=False).items():
+            k = delta2 * (x @ self.sparse[s].T) ** zeta  # (n_s, m_s)
+            padded = np.zeros((len(k), total))
+            padded[:, columns[s]] = k
+            explained = np.sum((padded[:, :len(self.prior)] @ self.prior.T) ** 2, axis=1)
+            z = scipy.linalg.solve_triangular(self.posterior, padded.T, trans="T")
+            variance[index] = delta2 - explained + np.sum(z**2, axis=0)
+        return np.maximum(variance, 0.0)
 
     @classmethod
     def fit(cls, frames, manifest, workdir, progress=True):
         settings, species = manifest["settings"], manifest["species"]
-        e0 = float(np.mean([frame_labels(a)[0] / len(a) for a in frames]))
+        cores = [core(a, settings["core_inner"], settings["core_outer"]) for a in frames]
+        e0 = float(np.mean([(frame_labels(a)[0] - c[0]) / len(a)
+                            for a, c in zip(frames, cores, strict=True)]))
         soap = Soap(settings, species)
         pool = {s: [] for s in species}
         for atoms in tqdm(frames, desc="gpr descriptors", unit="frame", disable=not progress):
@@ -182,18 +257,26 @@ class SparseGPRPotential(Potential):
         sparse = {s: choose_sparse(np.concatenate(pool[s]), per_species,
                                    settings["sparse_method"], rng) for s in species}
         del pool
-        model = cls(manifest, sparse, {s: np.zeros(len(sparse[s])) for s in species}, e0)
+        pairs = PairBasis(species, settings["pair_cutoff"], settings["pair_basis"])
+        model = cls(manifest, sparse, {s: np.zeros(len(sparse[s])) for s in species}, e0,
+                    np.zeros(pairs.columns))
         delta2, zeta = float(settings["delta"]) ** 2, int(settings["zeta"])
         kmm = scipy.linalg.block_diag(*[delta2 * (sparse[s] @ sparse[s].T) ** zeta
                                         for s in species])
-        # The prior as rows: root.T @ root = K_mm with eigenvalues raised to the jitter.
+        # The prior as rows: root.T @ root = K_mm with eigenvalues raised to the jitter, and
+        # |c|^2 / sigma_pair^2 for the pair coefficients.
         values, vectors = np.linalg.eigh(kmm)
         values = np.maximum(values, float(settings["jitter"]) * delta2)
-        m = len(kmm)
-        r = np.hstack([np.sqrt(values)[:, None] * vectors.T, np.zeros((m, 1))])
+        root = scipy.linalg.block_diag(np.sqrt(values)[:, None] * vectors.T,
+                                       np.eye(pairs.columns) / float(settings["pair_sigma"]))
+        m = len(root)
+        r = np.hstack([root, np.zeros((m, 1))])
         sigma_f = float(settings["forces_sigma"])
-        for atoms in tqdm(frames, desc="gpr fit", unit="frame", disable=not progress):
+        for atoms, (core_energy, core_forces) in tqdm(
+                list(zip(frames, cores, strict=True)), desc="gpr fit", unit="frame",
+                disable=not progress):
             energy, forces = frame_labels(atoms)
+            energy, forces = energy - core_energy, forces - core_forces
             energy_row, force_rows = model.design(atoms)
             sigma_e = float(settings["energy_sigma"]) * np.sqrt(len(atoms))
             rows = np.vstack([
@@ -205,20 +288,29 @@ class SparseGPRPotential(Potential):
         alpha = scipy.linalg.solve_triangular(r[:m, :m], r[:m, m])
         columns = model._columns
         model.weights = {s: alpha[columns[s]] for s in species}
+        model._contracted.clear()  # made from the weights, which are only now known
+        model.pair_weights = alpha[m - pairs.columns:]
+        model.posterior = np.triu(r[:m, :m])
+        model.prior = (vectors / np.sqrt(values)).T
         manifest["fit"] = {"sparse_points": {str(s): len(sparse[s]) for s in species}}
         return model
 
     def save_files(self, directory):
         arrays = {f"sparse_{s}": self.sparse[s] for s in self.species}
         arrays |= {f"weights_{s}": self.weights[s] for s in self.species}
-        np.savez(directory / PARAMETERS, e0=self.e0, **arrays)
+        np.savez(directory / PARAMETERS, e0=self.e0, pair_weights=self.pair_weights,
+                 posterior=self.posterior, prior=self.prior, **arrays)
 
     @classmethod
     def load_files(cls, directory, manifest):
         with np.load(directory / PARAMETERS) as data:
             species = manifest["species"]
+            # models saved before the pair term and the variances have neither
+            pair = data["pair_weights"] if "pair_weights" in data else np.zeros(0)
+            kept = {k: data[k] if k in data else None for k in ("posterior", "prior")}
             return cls(manifest, {s: data[f"sparse_{s}"] for s in species},
-                       {s: data[f"weights_{s}"] for s in species}, float(data["e0"]))
+                       {s: data[f"weights_{s}"] for s in species}, float(data["e0"]), pair,
+                       **kept)
 
 
 def choose_sparse(x: np.ndarray, n: int, method: str, rng: np.random.Generator) -> np.ndarray:

@@ -1,0 +1,116 @@
+r"""Two-body terms under the GPR's many-body SOAP part, as GAP users put them under theirs.
+
+Fitted pair term
+    Per species pair :math:`(a, b)`, :math:`\phi_{ab}(r) = \sum_k c_{ab,k} B_k(r)` with
+    Gaussian bumps :math:`B_k(r) = \exp(-(r - r_k)^2 / 2w^2)\, f_c(r)` on an even grid
+    :math:`r_k` from ``PAIR_INNER`` to the cutoff (width :math:`w` the grid spacing) and a
+    cosine cutoff :math:`f_c`. The coefficients are fitted with the GPR's weights, in the same
+    least squares, under a Gaussian prior of scale ``pair_sigma``.
+
+Repulsive core
+    The universal screened nuclear repulsion (Ziegler, Biersack, Littmark 1985), switched off
+    by a cosine between ``core_inner`` and ``core_outer``: fixed, not fitted, positive and
+    decreasing, so ions pressed closer than any training frame put them are pushed apart
+    whatever the fitted terms extrapolate to. The fit learns the labels minus the core.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import vesin
+from ase import Atoms
+
+PAIR_INNER = 1.5  # A, the first bump of the pair basis
+COULOMB = 14.399645  # e^2 / (4 pi eps0) in eV A
+ZBL = ((0.18175, 3.19980), (0.50986, 0.94229), (0.28022, 0.40290), (0.02817, 0.20162))
+
+
+def _pairs(atoms: Atoms, cutoff: float):
+    """Each pair within ``cutoff`` once (periodic images included): i, j, vectors r_j - r_i,
+    distances."""
+    nl = vesin.NeighborList(cutoff=float(cutoff), full_list=False)
+    i, j, d = nl.compute(atoms.positions, atoms.cell[:], bool(atoms.pbc.all()),
+                         quantities="ijD", copy=True)
+    return i, j, d, np.linalg.norm(d, axis=1)
+
+
+def _scatter(n_atoms: int, i, j, vectors: np.ndarray) -> np.ndarray:
+    """Forces (n_atoms, 3, k) from per-pair dE/dr times r_hat (pairs, 3, k): +on i, -on j."""
+    out = np.zeros((n_atoms, *vectors.shape[1:]))
+    np.add.at(out, i, vectors)
+    np.add.at(out, j, -vectors)
+    return out
+
+
+def _cosine_cutoff(r, inner, outer):
+    """1 below ``inner``, 0 above ``outer``, a half cosine between; and its derivative."""
+    x = np.clip((r - inner) / (outer - inner), 0.0, 1.0)
+    value = 0.5 * (1 + np.cos(np.pi * x))
+    slope = np.where((x > 0) & (x < 1), -0.5 * np.pi * np.sin(np.pi * x) / (outer - inner), 0.0)
+    return value, slope
+
+
+class PairBasis:
+    """The design columns of the fitted pair term: ``n_basis`` per species pair."""
+
+    def __init__(self, species, cutoff: float, n_basis: int):
+        self.species = [int(s) for s in species]
+        self.pairs = [(a, b) for a in self.species for b in self.species if a <= b]
+        self.cutoff, self.n_basis = float(cutoff), int(n_basis)
+        self.centres = np.linspace(PAIR_INNER, self.cutoff, self.n_basis)
+        self.width = self.centres[1] - self.centres[0] if self.n_basis > 1 else 1.0
+
+    @property
+    def columns(self) -> int:
+        return len(self.pairs) * self.n_basis
+
+    def design(self, atoms: Atoms) -> tuple[np.ndarray, np.ndarray]:
+        """Energy row (columns,) and force rows (3n, columns): ``E = row @ c``,
+        ``F = rows @ c``."""
+        energy_row = np.zeros(self.columns)
+        force_rows = np.zeros((len(atoms), 3, self.columns))
+        if not self.columns:
+            return energy_row, force_rows.reshape(3 * len(atoms), 0)
+        i, j, d, r = _pairs(atoms, self.cutoff)
+        z = atoms.numbers
+        index = {p: k for k, p in enumerate(self.pairs)}
+        pair_of = np.array([index[(min(a, b), max(a, b))] for a, b in zip(z[i], z[j],
+                                                                          strict=True)],
+                           dtype=int)
+        fc, dfc = _cosine_cutoff(r, self.cutoff - self.width, self.cutoff)
+        g = np.exp(-((r[:, None] - self.centres) ** 2) / (2 * self.width**2))  # (pairs, K)
+        b = g * fc[:, None]
+        db = g * (dfc[:, None] - fc[:, None] * (r[:, None] - self.centres) / self.width**2)
+        per_pair = np.zeros((len(r), self.columns))
+        slope = np.zeros((len(r), self.columns))
+        cols = pair_of[:, None] * self.n_basis + np.arange(self.n_basis)
+        np.put_along_axis(per_pair, cols, b, axis=1)
+        np.put_along_axis(slope, cols, db, axis=1)
+        energy_row = per_pair.sum(axis=0)
+        # F_i = -dE/dr_i = dE/dr * r_hat (r_hat from i to j), F_j the opposite
+        r_hat = d / r[:, None]
+        force_rows = _scatter(len(atoms), i, j, r_hat[:, :, None] * slope[:, None, :])
+        return energy_row, force_rows.reshape(3 * len(atoms), self.columns)
+
+
+def zbl(z1, z2, r):
+    """The ZBL universal screened nuclear repulsion (eV) between atomic numbers ``z1`` and
+    ``z2`` at distances ``r`` (A), and its derivative."""
+    a = 0.46850 / (np.asarray(z1, float) ** 0.23 + np.asarray(z2, float) ** 0.23)
+    x = r / a
+    phi = sum(c * np.exp(-e * x) for c, e in ZBL)
+    dphi = sum(-c * e / a * np.exp(-e * x) for c, e in ZBL)
+    prefactor = COULOMB * np.asarray(z1, float) * np.asarray(z2, float)
+    return prefactor * phi / r, prefactor * (dphi / r - phi / r**2)
+
+
+def core(atoms: Atoms, inner: float, outer: float) -> tuple[float, np.ndarray]:
+    """Energy and forces of the switched ZBL core on ``atoms``."""
+    if outer <= 0:
+        return 0.0, np.zeros((len(atoms), 3))
+    i, j, d, r = _pairs(atoms, outer)
+    v, dv = zbl(atoms.numbers[i], atoms.numbers[j], r)
+    s, ds = _cosine_cutoff(r, inner, outer)
+    de_dr = dv * s + v * ds
+    forces = _scatter(len(atoms), i, j, (d / r[:, None]) * de_dr[:, None])
+    return float(np.sum(v * s)), forces
