@@ -77,6 +77,13 @@ def test_smoke_reproduction_end_to_end(smoke_run):
     assert "rdf" in plan and "report" in plan
     for rule in ("sample_state", "select", "label", "train", "evaluate", "md_model"):
         assert f"\n{rule}" not in plan and f" {rule} " not in plan, plan
+    # A setting of one model family retrains that family only.
+    settings["train"]["gpr"]["sizes"]["soap"]["sparse_points"] = 30
+    profile.write_text(yaml.safe_dump(settings))
+    plan = _dry_run_jobs(profile, results, tmp_path, "--forceall", "--until", "train")
+    changed = _dry_run_jobs(profile, results, tmp_path, "--until", "train")
+    assert "models/gpr-soap/" in changed and "models/nn-small/" not in changed, changed
+    assert "models/nn-small/" in plan  # the same dry run forced does list both
 
 
 def _newly(pattern: str, root, before: set):

@@ -99,6 +99,12 @@ class Plan:
         when its params change, so a changed setting reruns exactly the jobs that use it."""
         return json.dumps({name: self.profile[name] for name in sections}, sort_keys=True)
 
+    def model_settings(self, family: str, size: str) -> str:
+        """Like ``settings`` for one model size: a change to another size leaves it alone."""
+        from mlipselect.models.base import family_settings
+
+        return json.dumps(family_settings(self.profile, family, size), sort_keys=True)
+
     def state_settings(self, state: str, test: bool = False) -> str:
         """Like ``settings`` for one state point (of the test sets with ``test``): a change to
         another state leaves it alone."""
