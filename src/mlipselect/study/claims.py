@@ -8,7 +8,8 @@ of its claim (and model family). A comparison comes out
 - ``opposite``: significant the other way;
 - ``equivalent``: its interval lies within the margin around no effect (ratios between
   1/(1 + margin) and 1 + margin), so an effect of the claimed kind is ruled out;
-- ``undecided``: none of these (also where there is no spread to test with).
+- ``undecided``: none of these;
+- ``untested``: no spread to test with (one seed), or no event to compare (MD).
 
 A claim **holds** when all its comparisons come out as claimed, **does not hold** when one
 comes out opposite or equivalent (the claim names every comparison), and is
@@ -34,7 +35,7 @@ def outcome(effect: float | None, ci, p_adjusted, wanted: str, margin: float) ->
     """How one comparison comes out (see the module's docstring); ``wanted`` is ``lower``
     (effect < 1 claimed) or ``higher``."""
     if p_adjusted is None or ci is None:
-        return "undecided"
+        return "untested"
     if p_adjusted < ALPHA:
         return "as claimed" if (effect < 1) == (wanted == "lower") else "opposite"
     if 1 / (1 + margin) < ci[0] and ci[1] < 1 + margin:

@@ -237,12 +237,14 @@ def _claim_lines(key: str, claim: dict) -> list[str]:
     """A claim's comparisons as a table a reader can check."""
     lines = [f"### {key}: {claim['verdict']}", "", f"Rule: {claim['rule']}.", ""]
     groups = claim.get("families") or {"": claim}
-    for family, group in groups.items():
+    for family in sorted(groups, key=lambda f: (f != "nn", f)):  # the verdict's family first
+        group = groups[family]
         if family:
             lines += [f"{family.upper()}: **{group['verdict']}**"
                       + (f" (non-physical runs: {group['non_physical']})"
                          if "non_physical" in group else ""), ""]
-        lines += ["| comparison | ratio [95% CI] | p (Holm) | outcome |", "|---|---|---|---|"]
+        lines += ["| comparison (method vs other) | ratio method / other [95% CI] | p (Holm) | "
+                  "outcome |", "|---|---|---|---|"]
         for c in group["comparisons"]:
             p = c.get("p_adjusted")
             lines.append(f"| {_comparison_name(c)} | {effect_text(c)} | "
@@ -281,7 +283,8 @@ def markdown(report: dict) -> str:
               "claim's comparisons. A comparison is *as claimed* when significant in the "
               "claimed direction, *opposite* when significant the other way, *equivalent* when "
               f"its interval lies within ±{MARGIN:.0%} of no effect (±{HAZARD_MARGIN:.0%} for "
-              "hazards), else *undecided*. A claim holds when every comparison is as claimed, "
+              "hazards), *untested* without a spread or an event to test with, else "
+              "*undecided*. A claim holds when every comparison is as claimed, "
               "does not hold when one is opposite or equivalent, and is inconclusive otherwise.",
               ""]
     for key, claim in report["claims"].items():
