@@ -104,7 +104,7 @@ class MDStep:
 class GPRDrivenMD:
     """NVT at 1400 K of 216 ions driven by the quick profile's largest GPR, fitted to the
     BMHTF melt frames of ``bench_gap``: the wall time a 20 ps run takes on one core,
-    extrapolated from 100 steps (goal: under 10 minutes)."""
+    extrapolated from 100 steps, over the 10 minutes it should take at most."""
 
     timeout = 900
     number = 1
@@ -121,16 +121,16 @@ class GPRDrivenMD:
         self.engine = AseEngine(starting_state(frames[-1], 1400.0, 0), model.calculator(),
                                 settings, 0)
 
-    @goal("<=", 10.0)
+    @goal("<=", 1.0)
     @known_miss("the SOAP gradients (featomic) are most of a step at our basis")
-    def track_minutes_for_20ps(self):
+    def track_20ps_over_10_minutes(self):
         self.engine.advance(5, self.guard)  # warm
         start = time.perf_counter()
         done, reason = self.engine.advance(100, self.guard)
         assert done == 100 and reason is None, reason
-        return (time.perf_counter() - start) / 100 * self.steps_per_20ps / 60
+        return (time.perf_counter() - start) / 100 * self.steps_per_20ps / 600
 
-    track_minutes_for_20ps.unit = "minutes"
+    track_20ps_over_10_minutes.unit = "ratio"
 
 
 class RadialDistribution:

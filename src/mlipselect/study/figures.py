@@ -201,3 +201,32 @@ def fig_scaling(series: dict, stem) -> list[Path]:
     fig.suptitle("Cost against size on this machine (dotted: fitted power law)")
     fig.tight_layout()
     return _save(fig, stem)
+
+
+def fig_accuracy_cost(points: list[dict], stem) -> list[Path]:
+    """GPR force RMSE against energy + forces time per frame, one line per SOAP basis
+    through its sparse-point counts (labelled), the Pareto front dashed."""
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    bases = dict.fromkeys((p["cutoff"], p["max_radial"], p["max_angular"]) for p in points)
+    for cutoff, n, lmax in bases:
+        line = sorted((p for p in points if (p["cutoff"], p["max_radial"], p["max_angular"])
+                       == (cutoff, n, lmax)), key=lambda p: p["sparse_points"])
+        x, y = [p["step_s"] * 1000 for p in line], [p["rmse"] for p in line]
+        drawn, = ax.plot(x, y, "o-", label=f"cutoff {cutoff} A, n_max {n}, l_max {lmax}")
+        for p, xi, yi in zip(line, x, y, strict=True):
+            ax.annotate(str(p["sparse_points"]), (xi, yi), fontsize=7, xytext=(3, 3),
+                        textcoords="offset points", color=drawn.get_color())
+    front, best = [], float("inf")
+    for p in sorted(points, key=lambda p: p["step_s"]):
+        if p["rmse"] < best:
+            front.append(p)
+            best = p["rmse"]
+    ax.plot([p["step_s"] * 1000 for p in front], [p["rmse"] for p in front], "k--", lw=0.8,
+            label="best accuracy for its cost")
+    ax.set_xscale("log")
+    ax.set_xlabel("energy + forces per 216-ion frame (ms, one MD step)")
+    ax.set_ylabel(r"force RMSE on an independent 1300 K melt (eV/$\mathrm{\AA}$)")
+    ax.legend(fontsize=8)
+    fig.suptitle("GPR: accuracy against cost by SOAP basis (labels: sparse points)")
+    fig.tight_layout()
+    return _save(fig, stem)
