@@ -99,7 +99,7 @@ def test_a_reproduction_killed_at_any_point_resumes_with_the_same_command(smoke_
     profile.write_text((PROFILES_DIR / "smoke.yaml").read_text())
     command = [sys.executable, "-m", "mlipselect.cli", "reproduce", "--profile", str(profile),
                "--results", str(results), "--cores", "2"]
-    for pattern in ("states/.*.part", "models/*/.*.part", "md/*/*.partial"):
+    for pattern in ("states/.*.part", "models/*/.*.part", "md/*/*/*.partial"):
         before = set(results.glob(pattern))
         proc = subprocess.Popen(command, cwd=tmp_path, start_new_session=True,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
