@@ -30,7 +30,7 @@ from mlipselect.study.claims import (
     effect_text,
 )
 from mlipselect.study.figures import fig1_distributions, fig2_force_errors, fig3_rdf
-from mlipselect.study.plan import FIGURES, Layout
+from mlipselect.study.plan import FIGURES, Layout, selection_name
 
 CLAIMS = {
     "C1": "Uniform selection in atomic energies (and forces) samples the low-probability tails "
@@ -133,8 +133,8 @@ def md_runs(pairs):
         sel = _selection(path, potential.get("train", {}).get("selection", {}))
         velocity_seed = status["settings"]["seed"]
         runs.append({
-            "run": f"{potential['family']}-{potential['size']}/{sel['method']}-n{sel['n']}"
-                   f"-s{sel['seed']}/v{velocity_seed}",
+            "run": f"{potential['family']}-{potential['size']}/"
+                   f"{selection_name(sel['method'], sel['n'], sel['seed'])}/v{velocity_seed}",
             "family": potential["family"], "size": potential["size"], **sel,
             "velocity_seed": velocity_seed, "time_ps": status["settings"]["time_ps"],
             "rdf": {"r": rdf.r, "Na-Na": rdf.g["Na-Na"]},
