@@ -163,7 +163,6 @@ class CommandLineSelection:
     @goal("<=", 2)
     @known_miss(FIXED_COST, method="random")
     @known_miss(FIXED_COST, method="energy", frames=1_000_000)
-    @known_miss(FIXED_COST, method="forces", frames=1_000_000)
     def track_command_over_kernel_time(self, results, frames, method):
         r = results[frames][method]
         return r["command"][0] / r["kernel"][0]
