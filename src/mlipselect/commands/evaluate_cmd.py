@@ -36,12 +36,13 @@ def run(args) -> int:
     for out in args.out:
         claim_output(out, args.overwrite, inputs=[*args.test, args.tails])
     model = load_model(args.model)
+    bounds = None if args.tails is None else tail_bounds(args.tails, args.tail_percent)
     for test, out in zip(args.test, args.out, strict=True):
-        evaluate(model, test, out, args)
+        evaluate(model, test, out, bounds, args)
     return 0
 
 
-def evaluate(model, test, out, args) -> None:
+def evaluate(model, test, out, bounds, args) -> None:
     """Write the metrics of ``model`` on the frames of ``test`` to ``out``."""
     import json
     import time
@@ -67,7 +68,7 @@ def evaluate(model, test, out, args) -> None:
         forces[1].append(ref_force)
         numbers.append(atoms.numbers)
     seconds = time.perf_counter() - start
-    tails = None if args.tails is None else tail_atoms(frames, args.tails, args.tail_percent)
+    tails = None if bounds is None else tail_atoms(frames, bounds)
     metrics = error_metrics(numbers, energies, forces, tails)
     manifest = model.manifest
     metrics["model"] = {k: manifest[k] for k in ("family", "size", "seed")}
@@ -86,19 +87,27 @@ def evaluate(model, test, out, args) -> None:
           f"max {f['max']:.4f} eV/A (zero-force RMSE {f['reference_rms']:.4f}) -> {out}")
 
 
-def tail_atoms(frames, pool_path, percent: float):
-    """Mask over the atoms of ``frames``: reference atomic energy or |f_i| beyond the pool's
-    species-wise percentiles."""
-    import numpy as np
-
-    from mlipselect.analysis.distributions import Quantities, in_tails, species_bounds
+def tail_bounds(pool_path, percent: float) -> dict:
+    """The pool's species-wise ``percent`` / ``100 - percent`` percentiles of the atomic
+    energies and of |f_i|: read once per job, whatever the number of test sets."""
+    from mlipselect.analysis.distributions import Quantities, species_bounds
     from mlipselect.pool.store import Pool
 
     with Pool(pool_path) as pool:
         ref = Quantities.of(pool)
+    return {key: species_bounds(getattr(ref, key), ref.numbers, percent)
+            for key in ("atomic_energies", "force_norms")}
+
+
+def tail_atoms(frames, bounds: dict):
+    """Mask over the atoms of ``frames``: reference atomic energy or |f_i| beyond ``bounds``
+    (``tail_bounds``)."""
+    import numpy as np
+
+    from mlipselect.analysis.distributions import Quantities, in_tails
+
     test = Quantities.of(frames)
     mask = np.zeros(len(test.numbers), dtype=bool)
-    for key in ("atomic_energies", "force_norms"):
-        bounds = species_bounds(getattr(ref, key), ref.numbers, percent)
-        mask |= in_tails(getattr(test, key), test.numbers, bounds)
+    for key, limits in bounds.items():
+        mask |= in_tails(getattr(test, key), test.numbers, limits)
     return mask
