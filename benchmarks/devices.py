@@ -80,11 +80,11 @@ def one_device(frames_file: str) -> list[dict]:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| size | device | epoch per frame (s) | energy+forces (ms) | MD step (ms) "
+    lines = ["| size | device | training epoch per frame (ms) | energy+forces (ms) | MD step (ms) "
              "| paper training, 1000 epochs (h) | paper MD, 1000 ps (h) |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
-        lines.append(f"| {r['size']} | {r['device']} | {r['epoch_s_per_frame']:.3f} "
+        lines.append(f"| {r['size']} | {r['device']} | {1e3 * r['epoch_s_per_frame']:.1f} "
                      f"| {1e3 * r['predict_s']:.1f} | {1e3 * r['md_step_s']:.1f} "
                      f"| {r['paper_training_hours']:.1f} | {r['paper_md_hours']:.1f} |")
     return "\n".join(lines)

@@ -163,6 +163,20 @@ def test_train_and_evaluate_commands(frames, tmp_path, capsys):
     assert "-> " in capsys.readouterr().out
 
 
+def test_nn_training_says_which_device_it_used(frames, tmp_path, capsys):
+    import torch
+
+    _, _, train_path = frames
+    assert main(["train", "--model", "nn", "--profile", "smoke", "--train", str(train_path),
+                 "--out", str(tmp_path / "nn"), "--quiet"]) == 0
+    device = json.loads((tmp_path / "nn" / "model.json").read_text())["fit"]["device"]
+    said = capsys.readouterr().out
+    if torch.cuda.is_available():
+        assert device == "cuda" and " on cuda in " in said
+    else:
+        assert device == "cpu" and " on the CPU (torch sees no GPU) in " in said
+
+
 def test_force_metrics_by_hand():
     reference = np.zeros((2, 3))
     predicted = np.array([[3.0, 4.0, 0.0], [0.0, 0.0, -1.0]])

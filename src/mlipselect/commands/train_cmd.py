@@ -39,6 +39,8 @@ def run(args) -> int:
         print(f"{args.out} already holds this model, trained on the same frames with the same "
               "settings and seed; nothing to do")
         return 0
-    print(f"trained {args.model}-{model.manifest['size']} on {len(frames)} frames in "
+    device = fit.get("device")  # the GPR records none: it runs on the CPU
+    where = {None: "", "cpu": " on the CPU (torch sees no GPU)"}.get(device, f" on {device}")
+    print(f"trained {args.model}-{model.manifest['size']} on {len(frames)} frames{where} in "
           f"{fit['seconds']:.1f} s (peak memory {fit['peak_memory_mb']:.0f} MB) -> {args.out}")
     return 0
