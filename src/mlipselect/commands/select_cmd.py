@@ -1,9 +1,12 @@
-"""Select training frames from a pool: random, or uniform in energy, forces or atomic energies.
+"""Select training frames from a pool: random, uniform in energy, forces or atomic energies,
+or by structure.
 
 Methods: random; energy (uniform in the energy per atom); forces (uniform in the per-atom
-force magnitudes |f_i|); atomic-energies (uniform in the per-atom energies E_i); and any a
-package registers. The exact semantics are in docs/selection.md. A method's options come
-from the flags below, else the profile's select.options.METHOD, else the method's defaults.
+force magnitudes |f_i|); atomic-energies (uniform in the per-atom energies E_i); fps, cur and
+direct (farthest points, CUR, one frame per cluster, on per-frame SOAP descriptors, which are
+computed once and cached beside the pool); and any a package registers. The exact semantics
+are in docs/selection.md. A method's options come from the flags below, else the profile's
+select.options.METHOD, else the method's defaults.
 
 OUT gets the frames with their labels under ASE's keys (info['energy'], arrays['forces'],
 arrays['energies']) and info['pool_index'], their row in the pool; every frame's info also
@@ -15,6 +18,14 @@ import argparse
 from pathlib import Path
 
 from mlipselect.commands import seed
+
+
+def number(text: str) -> int | float:
+    """An option's value: an integer where it reads as one, else a float."""
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
 
 
 def configure(p) -> None:
@@ -42,11 +53,12 @@ def configure(p) -> None:
             p.add_argument(flag, dest=f"option_{option.name}", default=None,
                            action=argparse.BooleanOptionalAction, help=what)
         else:
-            p.add_argument(flag, dest=f"option_{option.name}", default=None, type=int,
-                           metavar="N", help=what)
+            p.add_argument(flag, dest=f"option_{option.name}", default=None, type=number,
+                           metavar="X", help=what)
+    ordered = ", ".join(name for name, m in METHODS.items() if m.ordered)
     p.add_argument("--extend", type=Path, default=None, metavar="SELECTION",
-                   help="a selection of this pool to extend to n frames (ordered methods: "
-                        "random); its frames come first in OUT")
+                   help=f"a selection of this pool to extend to n frames (ordered methods: "
+                        f"{ordered}); its frames come first in OUT")
     p.add_argument("--config", "--profile", dest="profile", default=None,
                    help="profile whose 'select' section gives the defaults")
     p.add_argument("--out", required=True, type=Path,

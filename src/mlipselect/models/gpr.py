@@ -1,11 +1,8 @@
 r"""Sparse Gaussian process regression on SOAP power spectra, fitted to energies and forces.
 
 Descriptor
-    featomic's SOAP power spectrum around every atom (cutoff ``cutoff`` with a cosine
-    smoothing of width ``smoothing``, Gaussian densities of width ``atom_width``, GTO radial
-    basis up to index ``max_radial``, spherical harmonics up to ``max_angular``), all
-    neighbour-species pairs of the training species side by side, normalised to unit length:
-    :math:`\hat p_i = p_i / |p_i|`. featomic gives the gradients
+    The normalised SOAP power spectrum :math:`\hat p_i` of :mod:`mlipselect.descriptors`
+    over the training species. featomic gives the gradients
     :math:`\partial p_i / \partial r_a` as a sparse list over neighbour pairs, so no dense
     atoms x atoms x 3 x features array is ever built.
 
@@ -49,51 +46,14 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse
 from ase import Atoms
-from featomic import SoapPowerSpectrum
-from featomic.basis import Gto, TensorProduct
-from featomic.cutoff import Cutoff, ShiftedCosine
-from featomic.density import Gaussian
-from metatensor import Labels
 from tqdm.auto import tqdm
 
+from mlipselect.descriptors import Soap
 from mlipselect.errors import InputError
 from mlipselect.models.base import Potential, frame_labels
 from mlipselect.models.pair import PairBasis, core
 
 PARAMETERS = "gpr.npz"
-
-
-def soap_calculator(settings: dict) -> SoapPowerSpectrum:
-    return SoapPowerSpectrum(
-        cutoff=Cutoff(radius=float(settings["cutoff"]),
-                      smoothing=ShiftedCosine(width=float(settings["smoothing"]))),
-        density=Gaussian(width=float(settings["atom_width"])),
-        basis=TensorProduct(max_angular=int(settings["max_angular"]),
-                            radial=Gto(max_radial=int(settings["max_radial"]))),
-    )
-
-
-class Soap:
-    """Normalised SOAP descriptors per species, and their position gradients."""
-
-    def __init__(self, settings: dict, species):
-        self.calculator = soap_calculator(settings)
-        self.species = [int(s) for s in species]
-        pairs = [(a, b) for a in self.species for b in self.species if a <= b]
-        self.pairs = Labels(["neighbor_1_type", "neighbor_2_type"], np.array(pairs, dtype=np.int32))
-
-    def compute(self, atoms: Atoms, gradients: bool) -> dict:
-        """``{species: (atom indices, unit descriptors, norms, gradient block or None)}``."""
-        tensor = self.calculator.compute(atoms, gradients=["positions"] if gradients else None)
-        tensor = tensor.keys_to_properties(self.pairs)
-        out = {}
-        for key, block in tensor.items():
-            values = block.values
-            norms = np.linalg.norm(values, axis=1)
-            atoms_idx = block.samples.column("atom")
-            grad = block.gradient("positions") if gradients else None
-            out[int(key["center_type"])] = (atoms_idx, values / norms[:, None], norms, grad)
-        return out
 
 
 class SparseGPRPotential(Potential):

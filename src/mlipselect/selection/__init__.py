@@ -10,6 +10,9 @@ Methods, by their command-line names (``METHODS``):
     uniform in the per-atom force magnitudes |f_i| (:func:`uniform_by_atom_value`).
 ``atomic-energies``
     uniform in the per-atom energies E_i (:func:`uniform_by_atom_value`).
+``fps``, ``cur``, ``direct``
+    by structure, on per-frame SOAP descriptors: farthest points, CUR, one frame per
+    cluster (:mod:`mlipselect.selection.structure`).
 
 ``select(frames, method, n, seed=0, exclude=None, **options)`` runs any of them on a pool, a
 pool file, a sequence of ``ase.Atoms`` or a :class:`Frames` table; ``register`` adds a new
@@ -17,7 +20,15 @@ one. The two kernels work on plain numpy arrays. docs/selection.md states the se
 """
 
 # The method modules register themselves on import.
-from mlipselect.selection import atomic_energies, energy, forces, random_frames  # noqa: F401
+from mlipselect.selection import (  # noqa: F401
+    atomic_energies,
+    cur,
+    direct,
+    energy,
+    forces,
+    fps,
+    random_frames,
+)
 from mlipselect.selection.frames import Frames
 from mlipselect.selection.kernels import uniform_by_atom_value, uniform_by_frame_value
 from mlipselect.selection.registry import METHODS, Option, get_method, register, select

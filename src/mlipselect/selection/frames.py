@@ -2,8 +2,9 @@
 
 A :class:`Frames` holds, for F frames of A atoms in all: ``offsets`` (F+1,), the atoms of
 frame i being rows ``offsets[i]:offsets[i+1]``; per-frame ``energy`` (F,); per-atom
-``numbers`` (A,), ``forces`` (A, 3) and ``energies`` (A,). Any of the labels may be missing;
-a method that needs one says so. Built from
+``numbers`` (A,), ``forces`` (A, 3) and ``energies`` (A,); and, for the structure-based
+methods, per-frame descriptors computed on demand (:mod:`mlipselect.descriptors`). Any of
+the labels may be missing; a method that needs one says so. Built from
 
 - a :class:`~mlipselect.pool.store.Pool` or a pool path: columns are read when a method asks,
   and the per-atom ones are streamed in chunks, so the pool need not fit in memory;
@@ -20,6 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
+from mlipselect.descriptors import frame_descriptors, pool_descriptors
 from mlipselect.errors import InputError
 from mlipselect.pool.store import Pool, labels
 
@@ -45,16 +47,21 @@ class Frames:
     numbers, forces, energies : optional
         Per-atom atomic numbers (A,), forces (A, 3) in eV/A, energies (A,) in eV: arrays, or
         zero-argument callables streaming them in chunks.
+    describe : callable, optional
+        ``describe(settings) -> (F, d) array``: the frames' descriptors with these SOAP
+        settings (:func:`mlipselect.descriptors.frame_descriptors`).
     source : str
         How error messages name these frames (a file, "3 Atoms").
     """
 
     def __init__(self, offsets, energy=None, numbers: Column | None = None,
                  forces: Column | None = None, energies: Column | None = None,
+                 describe: Callable[[dict], np.ndarray] | None = None,
                  source: str = "frames"):
         self.offsets = np.asarray(offsets)
         self._energy = energy
         self._atoms = {"numbers": numbers, "forces": forces, "energies": energies}
+        self._describe = describe
         self.source = source
 
     def __len__(self) -> int:
@@ -83,6 +90,14 @@ class Frames:
             raise InputError(f"{self.source}: no per-atom {key} (column '{key}'){by}{hint}")
         return column
 
+    def descriptors(self, settings: dict, needed_by: str = "") -> np.ndarray:
+        """Per-frame descriptors (F, d) with these SOAP ``settings``."""
+        if self._describe is None:
+            by = f" for '{needed_by}'" if needed_by else ""
+            raise InputError(f"{self.source}: no structures to compute descriptors{by} from "
+                             "(give a pool or ase.Atoms)")
+        return self._describe(settings)
+
     def force_norms(self, needed_by: str = "") -> Column:
         """|f_i| of every atom, in the form of the ``forces`` column."""
         forces = self.atom_column("forces", needed_by)
@@ -98,8 +113,11 @@ class Frames:
                 return None
             return lambda: pool.iter_atom_column(key, STREAM_ATOMS)
 
+        def describe(settings):
+            return pool_descriptors(pool, settings)
+
         return cls(pool.offsets, energy=lambda: pool.energy, source=str(pool.path),
-                   **{key: stream(key) for key in ATOM_LABELS})
+                   describe=describe, **{key: stream(key) for key in ATOM_LABELS})
 
     @classmethod
     def from_atoms(cls, frames: Sequence, source: str | None = None) -> Frames:
@@ -118,8 +136,13 @@ class Frames:
 
         offsets = np.concatenate([[0], np.cumsum([len(a) for a in frames])])
         energy = column("energy", lambda n: 1)
-        return cls(offsets, energy=energy, source=source,
-                   numbers=np.concatenate([a.numbers for a in frames]).astype(np.int32),
+        numbers = np.concatenate([a.numbers for a in frames]).astype(np.int32)
+
+        def describe(settings):
+            return frame_descriptors(frames, len(frames), np.unique(numbers), settings)
+
+        return cls(offsets, energy=energy, source=source, describe=describe,
+                   numbers=numbers,
                    forces=column("forces", lambda n: (n, 3)),
                    energies=column("energies", lambda n: n))
 

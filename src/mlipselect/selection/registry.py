@@ -48,6 +48,9 @@ class Option:
         """``value`` if it has the option's type (numpy integers count as int)."""
         if isinstance(value, np.integer):
             value = int(value)
+        if (isinstance(value, int) and not isinstance(value, bool)
+                and isinstance(0.5, self.type) and not isinstance(1, self.type)):
+            value = float(value)  # 5 is a fine cutoff
         if isinstance(value, self.type) and not (isinstance(value, bool) and self.type is not
                                                  bool):
             return value

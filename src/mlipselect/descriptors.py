@@ -1,0 +1,156 @@
+r"""SOAP descriptors of atomic environments and of frames: the one home of the GPR's
+descriptor and of the structure-based selection methods' features.
+
+Per atom: featomic's SOAP power spectrum (cutoff ``cutoff`` with a cosine smoothing of width
+``smoothing``, Gaussian densities of width ``atom_width``, GTO radial basis up to index
+``max_radial``, spherical harmonics up to ``max_angular``), all neighbour-species pairs of the
+given species side by side, normalised to unit length: :math:`\hat p_i = p_i / |p_i|`.
+
+Per frame: for each species, the mean of its atoms' :math:`\hat p_i`, the species' blocks side
+by side (zeros for a species the frame lacks). Two frames of the same composition whose
+environments are alike are close; the distance between frames is Euclidean in this space.
+
+:func:`frame_descriptors` computes them for frames in chunks (featomic batches a chunk of
+systems at once) and caches them next to a pool file, keyed by the pool's checksum and the
+settings, so a second selection on the same pool reads them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from tqdm.auto import tqdm
+
+from mlipselect.errors import InputError
+from mlipselect.io import atomic_path
+
+SETTINGS = {"cutoff": 5.0, "max_radial": 3, "max_angular": 2, "atom_width": 0.5,
+            "smoothing": 0.5}
+"""Default SOAP settings of the selection methods: a coarser basis than the GPR's, since
+frames are told apart by their mean environment, and the descriptors of 10^6 frames of two
+species then take 1.15 GB (288 float32 features each)."""
+
+CHUNK_FRAMES = 256
+"""Frames featurised per featomic call."""
+
+
+def soap_calculator(settings: dict):
+    from featomic import SoapPowerSpectrum
+    from featomic.basis import Gto, TensorProduct
+    from featomic.cutoff import Cutoff, ShiftedCosine
+    from featomic.density import Gaussian
+
+    return SoapPowerSpectrum(
+        cutoff=Cutoff(radius=float(settings["cutoff"]),
+                      smoothing=ShiftedCosine(width=float(settings["smoothing"]))),
+        density=Gaussian(width=float(settings["atom_width"])),
+        basis=TensorProduct(max_angular=int(settings["max_angular"]),
+                            radial=Gto(max_radial=int(settings["max_radial"]))),
+    )
+
+
+class Soap:
+    """Normalised SOAP descriptors per species, and (for the GPR) their position gradients."""
+
+    def __init__(self, settings: dict, species):
+        from metatensor import Labels
+
+        self.calculator = soap_calculator(settings)
+        self.species = [int(s) for s in species]
+        pairs = [(a, b) for a in self.species for b in self.species if a <= b]
+        self.pairs = Labels(["neighbor_1_type", "neighbor_2_type"], np.array(pairs, dtype=np.int32))
+
+    def compute(self, atoms: Atoms | list[Atoms], gradients: bool = False) -> dict:
+        """``{species: (atom indices, unit descriptors, norms, gradient block or None)}``;
+        for a list of frames, the atom indices are ``(frame, atom)`` pairs."""
+        tensor = self.calculator.compute(atoms, gradients=["positions"] if gradients else None)
+        tensor = tensor.keys_to_properties(self.pairs)
+        out = {}
+        for key, block in tensor.items():
+            values = block.values
+            norms = np.linalg.norm(values, axis=1)
+            samples = block.samples
+            index = (samples.column("atom") if isinstance(atoms, Atoms)
+                     else np.stack([samples.column("system"), samples.column("atom")], axis=1))
+            grad = block.gradient("positions") if gradients else None
+            out[int(key["center_type"])] = (index, values / norms[:, None], norms, grad)
+        return out
+
+
+def frame_descriptors(frames: Iterable[Atoms], n_frames: int, species, settings: dict,
+                      progress: bool = False) -> np.ndarray:
+    """Per-frame descriptors (module docstring), float32, shape ``(n_frames, species x d)``,
+    computed ``CHUNK_FRAMES`` frames at a time; ``settings`` over the defaults ``SETTINGS``."""
+    soap = Soap({**SETTINGS, **settings}, sorted(int(s) for s in species))
+    out = None
+    done = 0
+    bar = tqdm(total=n_frames, desc="descriptors", unit="frame", disable=not progress)
+    for chunk in _chunks(frames, CHUNK_FRAMES):
+        known = set(soap.species)
+        for k, atoms in enumerate(chunk):
+            stray = set(atoms.numbers.tolist()) - known
+            if stray:
+                raise InputError(f"frame {done + k} holds species {sorted(stray)} outside the "
+                                 f"descriptor's {soap.species}")
+        blocks = soap.compute(chunk)
+        for column, s in enumerate(soap.species):
+            if s not in blocks:
+                continue
+            index, unit, _, _ = blocks[s]
+            if out is None:
+                out = np.zeros((n_frames, len(soap.species), unit.shape[1]), np.float32)
+            sums = np.zeros((len(chunk), unit.shape[1]))
+            np.add.at(sums, index[:, 0], unit)
+            counts = np.bincount(index[:, 0], minlength=len(chunk))
+            present = counts > 0
+            out[done + np.flatnonzero(present), column] = sums[present] / counts[present, None]
+        done += len(chunk)
+        bar.update(len(chunk))
+    bar.close()
+    if done != n_frames or out is None:
+        raise InputError(f"expected {n_frames} frames, got {done}")
+    return out.reshape(n_frames, -1)
+
+
+def _chunks(frames: Iterable[Atoms], size: int) -> Iterator[list[Atoms]]:
+    chunk: list[Atoms] = []
+    for atoms in frames:
+        chunk.append(atoms)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def cache_path(pool_path, pool_checksum: str, species, settings: dict) -> Path:
+    """Where the descriptors of a pool with these settings are cached: beside the pool,
+    named by a digest of the pool's content, the species and the settings."""
+    key = json.dumps({"pool": pool_checksum, "species": sorted(int(s) for s in species),
+                      "settings": {k: settings[k] for k in sorted(settings)}}, sort_keys=True)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    pool_path = Path(pool_path)
+    return pool_path.with_name(f"{pool_path.stem}.descriptors-{digest}.npy")
+
+
+def pool_descriptors(pool, settings: dict | None = None, progress: bool = False) -> np.ndarray:
+    """Per-frame descriptors of every frame of ``pool`` (a :class:`~mlipselect.pool.store.Pool`),
+    read from the cache beside it when there, else computed and cached (written atomically: an
+    interrupted run leaves no partial cache). The pool file itself is never written."""
+    settings = {**SETTINGS, **(settings or {})}
+    species = np.unique(pool.atom_column("numbers"))
+    path = cache_path(pool.path, pool.checksum(), species, settings)
+    if path.exists():
+        return np.load(path, mmap_mode="r")
+    values = frame_descriptors(pool.frames(), len(pool), species, settings, progress)
+    try:
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, values)
+    except OSError:
+        pass  # a read-only folder: compute again next time rather than fail
+    return values

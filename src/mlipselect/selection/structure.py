@@ -1,0 +1,235 @@
+r"""Selection by structure: farthest points, CUR and strata in descriptor space.
+
+The kernels work on a plain matrix ``x`` (rows: frames or environments; columns: features):
+
+:func:`farthest_points`
+    Greedy farthest-point sampling: each pick is the row farthest (Euclidean) from the rows
+    picked so far. Exact, and fast by skipping most rows: every row remembers its nearest
+    pick :math:`a` and the distance :math:`d_i` to it; for a new pick :math:`c`, the triangle
+    inequality gives :math:`|x_i - x_c| \ge |x_a - x_c| - d_i`, so rows with
+    :math:`d_i \le |x_a - x_c| / 2` cannot come closer and are not visited. Of the others,
+    those whose distance to :math:`c` projected on a few principal directions (plus the
+    difference of the norms of the rest) already exceeds :math:`d_i` are skipped too; the
+    full distance is computed for what remains.
+:func:`cur_rows`
+    CUR row selection with orthogonalisation: pick the row of largest leverage on the top
+    right singular vector, project its direction out of the feature space, repeat. Runs on
+    the d x d covariance, so rows are read once per pick and never copied.
+:func:`strata`
+    DIRECT-style strata: standardise, keep the principal components explaining
+    ``variance`` of it, cluster into ``n`` groups with BIRCH, and take from each group the
+    row nearest its centroid.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mlipselect.descriptors import SETTINGS
+from mlipselect.errors import InputError
+from mlipselect.selection.registry import Option
+
+DESCRIPTOR_OPTIONS = (
+    Option("cutoff", float, SETTINGS["cutoff"], "SOAP cutoff radius, A"),
+    Option("max_radial", int, SETTINGS["max_radial"], "SOAP radial basis size"),
+    Option("max_angular", int, SETTINGS["max_angular"], "SOAP largest angular momentum"),
+)
+"""The descriptor settings every structure-based method takes."""
+
+_BLOCK = 1 << 16
+"""Rows per block when a kernel walks the whole matrix."""
+
+
+def farthest_points(x, n: int, first: int = 0, selected=None,
+                    candidates=None) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` rows of ``x`` in farthest-point order, and the covering radius before each pick.
+
+    Parameters
+    ----------
+    x : array_like, shape (F, d)
+        Rows to pick from (float32 is kept as it is; distances accumulate in float64).
+    n : int
+        Rows to return, ``selected`` included.
+    first : int
+        The first pick when nothing is ``selected`` (scikit-matter's ``initialize``).
+    selected : array_like of int, optional
+        Picks made already: returned first, and the next picks are farthest from them.
+    candidates : array_like of bool, shape (F,), optional
+        Rows that may be picked (default all); the others are neither picked nor covered.
+
+    Returns
+    -------
+    order : ndarray of int64, shape (n,)
+    radius : ndarray of float64, shape (n,)
+        ``radius[k]``: the largest distance from a candidate to picks ``0..k-1`` when pick
+        ``k`` was made (``inf`` for the first), i.e. that pick's distance to the earlier ones.
+    """
+    x = np.asarray(x)
+    x = x if x.dtype.kind == "f" else x.astype(np.float64)
+    rows = np.flatnonzero(np.ones(len(x), bool) if candidates is None else candidates)
+    picked = [] if selected is None else [int(i) for i in selected]
+    if not picked:
+        if first not in set(rows.tolist()):
+            raise InputError(f"farthest points: the first pick {first} is not a candidate")
+        picked = [first]
+    if n > len(rows) or n < len(picked):
+        raise InputError(f"farthest points: cannot pick {n} of {len(rows)} candidates")
+    xs = x[rows] if candidates is not None else x
+    where = {int(r): k for k, r in enumerate(rows)} if candidates is not None else None
+    local = [where[i] for i in picked] if where is not None else picked
+    norms = _row_norms(xs)
+    basis = _subspace(xs)
+    z = np.concatenate([np.asarray(xs[s:s + _BLOCK], np.float64) @ basis
+                        for s in range(0, len(xs), _BLOCK)])
+    rest = np.sqrt(np.maximum(norms - (z ** 2).sum(axis=1), 0.0))
+    nearest = np.full(len(xs), np.inf)  # squared distance to the nearest pick
+    owner = np.zeros(len(xs), np.int64)
+    centres = np.empty((n, x.shape[1]), np.float64)
+    radius = np.full(n, np.inf)
+    for k in range(n):
+        c = local[k] if k < len(local) else int(np.argmax(nearest))
+        if k >= len(local):
+            local.append(c)
+        radius[k] = np.sqrt(nearest[c])
+        centres[k] = xs[c]
+        if k == 0:
+            visit = slice(None)
+        else:
+            # rows whose nearest pick is farther than half its distance to c ...
+            between = ((centres[:k] - centres[k]) ** 2).sum(axis=1)
+            visit = np.flatnonzero(nearest > 0.25 * between[owner])
+            # ... and whose distance to c, bounded below in the subspace, may be smaller
+            low = ((z[visit] - z[c]) ** 2).sum(axis=1) + (rest[visit] - rest[c]) ** 2
+            visit = visit[low * (1 - 1e-9) < nearest[visit]]
+        _update(xs, norms, centres[k], visit, nearest, owner, k)
+        nearest[c] = 0.0
+    order = rows[np.asarray(local)] if candidates is not None else np.asarray(local)
+    return order.astype(np.int64), radius
+
+
+def _subspace(x, dims: int = 16, sample: int = 4096) -> np.ndarray:
+    """An orthonormal basis (d, dims) of the leading principal directions of evenly spaced
+    rows: distances projected on it bound the true ones from below, tightly where the rows
+    vary along few directions (as descriptors of MD frames do)."""
+    step = max(1, len(x) // sample)
+    rows = np.asarray(x[::step][:sample], np.float64)
+    rows = rows - rows.mean(axis=0)
+    _, vectors = np.linalg.eigh(rows.T @ rows)
+    return vectors[:, ::-1][:, :min(dims, x.shape[1])]
+
+
+def _row_norms(x) -> np.ndarray:
+    """Squared norms of the rows, in float64, block by block."""
+    return np.concatenate([np.einsum("ij,ij->i", b, b, dtype=np.float64) for b in
+                           (np.asarray(x[s:s + _BLOCK], np.float64)
+                            for s in range(0, len(x), _BLOCK))] or [np.zeros(0)])
+
+
+def _update(xs, norms, centre, visit, nearest, owner, k) -> None:
+    """Lower ``nearest`` (squared distances) of the ``visit`` rows to ``centre`` where it is
+    closer, as |x|^2 + |c|^2 - 2 x.c (one pass over the rows, as scikit-matter's FPS; the
+    product in the rows' own precision, so float32 rows are read as they are)."""
+    rows = np.arange(len(xs)) if isinstance(visit, slice) else visit
+    cc = float(centre @ centre)
+    for start in range(0, len(rows), _BLOCK):
+        block = rows[start:start + _BLOCK]
+        values = (xs[start:start + _BLOCK] if isinstance(visit, slice) else xs[block])
+        d2 = norms[block] + cc - 2.0 * (values @ centre.astype(values.dtype))
+        closer = d2 < nearest[block]
+        nearest[block[closer]] = np.maximum(d2[closer], 0.0)
+        owner[block[closer]] = k
+
+
+def covering_radius(x, chosen, candidates=None) -> float:
+    """The largest distance from a candidate row of ``x`` to its nearest ``chosen`` row."""
+    x = np.asarray(x)
+    rows = np.flatnonzero(np.ones(len(x), bool) if candidates is None else candidates)
+    centres = np.asarray(x[np.asarray(chosen)], np.float64)
+    worst = 0.0
+    for start in range(0, len(rows), 4096):
+        block = np.asarray(x[rows[start:start + 4096]], np.float64)
+        d2 = ((block ** 2).sum(1)[:, None] - 2 * block @ centres.T + (centres ** 2).sum(1))
+        worst = max(worst, float(np.sqrt(max(d2.min(axis=1).max(), 0.0))))
+    return worst
+
+
+def cur_rows(x, n: int, selected=None, candidates=None) -> np.ndarray:
+    """``n`` rows of ``x`` by CUR with orthogonalisation (module docstring), in pick order.
+
+    The leverage of row i is :math:`(x_i \\cdot v)^2`, with :math:`v` the top right singular
+    vector of the rows projected onto the complement of the picked rows' span; ties go to the
+    lowest index. ``selected`` rows come first and are projected out before the next pick.
+    """
+    x = np.asarray(x)
+    mask = np.ones(len(x), bool) if candidates is None else np.asarray(candidates, bool).copy()
+    picked = [] if selected is None else [int(i) for i in selected]
+    if n > mask.sum() or n < len(picked):
+        raise InputError(f"CUR: cannot pick {n} of {int(mask.sum())} candidates")
+    covariance = np.zeros((x.shape[1], x.shape[1]))
+    for start in range(0, len(x), _BLOCK):
+        block = np.asarray(x[start:start + _BLOCK], np.float64)
+        block = block[mask[start:start + _BLOCK]]
+        covariance += block.T @ block
+    basis = np.zeros((0, x.shape[1]))  # orthonormal directions of the picked rows
+    mask[picked] = False
+    for i in picked:
+        basis = _extend(basis, np.asarray(x[i], np.float64))
+    while len(picked) < n:
+        projector = np.eye(x.shape[1]) - basis.T @ basis
+        _, vectors = np.linalg.eigh(projector @ covariance @ projector)
+        v = projector @ vectors[:, -1]
+        best, best_score = -1, -1.0
+        for start in range(0, len(x), _BLOCK):
+            score = (np.asarray(x[start:start + _BLOCK], np.float64) @ v) ** 2
+            score[~mask[start:start + _BLOCK]] = -1.0
+            k = int(np.argmax(score))
+            if score[k] > best_score:
+                best, best_score = start + k, float(score[k])
+        picked.append(best)
+        mask[best] = False
+        basis = _extend(basis, np.asarray(x[best], np.float64))
+    return np.asarray(picked, np.int64)
+
+
+def _extend(basis: np.ndarray, row: np.ndarray) -> np.ndarray:
+    """``basis`` with the part of ``row`` outside its span, normalised (if any is left)."""
+    rest = row - basis.T @ (basis @ row)
+    norm = np.linalg.norm(rest)
+    return basis if norm <= 1e-12 * max(np.linalg.norm(row), 1e-300) else np.vstack(
+        [basis, rest / norm])
+
+
+def strata(x, n: int, seed: int = 0, variance: float = 0.95, candidates=None) -> np.ndarray:
+    """One row from each of ``n`` BIRCH clusters of the standardised, PCA-reduced ``x`` (the
+    row nearest its cluster's centroid), sorted."""
+    from sklearn.cluster import Birch
+    from sklearn.decomposition import PCA
+
+    rows = np.flatnonzero(np.ones(len(x), bool) if candidates is None else candidates)
+    if not 0 < n <= len(rows):
+        raise InputError(f"strata: cannot pick {n} of {len(rows)} candidates")
+    if not 0 < variance <= 1:
+        raise InputError(f"strata: the variance to keep must be in (0, 1], got {variance}")
+    data = np.asarray(x[rows], np.float64)
+    scale = data.std(axis=0)
+    data = (data - data.mean(axis=0)) / np.where(scale > 0, scale, 1.0)
+    pca = PCA(n_components=min(data.shape), random_state=seed).fit(data)
+    keep = int(np.searchsorted(np.cumsum(pca.explained_variance_ratio_), variance) + 1)
+    reduced = pca.transform(data)[:, :min(keep, data.shape[1])]
+    labels = Birch(n_clusters=n, threshold=_birch_threshold(reduced, n)).fit_predict(reduced)
+    chosen = []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        centroid = reduced[members].mean(axis=0)
+        chosen.append(members[np.argmin(((reduced[members] - centroid) ** 2).sum(1))])
+    if len(chosen) < n:
+        raise InputError(f"strata: the data form only {len(chosen)} distinct clusters, fewer "
+                         f"than {n}")
+    return np.sort(rows[np.asarray(chosen)]).astype(np.int64)
+
+
+def _birch_threshold(data: np.ndarray, n: int) -> float:
+    """A BIRCH subcluster radius that leaves several subclusters per wanted cluster: the
+    spread of the data over the cube root of 4n (subclusters ~ (extent / threshold)^3)."""
+    extent = float(np.sqrt(((data - data.mean(0)) ** 2).sum(1).mean()))
+    return max(extent / (4 * n) ** (1 / 3), 1e-9)

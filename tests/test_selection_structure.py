@@ -1,0 +1,124 @@
+"""Selection by structure: farthest points, CUR and strata on SOAP descriptors."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import ase.io
+import numpy as np
+import pytest
+from test_selection_library import nacl_frames
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from benchmarks.bench_selection import descriptor_like  # noqa: E402
+from mlipselect.cli import main
+from mlipselect.descriptors import frame_descriptors
+from mlipselect.errors import InputError
+from mlipselect.selection import select
+from mlipselect.selection.structure import covering_radius, cur_rows, farthest_points, strata
+
+
+def brute_force_fps(x, n, first):
+    picks, nearest = [first], np.linalg.norm(x - x[first], axis=1)
+    for _ in range(n - 1):
+        picks.append(int(np.argmax(nearest)))
+        nearest = np.minimum(nearest, np.linalg.norm(x - x[picks[-1]], axis=1))
+    return np.array(picks)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_fps_equals_brute_force_and_skips_nothing_it_needs(seed):
+    for x in (np.random.default_rng(seed).normal(size=(500, 6)), descriptor_like(800, 20, seed)):
+        order, radius = farthest_points(x, 40, first=seed)
+        np.testing.assert_array_equal(order, brute_force_fps(x, 40, seed))
+        # radius[k] is pick k's distance to the earlier picks, and never grows
+        for k in (1, 10, 39):
+            assert radius[k] == pytest.approx(covering_radius(x, order[:k]), rel=1e-9)
+        assert np.all(np.diff(radius[1:]) <= 1e-12)
+
+
+def test_fps_and_cur_pick_what_scikit_matter_picks():
+    skmatter = pytest.importorskip("skmatter.sample_selection")
+    rng = np.random.default_rng(1)
+    for x in (rng.normal(size=(3000, 40)), descriptor_like(3000, 40, 1)):
+        ours, _ = farthest_points(x, 50, first=11)
+        theirs = skmatter.FPS(n_to_select=50, initialize=11).fit(x).selected_idx_
+        np.testing.assert_array_equal(ours, theirs)
+    x = rng.normal(size=(1000, 25))
+    np.testing.assert_array_equal(cur_rows(x, 10),
+                                  skmatter.CUR(n_to_select=10).fit(x).selected_idx_)
+
+
+def test_candidates_extensions_and_float32():
+    x = descriptor_like(2000, 30, 2)
+    mask = np.ones(len(x), bool)
+    mask[::4] = False
+    order, _ = farthest_points(x, 30, first=1, candidates=mask)
+    assert mask[order].all() and len(set(order)) == 30
+    first, _ = farthest_points(x, 12, first=1, candidates=mask)
+    grown, _ = farthest_points(x, 30, selected=first, candidates=mask)
+    np.testing.assert_array_equal(grown, order)
+    single, _ = farthest_points(x.astype(np.float32), 30, first=1, candidates=mask)
+    assert len(set(single) & set(order)) >= 28  # float32 may reorder near-ties only
+    assert set(cur_rows(x, 8, candidates=mask)) <= set(np.flatnonzero(mask))
+    with pytest.raises(InputError, match="cannot pick 1600 of 1500 candidates"):
+        farthest_points(x, 1600, first=1, candidates=mask)
+    with pytest.raises(InputError, match="the first pick 0 is not a candidate"):
+        farthest_points(x, 3, first=0, candidates=mask)
+
+
+def test_strata_take_one_frame_from_each_cluster():
+    rng = np.random.default_rng(3)
+    centres = rng.normal(size=(6, 10)) * 20
+    label = np.repeat(np.arange(6), 50)
+    x = centres[label] + rng.normal(size=(300, 10))
+    chosen = strata(x, 6)
+    assert sorted(label[chosen]) == list(range(6))
+    np.testing.assert_array_equal(strata(x, 6), chosen)
+    with pytest.raises(InputError, match="variance to keep must be in"):
+        strata(x, 6, variance=1.5)
+
+
+def test_fps_covers_the_pool_better_than_random():
+    frames = nacl_frames(80)
+    x = frame_descriptors(frames, len(frames), [11, 17], {})
+    fps = select(frames, "fps", 10, seed=0)
+    for seed in range(5):
+        random = select(frames, "random", 10, seed=seed)
+        assert covering_radius(x, fps) <= covering_radius(x, random)
+
+
+@pytest.mark.parametrize("method", ["fps", "cur", "direct"])
+def test_the_same_frames_give_the_same_structural_selection_in_every_form(tmp_path, method):
+    ase.io.write(tmp_path / "mine.extxyz", nacl_frames(50))
+    frames = ase.io.read(tmp_path / "mine.extxyz", ":")
+    from_atoms = select(frames, method, 8, seed=2, exclude=[0, 3])
+    assert len(set(from_atoms)) == 8 and not {0, 3} & set(from_atoms)
+    pool = tmp_path / "pool.h5"
+    assert main(["import", str(tmp_path / "mine.extxyz"), str(pool)]) == 0
+    before = pool.read_bytes()
+    np.testing.assert_array_equal(select(pool, method, 8, seed=2, exclude=[0, 3]), from_atoms)
+    # The descriptors are cached beside the pool, which itself is left as it was.
+    cached = list(tmp_path.glob("pool.descriptors-*.npy"))
+    assert len(cached) == 1 and pool.read_bytes() == before
+    np.testing.assert_array_equal(select(pool, method, 8, seed=2, exclude=[0, 3]), from_atoms)
+    assert main(["select", str(pool), "--method", method, "-n", "8", "--seed", "2",
+                 "--out", str(tmp_path / "sel.extxyz")]) == 0
+    # Other settings are another cache entry.
+    select(pool, method, 8, seed=2, max_angular=1)
+    assert len(list(tmp_path.glob("pool.descriptors-*.npy"))) == 2
+
+
+def test_descriptors_are_per_species_means_of_unit_power_spectra():
+    frames = nacl_frames(3)
+    x = frame_descriptors(frames, 3, [11, 17], {"max_radial": 3, "max_angular": 2})
+    half = x.shape[1] // 2
+    # each species block is a mean of unit vectors: length at most 1, near 1 for a crystal
+    for block in (x[:, :half], x[:, half:]):
+        norms = np.linalg.norm(block, axis=1)
+        assert np.all(norms <= 1 + 1e-6) and np.all(norms > 0.9)
+    with pytest.raises(InputError, match="species \\[19\\]"):
+        potassium = frames[0].copy()
+        potassium.numbers[0] = 19
+        frame_descriptors([potassium], 1, [11, 17], {})
