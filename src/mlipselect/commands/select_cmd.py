@@ -68,6 +68,8 @@ def configure(p) -> None:
 def run(args) -> int:
     import sys
 
+    import numpy as np
+
     from mlipselect.config import SCHEMA, load_profile
     from mlipselect.errors import InputError
     from mlipselect.io import claim_output
@@ -93,6 +95,8 @@ def run(args) -> int:
                     f"{args.exclude}: made for another pool ({made_for.get('pool')}, SHA-256"
                     f" {made_for['pool_sha256'][:12]}...) than {args.pool} ({checksum[:12]}...)"
                 )
+            # a block split's buffer is neither test nor candidate
+            exclude = np.union1d(exclude, np.asarray(made_for.get("buffer", []), np.int64))
         print(f"selecting {args.n} of {len(pool) - len(exclude)} candidate frames by "
               f"'{args.method}' from {args.pool} ({len(pool)} frames, {len(exclude)} excluded)",
               file=sys.stderr)

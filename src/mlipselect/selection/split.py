@@ -1,7 +1,21 @@
 """Held-out test sets, and the index files that carry frame indices between commands.
 
+Three ways to hold out frames of MD trajectories, whose neighbouring frames are correlated:
+
+- :func:`split_test_set` (``random``): frames drawn at random. Test frames then sit between
+  training candidates of the same trajectory, some femtoseconds away: it measures
+  interpolation, and flatters a model wherever frames are stored more often than they
+  decorrelate.
+- :func:`split_by_block` (``block``): one contiguous time block per trajectory, and around
+  it a buffer of ``gap`` on each side that is neither test nor candidate, so that no candidate
+  is closer in time to a test frame than ``gap`` (choose at least the decorrelation time).
+- :func:`split_by_trajectory` (``trajectory``): whole trajectories, chosen at random: it
+  measures transfer to runs the model has never seen.
+
 An index file is text: a first line ``# mlipselect <what>: {JSON provenance}``, then one
-frame index per line, ascending. ``numpy.loadtxt`` reads it as it is.
+frame index per line, ascending. ``numpy.loadtxt`` reads it as it is. The provenance of a
+block split lists its buffer (``"buffer"``), which ``mlipselect select --exclude`` keeps out
+of the selection beside the test frames.
 """
 
 from __future__ import annotations
@@ -21,10 +35,7 @@ def split_test_set(n_frames: int, fraction: float, seed: int) -> np.ndarray:
 
     Both the test set and the rest must be non-empty, else ``InputError``.
     """
-    if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not (
-        0 < fraction < 1
-    ):
-        raise InputError(f"the test fraction must be between 0 and 1 (exclusive), got {fraction!r}")
+    _check_fraction(fraction)
     if n_frames == 0:
         raise InputError("the pool has no frames")
     k = round(fraction * n_frames)
@@ -34,6 +45,64 @@ def split_test_set(n_frames: int, fraction: float, seed: int) -> np.ndarray:
             f" {n_frames - k} others; both must be at least 1"
         )
     return np.sort(np.random.default_rng(seed).choice(n_frames, k, replace=False))
+
+
+def _check_fraction(fraction) -> None:
+    if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not (
+        0 < fraction < 1
+    ):
+        raise InputError(f"the test fraction must be between 0 and 1 (exclusive), got {fraction!r}")
+
+
+def split_by_trajectory(trajectory, fraction: float, seed: int) -> np.ndarray:
+    """The frames of whole trajectories (``trajectory``: an id per frame), drawn at random with
+    ``numpy.random.default_rng(seed)`` until they hold at least ``round(fraction * frames)``
+    frames; sorted. At least one trajectory is held out and at least one is left."""
+    _check_fraction(fraction)
+    trajectory = np.asarray(trajectory)
+    ids = np.unique(trajectory)
+    if len(ids) < 2:
+        raise InputError(f"a split by trajectory needs at least 2 trajectories, the pool has "
+                         f"{len(ids)}")
+    want = round(fraction * len(trajectory))
+    held, count = [], 0
+    for t in np.random.default_rng(seed).permutation(ids):
+        if held and count >= want:
+            break
+        held.append(t)
+        count += int((trajectory == t).sum())
+    if len(held) == len(ids):
+        raise InputError(f"a test fraction of {fraction} holds out every trajectory; lower it")
+    return np.flatnonzero(np.isin(trajectory, held))
+
+
+def split_by_block(trajectory, time, fraction: float, gap: float,
+                   seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per trajectory, a contiguous block of ``round(fraction * its frames)`` frames in time
+    (at least one), starting at a position drawn with ``numpy.random.default_rng(seed)``; and
+    the buffer: the trajectory's other frames less than ``gap`` (in the unit of ``time``)
+    from the block. Returns ``(test, buffer)``, sorted."""
+    _check_fraction(fraction)
+    if not gap >= 0:
+        raise InputError(f"the gap must be at least 0, got {gap!r}")
+    trajectory, time = np.asarray(trajectory), np.asarray(time, dtype=float)
+    rng = np.random.default_rng(seed)
+    test, buffer = [], []
+    for t in np.unique(trajectory):
+        frames = np.flatnonzero(trajectory == t)
+        frames = frames[np.argsort(time[frames], kind="stable")]
+        k = max(1, round(fraction * len(frames)))
+        start = int(rng.integers(0, len(frames) - k + 1))
+        block = frames[start:start + k]
+        first, last = time[block[0]], time[block[-1]]
+        near = (time[frames] > first - gap) & (time[frames] < last + gap)
+        test.append(block)
+        buffer.append(np.setdiff1d(frames[near], block))
+    test, buffer = np.sort(np.concatenate(test)), np.sort(np.concatenate(buffer))
+    if len(test) + len(buffer) >= len(trajectory):
+        raise InputError(f"a test fraction of {fraction} with a gap of {gap} leaves no "
+                         "candidates; lower either")
+    return test, buffer
 
 
 def write_index(path, indices, what: str, provenance: dict) -> None:
