@@ -122,3 +122,35 @@ def test_descriptors_are_per_species_means_of_unit_power_spectra():
         potassium = frames[0].copy()
         potassium.numbers[0] = 19
         frame_descriptors([potassium], 1, [11, 17], {})
+
+
+def test_coverage_reports_what_fps_is_built_for(tmp_path, capsys):
+    import json
+
+    from mlipselect.analysis.coverage import entropy
+
+    ase.io.write(tmp_path / "mine.extxyz", nacl_frames(60))
+    pool = tmp_path / "pool.h5"
+    assert main(["import", str(tmp_path / "mine.extxyz"), str(pool)]) == 0
+    for method in ("fps", "random"):
+        assert main(["select", str(pool), "--method", method, "-n", "10",
+                     "--out", str(tmp_path / f"{method}.extxyz")]) == 0
+    report = tmp_path / "coverage.json"
+    assert main(["coverage", str(pool), str(tmp_path / "fps.extxyz"),
+                 str(tmp_path / "random.extxyz"), "--json", str(report)]) == 0
+    numbers = json.loads(report.read_text())
+    fps, random = (numbers["selections"][str(tmp_path / f"{m}.extxyz")] for m in
+                   ("fps", "random"))
+    assert fps["covering_radius"] <= random["covering_radius"]
+    assert fps["atoms"] == {"11": 40, "17": 40} and fps["frames"] == 10
+    for entry in (fps, random):
+        assert 0 <= entry["entropy"] <= np.log(10) + 1e-9 and 0 < entry["coverage"] <= 1
+    assert "fps.extxyz" in capsys.readouterr().out
+    # entropy: 0 for copies of one frame, log n for frames far apart
+    assert entropy(np.zeros((5, 3)), 0.1) == pytest.approx(0.0)
+    assert entropy(np.eye(5) * 100, 0.1) == pytest.approx(np.log(5))
+    # a selection of another pool is refused
+    ase.io.write(tmp_path / "other.extxyz", nacl_frames(20, seed=3))
+    assert main(["import", str(tmp_path / "other.extxyz"), str(tmp_path / "other.h5")]) == 0
+    assert main(["coverage", str(tmp_path / "other.h5"), str(tmp_path / "fps.extxyz")]) == 2
+    assert "not a selection of this pool" in capsys.readouterr().err

@@ -27,6 +27,7 @@ VERBS = (
     "label",
     "split",
     "select",
+    "coverage",
     "train",
     "evaluate",
     "md",

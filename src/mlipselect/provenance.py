@@ -26,3 +26,17 @@ def recorded(frames) -> dict:
     if not found or any(f != found[0] for f in found):
         return {}
     return {k: v.item() if hasattr(v, "item") else v for k, v in found[0].items()}
+
+
+def selection_rows(path, checksum: str) -> list[int]:
+    """The pool rows of a selection file made from the pool with ``checksum``; ``InputError``
+    for a file made from another pool."""
+    from mlipselect.errors import InputError
+    from mlipselect.pool.frames_io import iread_frames
+
+    frames = list(iread_frames(path, require=()))
+    made_from = recorded(frames).get("pool_sha256")
+    if made_from != checksum or any("pool_index" not in a.info for a in frames):
+        raise InputError(f"{path}: not a selection of this pool (its frames record pool "
+                         f"SHA-256 {str(made_from)[:12]}..., the pool is {checksum[:12]}...)")
+    return [int(a.info["pool_index"]) for a in frames]

@@ -75,7 +75,7 @@ def run(args) -> int:
     from mlipselect.io import claim_output
     from mlipselect.pool.frames_io import frame_format, write_frames
     from mlipselect.pool.store import Pool
-    from mlipselect.provenance import record
+    from mlipselect.provenance import record, selection_rows
     from mlipselect.selection import get_method, read_index, select
 
     settings = load_profile(args.profile)["select"] if args.profile else SCHEMA["select"]
@@ -100,7 +100,7 @@ def run(args) -> int:
         print(f"selecting {args.n} of {len(pool) - len(exclude)} candidate frames by "
               f"'{args.method}' from {args.pool} ({len(pool)} frames, {len(exclude)} excluded)",
               file=sys.stderr)
-        selected = None if args.extend is None else extended(args.extend, checksum)
+        selected = None if args.extend is None else selection_rows(args.extend, checksum)
         indices = select(pool, args.method, args.n, seed=args.seed, exclude=exclude,
                          selected=selected, **options)
         frames = list(pool.frames(indices))
@@ -109,17 +109,3 @@ def run(args) -> int:
         write_frames(frames, args.out)
     print(f"selected {len(frames)} frames -> {args.out}")
     return 0
-
-
-def extended(path, checksum: str) -> list[int]:
-    """The pool rows of a selection file made from the pool with ``checksum``."""
-    from mlipselect.errors import InputError
-    from mlipselect.pool.frames_io import iread_frames
-    from mlipselect.provenance import recorded
-
-    frames = list(iread_frames(path, require=()))
-    made_from = recorded(frames).get("pool_sha256")
-    if made_from != checksum or any("pool_index" not in a.info for a in frames):
-        raise InputError(f"{path}: not a selection of this pool (its frames record pool "
-                         f"SHA-256 {str(made_from)[:12]}..., the pool is {checksum[:12]}...)")
-    return [int(a.info["pool_index"]) for a in frames]

@@ -1,0 +1,62 @@
+r"""How well a selection covers its pool, in the per-frame descriptor space of
+:mod:`mlipselect.descriptors`.
+
+- ``covering_radius``: the largest distance from a pool frame to its nearest selected frame.
+- ``coverage``: the share of pool frames within the bandwidth :math:`h` of a selected frame.
+- ``entropy``: the dataset entropy QUESTS defines, on these descriptors,
+  :math:`H = -\frac{1}{n} \sum_i \log \frac{1}{n} \sum_j e^{-|x_i - x_j|^2 / 2h^2}` (nats):
+  0 for n copies of one frame, :math:`\log n` for n frames far apart.
+- per-species atom counts.
+
+One bandwidth serves the pool and every selection, so their numbers compare: by default
+:func:`bandwidth`, the median distance from a pool frame to its nearest other frame.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mlipselect.selection.structure import covering_radius
+
+SAMPLE = 4000
+"""Pool frames the pool's own entropy and the default bandwidth are estimated on."""
+
+
+def _squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    d2 = (a ** 2).sum(1)[:, None] + (b ** 2).sum(1)[None, :] - 2 * a @ b.T
+    return np.maximum(d2, 0.0)
+
+
+def _sample(x: np.ndarray, seed: int = 0) -> np.ndarray:
+    rows = np.arange(len(x))
+    if len(rows) > SAMPLE:
+        rows = np.sort(np.random.default_rng(seed).choice(rows, SAMPLE, replace=False))
+    return np.asarray(x[rows], np.float64)
+
+
+def bandwidth(pool: np.ndarray) -> float:
+    """The median distance from a pool frame to its nearest other frame (on a sample)."""
+    x = _sample(pool)
+    d2 = _squared_distances(x, x)
+    np.fill_diagonal(d2, np.inf)
+    return float(np.sqrt(np.median(d2.min(axis=1))))
+
+
+def entropy(x: np.ndarray, h: float) -> float:
+    """QUESTS' dataset entropy of the rows ``x`` at bandwidth ``h`` (module docstring)."""
+    x = np.asarray(x, np.float64)
+    density = np.exp(-_squared_distances(x, x) / (2 * h * h)).mean(axis=1)
+    return float(-np.log(density).mean())
+
+
+def coverage(pool: np.ndarray, chosen, h: float, candidates=None) -> dict:
+    """Covering radius, share of the (candidate) pool frames within ``h`` of a chosen one,
+    and the chosen frames' entropy."""
+    rows = np.flatnonzero(np.ones(len(pool), bool) if candidates is None else candidates)
+    centres = np.asarray(pool[np.asarray(chosen)], np.float64)
+    within = 0
+    for start in range(0, len(rows), 4096):
+        block = np.asarray(pool[rows[start:start + 4096]], np.float64)
+        within += int((_squared_distances(block, centres).min(axis=1) <= h * h).sum())
+    return {"covering_radius": covering_radius(pool, chosen, candidates),
+            "coverage": within / len(rows), "entropy": entropy(centres, h)}
