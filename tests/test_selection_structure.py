@@ -89,7 +89,7 @@ def test_fps_covers_the_pool_better_than_random():
         assert covering_radius(x, fps) <= covering_radius(x, random)
 
 
-@pytest.mark.parametrize("method", ["fps", "cur", "direct"])
+@pytest.mark.parametrize("method", ["fps", "cur", "direct", "fps-atoms"])
 def test_the_same_frames_give_the_same_structural_selection_in_every_form(tmp_path, method):
     ase.io.write(tmp_path / "mine.extxyz", nacl_frames(50))
     frames = ase.io.read(tmp_path / "mine.extxyz", ":")
@@ -100,14 +100,14 @@ def test_the_same_frames_give_the_same_structural_selection_in_every_form(tmp_pa
     before = pool.read_bytes()
     np.testing.assert_array_equal(select(pool, method, 8, seed=2, exclude=[0, 3]), from_atoms)
     # The descriptors are cached beside the pool, which itself is left as it was.
-    cached = list(tmp_path.glob("pool.descriptors-*.npy"))
+    cached = list(tmp_path.glob("pool.descriptors-*"))
     assert len(cached) == 1 and pool.read_bytes() == before
     np.testing.assert_array_equal(select(pool, method, 8, seed=2, exclude=[0, 3]), from_atoms)
     assert main(["select", str(pool), "--method", method, "-n", "8", "--seed", "2",
                  "--out", str(tmp_path / "sel.extxyz")]) == 0
     # Other settings are another cache entry.
     select(pool, method, 8, seed=2, max_angular=1)
-    assert len(list(tmp_path.glob("pool.descriptors-*.npy"))) == 2
+    assert len(list(tmp_path.glob("pool.descriptors-*"))) == 2
 
 
 def test_descriptors_are_per_species_means_of_unit_power_spectra():
@@ -154,3 +154,36 @@ def test_coverage_reports_what_fps_is_built_for(tmp_path, capsys):
     assert main(["import", str(tmp_path / "other.extxyz"), str(tmp_path / "other.h5")]) == 0
     assert main(["coverage", str(tmp_path / "other.h5"), str(tmp_path / "fps.extxyz")]) == 2
     assert "not a selection of this pool" in capsys.readouterr().err
+
+
+def single_species_frames(count, number, seed):
+    """Rattled simple-cubic cells of one species: their environments are that species'."""
+    from ase import Atoms
+
+    rng = np.random.default_rng(seed)
+    frames = []
+    for _ in range(count):
+        grid = np.stack(np.meshgrid(*[np.arange(2)] * 3), -1).reshape(-1, 3) * 2.8
+        atoms = Atoms([number] * 8, positions=grid + rng.normal(0, 0.1, (8, 3)),
+                      cell=[5.6] * 3, pbc=True)
+        frames.append(atoms)
+    return frames
+
+
+def test_fps_atoms_honours_per_species_quotas_exactly():
+    from mlipselect.selection.fps_atoms import quotas
+
+    assert quotas({11: 300, 17: 100}, 10, "pool") == {11: 8, 17: 2}  # 7.5 and 2.5: tie to 11
+    assert quotas({11: 300, 17: 100}, 9, "equal") == {11: 5, 17: 4}
+    frames = single_species_frames(30, 11, 0) + single_species_frames(10, 17, 1)
+    numbers = np.array([a.numbers[0] for a in frames])
+    for quota, expected in (("equal", {11: 6, 17: 6}), ("pool", {11: 9, 17: 3})):
+        chosen = select(frames, "fps-atoms", 12, seed=1, quota=quota, exclude=[0])
+        found = dict(zip(*np.unique(numbers[chosen], return_counts=True), strict=True))
+        assert {int(k): int(v) for k, v in found.items()} == expected and 0 not in chosen
+        np.testing.assert_array_equal(
+            select(frames, "fps-atoms", 12, seed=1, quota=quota, exclude=[0]), chosen)
+    with pytest.raises(InputError, match="species 17 is to bring 12 frames, but only 10"):
+        select(frames, "fps-atoms", 24, quota="equal")
+    with pytest.raises(InputError, match="must be 'pool' or 'equal'"):
+        select(frames, "fps-atoms", 4, quota="some")

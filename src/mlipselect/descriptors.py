@@ -82,39 +82,62 @@ class Soap:
         return out
 
 
+def _environments(frames: Iterable[Atoms], n_frames: int, species, settings: dict,
+                  progress: bool) -> Iterator[tuple[int, int, dict]]:
+    """``(first frame, frames, {species: (frame in chunk, unit descriptors)})`` for chunks of
+    ``CHUNK_FRAMES`` frames."""
+    soap = Soap({**SETTINGS, **settings}, sorted(int(s) for s in species))
+    done = 0
+    with tqdm(total=n_frames, desc="descriptors", unit="frame", disable=not progress) as bar:
+        for chunk in _chunks(frames, CHUNK_FRAMES):
+            for k, atoms in enumerate(chunk):
+                stray = set(atoms.numbers.tolist()) - set(soap.species)
+                if stray:
+                    raise InputError(f"frame {done + k} holds species {sorted(stray)} outside "
+                                     f"the descriptor's {soap.species}")
+            blocks = soap.compute(chunk)
+            yield done, len(chunk), {s: (index[:, 0], unit)
+                                     for s, (index, unit, _, _) in blocks.items()}
+            done += len(chunk)
+            bar.update(len(chunk))
+    if done != n_frames:
+        raise InputError(f"expected {n_frames} frames, got {done}")
+
+
 def frame_descriptors(frames: Iterable[Atoms], n_frames: int, species, settings: dict,
                       progress: bool = False) -> np.ndarray:
-    """Per-frame descriptors (module docstring), float32, shape ``(n_frames, species x d)``,
-    computed ``CHUNK_FRAMES`` frames at a time; ``settings`` over the defaults ``SETTINGS``."""
-    soap = Soap({**SETTINGS, **settings}, sorted(int(s) for s in species))
+    """Per-frame descriptors (module docstring), float32, shape ``(n_frames, species x d)``;
+    ``settings`` over the defaults ``SETTINGS``."""
+    species = sorted(int(s) for s in species)
     out = None
-    done = 0
-    bar = tqdm(total=n_frames, desc="descriptors", unit="frame", disable=not progress)
-    for chunk in _chunks(frames, CHUNK_FRAMES):
-        known = set(soap.species)
-        for k, atoms in enumerate(chunk):
-            stray = set(atoms.numbers.tolist()) - known
-            if stray:
-                raise InputError(f"frame {done + k} holds species {sorted(stray)} outside the "
-                                 f"descriptor's {soap.species}")
-        blocks = soap.compute(chunk)
-        for column, s in enumerate(soap.species):
+    for first, count, blocks in _environments(frames, n_frames, species, settings, progress):
+        for column, s in enumerate(species):
             if s not in blocks:
                 continue
-            index, unit, _, _ = blocks[s]
+            frame, unit = blocks[s]
             if out is None:
-                out = np.zeros((n_frames, len(soap.species), unit.shape[1]), np.float32)
-            sums = np.zeros((len(chunk), unit.shape[1]))
-            np.add.at(sums, index[:, 0], unit)
-            counts = np.bincount(index[:, 0], minlength=len(chunk))
+                out = np.zeros((n_frames, len(species), unit.shape[1]), np.float32)
+            sums = np.zeros((count, unit.shape[1]))
+            np.add.at(sums, frame, unit)
+            counts = np.bincount(frame, minlength=count)
             present = counts > 0
-            out[done + np.flatnonzero(present), column] = sums[present] / counts[present, None]
-        done += len(chunk)
-        bar.update(len(chunk))
-    bar.close()
-    if done != n_frames or out is None:
-        raise InputError(f"expected {n_frames} frames, got {done}")
+            out[first + np.flatnonzero(present), column] = sums[present] / counts[present, None]
+    if out is None:
+        raise InputError("no atoms to describe")
     return out.reshape(n_frames, -1)
+
+
+def atom_descriptors(frames: Iterable[Atoms], n_frames: int, species, settings: dict,
+                     progress: bool = False) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Per-atom descriptors: ``{species: (frame of each environment, (m, d) float32 unit
+    descriptors)}``, environments in frame order."""
+    species = sorted(int(s) for s in species)
+    parts: dict[int, list] = {s: [] for s in species}
+    for first, _, blocks in _environments(frames, n_frames, species, settings, progress):
+        for s, (frame, unit) in blocks.items():
+            parts[s].append((first + frame.astype(np.int64), unit.astype(np.float32)))
+    return {s: (np.concatenate([f for f, _ in p]), np.concatenate([u for _, u in p]))
+            for s, p in parts.items() if p}
 
 
 def _chunks(frames: Iterable[Atoms], size: int) -> Iterator[list[Atoms]]:
@@ -128,29 +151,48 @@ def _chunks(frames: Iterable[Atoms], size: int) -> Iterator[list[Atoms]]:
         yield chunk
 
 
-def cache_path(pool_path, pool_checksum: str, species, settings: dict) -> Path:
+def cache_path(pool_path, pool_checksum: str, species, settings: dict,
+               per: str = "frame") -> Path:
     """Where the descriptors of a pool with these settings are cached: beside the pool,
-    named by a digest of the pool's content, the species and the settings."""
+    named by a digest of the pool's content, the species, the settings and ``per``."""
     key = json.dumps({"pool": pool_checksum, "species": sorted(int(s) for s in species),
-                      "settings": {k: settings[k] for k in sorted(settings)}}, sort_keys=True)
+                      "settings": {k: settings[k] for k in sorted(settings)}, "per": per},
+                     sort_keys=True)
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     pool_path = Path(pool_path)
-    return pool_path.with_name(f"{pool_path.stem}.descriptors-{digest}.npy")
+    suffix = "npy" if per == "frame" else "npz"
+    return pool_path.with_name(f"{pool_path.stem}.descriptors-{per}-{digest}.{suffix}")
 
 
-def pool_descriptors(pool, settings: dict | None = None, progress: bool = False) -> np.ndarray:
-    """Per-frame descriptors of every frame of ``pool`` (a :class:`~mlipselect.pool.store.Pool`),
-    read from the cache beside it when there, else computed and cached (written atomically: an
-    interrupted run leaves no partial cache). The pool file itself is never written."""
+def pool_descriptors(pool, settings: dict | None = None, progress: bool = False,
+                     per: str = "frame"):
+    """The descriptors of every frame (``per="frame"``, :func:`frame_descriptors`) or atom
+    (``"atom"``, :func:`atom_descriptors`) of ``pool`` (a
+    :class:`~mlipselect.pool.store.Pool`), read from the cache beside it when there, else
+    computed and cached (written atomically: an interrupted run leaves no partial cache). The
+    pool file itself is never written."""
     settings = {**SETTINGS, **(settings or {})}
     species = np.unique(pool.atom_column("numbers"))
-    path = cache_path(pool.path, pool.checksum(), species, settings)
+    path = cache_path(pool.path, pool.checksum(), species, settings, per)
     if path.exists():
-        return np.load(path, mmap_mode="r")
-    values = frame_descriptors(pool.frames(), len(pool), species, settings, progress)
+        return _load(path, per)
+    compute = frame_descriptors if per == "frame" else atom_descriptors
+    values = compute(pool.frames(), len(pool), species, settings, progress)
     try:
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-            np.save(fh, values)
+            if per == "frame":
+                np.save(fh, values)
+            else:
+                np.savez(fh, **{f"{kind}_{s}": part for s, pair in values.items()
+                                for kind, part in zip(("frame", "values"), pair, strict=True)})
     except OSError:
         pass  # a read-only folder: compute again next time rather than fail
     return values
+
+
+def _load(path: Path, per: str):
+    if per == "frame":
+        return np.load(path, mmap_mode="r")
+    with np.load(path) as stored:
+        species = sorted({int(key.split("_")[1]) for key in stored.files})
+        return {s: (stored[f"frame_{s}"], stored[f"values_{s}"]) for s in species}

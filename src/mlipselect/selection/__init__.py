@@ -13,6 +13,9 @@ Methods, by their command-line names (``METHODS``):
 ``fps``, ``cur``, ``direct``
     by structure, on per-frame SOAP descriptors: farthest points, CUR, one frame per
     cluster (:mod:`mlipselect.selection.structure`).
+``fps-atoms``
+    farthest points among atomic environments, each bringing its frame, with per-species
+    quotas.
 
 ``select(frames, method, n, seed=0, exclude=None, **options)`` runs any of them on a pool, a
 pool file, a sequence of ``ase.Atoms`` or a :class:`Frames` table; ``register`` adds a new
@@ -27,6 +30,7 @@ from mlipselect.selection import (  # noqa: F401
     energy,
     forces,
     fps,
+    fps_atoms,
     random_frames,
 )
 from mlipselect.selection.frames import Frames

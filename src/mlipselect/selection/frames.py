@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
-from mlipselect.descriptors import frame_descriptors, pool_descriptors
+from mlipselect.descriptors import atom_descriptors, frame_descriptors, pool_descriptors
 from mlipselect.errors import InputError
 from mlipselect.pool.store import Pool, labels
 
@@ -48,15 +48,16 @@ class Frames:
         Per-atom atomic numbers (A,), forces (A, 3) in eV/A, energies (A,) in eV: arrays, or
         zero-argument callables streaming them in chunks.
     describe : callable, optional
-        ``describe(settings) -> (F, d) array``: the frames' descriptors with these SOAP
-        settings (:func:`mlipselect.descriptors.frame_descriptors`).
+        ``describe(settings, per)``: the descriptors with these SOAP settings, per frame
+        (``per="frame"``: an (F, d) array, :func:`mlipselect.descriptors.frame_descriptors`)
+        or per atom (``"atom"``: :func:`mlipselect.descriptors.atom_descriptors`).
     source : str
         How error messages name these frames (a file, "3 Atoms").
     """
 
     def __init__(self, offsets, energy=None, numbers: Column | None = None,
                  forces: Column | None = None, energies: Column | None = None,
-                 describe: Callable[[dict], np.ndarray] | None = None,
+                 describe: Callable[[dict, str], object] | None = None,
                  source: str = "frames"):
         self.offsets = np.asarray(offsets)
         self._energy = energy
@@ -90,13 +91,14 @@ class Frames:
             raise InputError(f"{self.source}: no per-atom {key} (column '{key}'){by}{hint}")
         return column
 
-    def descriptors(self, settings: dict, needed_by: str = "") -> np.ndarray:
-        """Per-frame descriptors (F, d) with these SOAP ``settings``."""
+    def descriptors(self, settings: dict, needed_by: str = "", per: str = "frame"):
+        """Descriptors with these SOAP ``settings``: per frame, an (F, d) array; per atom,
+        ``{species: (frame of each environment, (m, d) array)}``."""
         if self._describe is None:
             by = f" for '{needed_by}'" if needed_by else ""
             raise InputError(f"{self.source}: no structures to compute descriptors{by} from "
                              "(give a pool or ase.Atoms)")
-        return self._describe(settings)
+        return self._describe(settings, per)
 
     def force_norms(self, needed_by: str = "") -> Column:
         """|f_i| of every atom, in the form of the ``forces`` column."""
@@ -113,8 +115,8 @@ class Frames:
                 return None
             return lambda: pool.iter_atom_column(key, STREAM_ATOMS)
 
-        def describe(settings):
-            return pool_descriptors(pool, settings)
+        def describe(settings, per):
+            return pool_descriptors(pool, settings, per=per)
 
         return cls(pool.offsets, energy=lambda: pool.energy, source=str(pool.path),
                    describe=describe, **{key: stream(key) for key in ATOM_LABELS})
@@ -138,8 +140,9 @@ class Frames:
         energy = column("energy", lambda n: 1)
         numbers = np.concatenate([a.numbers for a in frames]).astype(np.int32)
 
-        def describe(settings):
-            return frame_descriptors(frames, len(frames), np.unique(numbers), settings)
+        def describe(settings, per):
+            compute = frame_descriptors if per == "frame" else atom_descriptors
+            return compute(frames, len(frames), np.unique(numbers), settings)
 
         return cls(offsets, energy=energy, source=source, describe=describe,
                    numbers=numbers,

@@ -65,7 +65,6 @@ def farthest_points(x, n: int, first: int = 0, selected=None,
         ``k`` was made (``inf`` for the first), i.e. that pick's distance to the earlier ones.
     """
     x = np.asarray(x)
-    x = x if x.dtype.kind == "f" else x.astype(np.float64)
     rows = np.flatnonzero(np.ones(len(x), bool) if candidates is None else candidates)
     picked = [] if selected is None else [int(i) for i in selected]
     if not picked:
@@ -74,37 +73,62 @@ def farthest_points(x, n: int, first: int = 0, selected=None,
         picked = [first]
     if n > len(rows) or n < len(picked):
         raise InputError(f"farthest points: cannot pick {n} of {len(rows)} candidates")
-    xs = x[rows] if candidates is not None else x
-    where = {int(r): k for k, r in enumerate(rows)} if candidates is not None else None
-    local = [where[i] for i in picked] if where is not None else picked
-    norms = _row_norms(xs)
-    basis = _subspace(xs)
-    z = np.concatenate([np.asarray(xs[s:s + _BLOCK], np.float64) @ basis
-                        for s in range(0, len(xs), _BLOCK)])
-    rest = np.sqrt(np.maximum(norms - (z ** 2).sum(axis=1), 0.0))
-    nearest = np.full(len(xs), np.inf)  # squared distance to the nearest pick
-    owner = np.zeros(len(xs), np.int64)
-    centres = np.empty((n, x.shape[1]), np.float64)
-    radius = np.full(n, np.inf)
-    for k in range(n):
-        c = local[k] if k < len(local) else int(np.argmax(nearest))
-        if k >= len(local):
-            local.append(c)
-        radius[k] = np.sqrt(nearest[c])
-        centres[k] = xs[c]
+    sampler = FarthestPoints(x, candidates)
+    radius = np.array([sampler.add(i) for i in picked]
+                      + [sampler.add(sampler.farthest()) for _ in range(n - len(picked))])
+    return np.asarray(sampler.picked, np.int64), radius
+
+
+class FarthestPoints:
+    """Farthest-point sampling one pick at a time: ``add(row)`` makes a pick, ``farthest()``
+    names the candidate farthest from the picks so far (see :func:`farthest_points`)."""
+
+    def __init__(self, x, candidates=None):
+        x = np.asarray(x)
+        x = x if x.dtype.kind == "f" else x.astype(np.float64)
+        self.rows = np.flatnonzero(np.ones(len(x), bool) if candidates is None else candidates)
+        self.xs = x[self.rows] if candidates is not None else x
+        self.local = (None if candidates is None else
+                      np.full(len(x), -1, np.int64))  # row -> candidate position
+        if self.local is not None:
+            self.local[self.rows] = np.arange(len(self.rows))
+        self.norms = _row_norms(self.xs)
+        basis = _subspace(self.xs)
+        self.z = np.concatenate([np.asarray(self.xs[s:s + _BLOCK], np.float64) @ basis
+                                 for s in range(0, len(self.xs), _BLOCK)])
+        self.rest = np.sqrt(np.maximum(self.norms - (self.z ** 2).sum(axis=1), 0.0))
+        self.nearest = np.full(len(self.xs), np.inf)  # squared distance to the nearest pick
+        self.owner = np.zeros(len(self.xs), np.int64)
+        self.centres: list[np.ndarray] = []
+        self.picked: list[int] = []
+
+    def farthest(self) -> int:
+        """The candidate row farthest from the picks (ties: the lowest)."""
+        return int(self.rows[np.argmax(self.nearest)])
+
+    def add(self, row: int) -> float:
+        """Pick ``row``; returns its distance to the earlier picks (``inf`` for the first)."""
+        c = row if self.local is None else int(self.local[row])
+        if c < 0:
+            raise InputError(f"farthest points: row {row} is not a candidate")
+        k = len(self.centres)
+        distance = float(np.sqrt(self.nearest[c]))
+        centre = np.asarray(self.xs[c], np.float64)
         if k == 0:
             visit = slice(None)
         else:
             # rows whose nearest pick is farther than half its distance to c ...
-            between = ((centres[:k] - centres[k]) ** 2).sum(axis=1)
-            visit = np.flatnonzero(nearest > 0.25 * between[owner])
+            between = ((np.asarray(self.centres) - centre) ** 2).sum(axis=1)
+            visit = np.flatnonzero(self.nearest > 0.25 * between[self.owner])
             # ... and whose distance to c, bounded below in the subspace, may be smaller
-            low = ((z[visit] - z[c]) ** 2).sum(axis=1) + (rest[visit] - rest[c]) ** 2
-            visit = visit[low * (1 - 1e-9) < nearest[visit]]
-        _update(xs, norms, centres[k], visit, nearest, owner, k)
-        nearest[c] = 0.0
-    order = rows[np.asarray(local)] if candidates is not None else np.asarray(local)
-    return order.astype(np.int64), radius
+            low = (((self.z[visit] - self.z[c]) ** 2).sum(axis=1)
+                   + (self.rest[visit] - self.rest[c]) ** 2)
+            visit = visit[low * (1 - 1e-9) < self.nearest[visit]]
+        _update(self.xs, self.norms, centre, visit, self.nearest, self.owner, k)
+        self.nearest[c] = 0.0
+        self.centres.append(centre)
+        self.picked.append(int(row))
+        return distance
 
 
 def _subspace(x, dims: int = 16, sample: int = 4096) -> np.ndarray:

@@ -1,0 +1,66 @@
+"""``fps-atoms``: farthest-point sampling of atomic environments, per-species quotas."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mlipselect.errors import InputError
+from mlipselect.selection.kernels import candidate_mask
+from mlipselect.selection.registry import Option, register
+from mlipselect.selection.structure import DESCRIPTOR_OPTIONS, FarthestPoints
+
+
+def quotas(environments: dict[int, int], n: int, how: str) -> dict[int, int]:
+    """Frames each species brings: ``n`` apportioned in proportion to the species' candidate
+    environments (``"pool"``) or equally (``"equal"``), by largest remainder (ties: the lower
+    atomic number)."""
+    if how not in ("pool", "equal"):
+        raise InputError(f"option 'quota' of 'fps-atoms' must be 'pool' or 'equal', got {how!r}")
+    species = sorted(environments)
+    weight = np.array([environments[s] if how == "pool" else 1 for s in species], float)
+    exact = n * weight / weight.sum()
+    share = np.floor(exact).astype(int)
+    for k in np.argsort(-(exact - share), kind="stable")[:n - share.sum()]:
+        share[k] += 1
+    return dict(zip(species, share.tolist(), strict=True))
+
+
+@register("fps-atoms", "farthest-point sampling of atomic environments, per-species quotas",
+          options=(*DESCRIPTOR_OPTIONS, Option(
+              "quota", str, "pool", "each species' share of the frames: 'pool' (as its share "
+              "of the candidates' environments) or 'equal'")))
+def fps_atoms(frames, n, seed, exclude, quota, **soap) -> np.ndarray:
+    """``n`` frames, each brought by an atomic environment picked by farthest-point sampling
+    among the environments of its species (normalised SOAP power spectra of
+    :mod:`mlipselect.descriptors`). Species take turns, the one furthest below its quota
+    (:func:`quotas`) next; its first environment is drawn with
+    ``numpy.random.default_rng(seed)``, each next one is the farthest from those it picked,
+    and an environment whose frame was already chosen brings none. Each species brings
+    exactly its quota of frames; sorted."""
+    mask = candidate_mask(len(frames), n, exclude, frames.source)
+    environments = frames.descriptors(soap, "fps-atoms", per="atom")
+    usable = {s: mask[frame] for s, (frame, _) in environments.items()}
+    target = quotas({s: int(u.sum()) for s, u in usable.items()}, n, quota)
+    for s, want in target.items():
+        holding = len(np.unique(environments[s][0][usable[s]]))
+        if want > holding:
+            raise InputError(f"{frames.source}: species {s} is to bring {want} frames, but only "
+                             f"{holding} candidate frames hold it")
+    rng = np.random.default_rng(seed)
+    samplers = {s: FarthestPoints(environments[s][1], usable[s]) for s in target if target[s]}
+    chosen: dict[int, None] = {}
+    brought = dict.fromkeys(target, 0)
+    while len(chosen) < n:
+        s = min((s for s in samplers if brought[s] < target[s]),
+                key=lambda s: (brought[s] / target[s], s))
+        sampler = samplers[s]
+        frame_of = environments[s][0]
+        while True:
+            row = (int(rng.choice(sampler.rows)) if not sampler.picked
+                   else sampler.farthest())
+            sampler.add(row)
+            if int(frame_of[row]) not in chosen:
+                chosen[int(frame_of[row])] = None
+                brought[s] += 1
+                break
+    return np.sort(np.fromiter(chosen, np.int64))
