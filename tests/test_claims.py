@@ -5,7 +5,15 @@ import numpy as np
 import pytest
 
 from mlipselect.analysis.distributions import species_tail_share, tail_share
-from mlipselect.study.claims import FAILS, HOLDS, INCONCLUSIVE, claim_c1, claim_c2, claim_c3
+from mlipselect.study.claims import (
+    FAILS,
+    HOLDS,
+    INCONCLUSIVE,
+    claim_c1,
+    claim_c2,
+    claim_c3,
+    physics_vs_structure,
+)
 
 
 def _errors(means: dict, seeds=(0, 1, 2), sizes=("s", "m", "l"), spread=0.01):
@@ -119,3 +127,21 @@ def test_tails_are_each_species_own():
     assert tail_share(selected, pool) == 0.0
     # Each species' own 1% tails: 2% of the pool, whichever species.
     assert species_tail_share(pool, numbers, pool, numbers) == pytest.approx(0.02, abs=1e-3)
+
+
+def test_q1_compares_physics_with_structure_selection_on_max_error_and_md():
+    errors = _errors({"random": 0.10, "forces": 0.06, "atomic-energies": 0.06, "fps": 0.09,
+                      "cur": 0.10})
+    runs = _runs("nn", "atomic-energies", [None] * 8)
+    runs += _runs("nn", "fps", [0.2, 0.4, 0.5, 0.8, 1.0, 1.1, 1.5, 2.0])
+    q1 = physics_vs_structure(errors, runs, threshold=0.01)
+    assert q1["verdict"] == HOLDS and q1["structure_methods"] == ["fps", "cur"]
+    comparisons = q1["families"]["nn"]["comparisons"]
+    assert {(c.get("metric"), c["method"], c["versus"]) for c in comparisons} == {
+        ("max", "forces", "fps"), ("max", "forces", "cur"),
+        ("max", "atomic-energies", "fps"), ("max", "atomic-energies", "cur"),
+        (None, "fps", "atomic-energies")}
+    # structure ahead on Max error: the answer is no
+    errors = _errors({"forces": 0.10, "atomic-energies": 0.10, "fps": 0.06})
+    assert physics_vs_structure(errors, [], 0.01)["verdict"] == FAILS
+    assert physics_vs_structure(_errors({"random": 0.1, "energy": 0.1}), [], 0.01) is None

@@ -54,6 +54,9 @@ def test_smoke_reproduction_end_to_end(smoke_run):
     assert set(report["claims"]) == {"C1", "C2", "C3"}
     for claim in report["claims"].values():
         assert claim["verdict"] in VERDICTS and claim["rule"]
+    # The structure-based method ran beside the study's: Q1 compares them.
+    q1 = report["questions"]["Q1"]
+    assert q1["verdict"] in VERDICTS and q1["structure_methods"] == ["fps"]
     # Every comparison behind a verdict carries its effect, interval, p-value and outcome.
     for comparison in report["claims"]["C2"]["families"]["nn"]["comparisons"]:
         assert {"ratio", "ci", "p_value", "p_adjusted", "outcome", "values"} <= set(comparison)

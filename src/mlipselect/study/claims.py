@@ -1,4 +1,5 @@
-"""Verdicts on the study's claims C1-C3, from measured numbers, with the tests behind them.
+"""Verdicts on the study's claims C1-C3, and on the question Q1 beyond it (physics- against
+structure-based selection), from measured numbers, with the tests behind them.
 
 Every comparison has an effect (a ratio of geometric means over seeds, or a hazard ratio for
 MD survival), its 95% confidence interval and a p-value, Holm-corrected over the comparisons
@@ -24,6 +25,7 @@ from mlipselect.study.statistics import ALPHA, holm, log_ratio, logrank
 
 NEW = ("forces", "atomic-energies")
 OLD = ("random", "energy")
+STRUCTURE = ("fps", "fps-atoms", "cur", "direct")
 HOLDS, FAILS, INCONCLUSIVE = "holds", "does not hold", "inconclusive"
 MARGIN = 0.05
 """Equivalence margin of error and tail-share ratios: 5% of the compared value."""
@@ -82,6 +84,22 @@ def claim_c1(tail_shares: dict[str, dict[str, list[float]]]) -> dict:
                     "energy's (ratio of geometric means over seeds, Welch t, Holm)"}
 
 
+def error_ratios(rows: list[dict], pairs) -> list[dict]:
+    """One comparison per ``(metric, method, versus)`` of ``pairs`` whose methods were
+    trained at every size of ``rows``: the ratio blocked by model size (each ratio the mean
+    over sizes of the per-size ratio of geometric means over seeds)."""
+    sizes = sorted({e["size"] for e in rows})
+    comparisons = []
+    for metric, method, versus in pairs:
+        blocks = {m: [[e[metric] for e in rows if e["size"] == s and e["method"] == m]
+                      for s in sizes] for m in (method, versus)}
+        if all(blocks[method]) and all(blocks[versus]):
+            comparisons.append({"metric": metric, "method": method, "versus": versus,
+                                "sizes": sizes, "values": [blocks[method], blocks[versus]],
+                                **log_ratio(blocks[method], blocks[versus])})
+    return comparisons
+
+
 def claim_c2(errors: list[dict]) -> dict:
     """C2: models trained on force or atomic-energy selections have lower Max and RMSE force
     errors than models trained on random or global-energy selections. ``errors``: one record
@@ -91,15 +109,7 @@ def claim_c2(errors: list[dict]) -> dict:
     by_family: dict[str, dict] = {}
     for family in sorted({e["family"] for e in errors}):
         rows = [e for e in errors if e["family"] == family]
-        sizes = sorted({e["size"] for e in rows})
-        comps = []
-        for metric, new, old in product(("max", "rmse"), NEW, OLD):
-            blocks = {m: [[e[metric] for e in rows if e["size"] == s and e["method"] == m]
-                          for s in sizes] for m in (new, old)}
-            if all(blocks[new]) and all(blocks[old]):
-                comps.append({"metric": metric, "method": new, "versus": old, "sizes": sizes,
-                              "values": [blocks[new], blocks[old]],
-                              **log_ratio(blocks[new], blocks[old])})
+        comps = error_ratios(rows, product(("max", "rmse"), NEW, OLD))
         by_family[family] = judged(comps, "lower", MARGIN)
     main = by_family.get("nn") or next(iter(by_family.values()), {"verdict": INCONCLUSIVE})
     return {"verdict": main["verdict"], "detectable": main.get("detectable"),
@@ -116,6 +126,13 @@ def non_physical(run: dict, threshold: float) -> tuple[float, bool]:
     return run["stopped_ps"], (not run["stable"]) or run["artifact"] > threshold
 
 
+def survival_comparison(rows: dict[str, list], method: str, versus: str) -> dict:
+    """Log-rank test of the time to going non-physical, ``method`` against ``versus``
+    (``rows[m]``: ``(time, event)`` per run); a hazard ratio above 1: ``method`` sooner."""
+    (ta, ea), (tb, eb) = (zip(*rows[m], strict=True) for m in (method, versus))
+    return {"method": method, "versus": versus, **logrank(ta, ea, tb, eb)}
+
+
 def claim_c3(runs: list[dict], threshold: float) -> dict:
     """C3: MD driven by global-energy-selected models goes non-physical (short-range peaks in
     g_NaNa, or collapse stopped by the guard); atomic-energy-selected models match the
@@ -130,9 +147,7 @@ def claim_c3(runs: list[dict], threshold: float) -> dict:
                 for m in ("energy", "atomic-energies")}
         if not rows["energy"] or not rows["atomic-energies"]:
             continue
-        (te, ee), (ta, ea) = (zip(*rows[m], strict=True) for m in ("energy", "atomic-energies"))
-        test = logrank(te, ee, ta, ea)
-        comparison = {"method": "energy", "versus": "atomic-energies", **test}
+        test = comparison = survival_comparison(rows, "energy", "atomic-energies")
         result = judged([comparison], "higher", HAZARD_MARGIN)
         if test["stopped_a"] == 0:  # no energy-selected run went non-physical
             result["verdict"] = FAILS
@@ -145,6 +160,41 @@ def claim_c3(runs: list[dict], threshold: float) -> dict:
             "rule": "energy-selected runs go non-physical (guard stop or g_NaNa artifact above "
                     "the threshold) sooner than atomic-energies runs (log-rank test, hazard "
                     "ratio above 1), and some do; the verdict is the NN family's"}
+
+
+def physics_vs_structure(errors: list[dict], runs: list[dict], threshold: float) -> dict | None:
+    """Q1, beyond the seed: do the physics-based selections (forces, atomic-energies) give
+    lower Max force errors than the structure-based ones (fps, fps-atoms, cur, direct), and
+    does MD driven by atomic-energy-selected models stay physical longer than by
+    structure-selected ones? Per family, with the statistics of C2 and C3 (each kind of
+    comparison Holm-corrected on its own); the answer is the NN family's: it holds when every
+    comparison comes out as claimed. ``None`` when no structure-based method ran."""
+    structure = [m for m in STRUCTURE if any(e["method"] == m for e in errors)]
+    if not structure:
+        return None
+    by_family: dict[str, dict] = {}
+    for family in sorted({e["family"] for e in errors}):
+        rows = [e for e in errors if e["family"] == family]
+        result = judged(error_ratios(rows, product(("max",), NEW, structure)), "lower", MARGIN)
+        survival = {m: [non_physical(r, threshold) for r in runs
+                        if r["family"] == family and r["method"] == m]
+                    for m in (*structure, "atomic-energies")}
+        md = [survival_comparison(survival, m, "atomic-energies") for m in structure
+              if survival[m] and survival["atomic-energies"]]
+        if md:
+            md_result = judged(md, "higher", HAZARD_MARGIN)
+            result["comparisons"] += md_result["comparisons"]
+            verdicts = {result["verdict"], md_result["verdict"]}
+            result["verdict"] = (FAILS if FAILS in verdicts else
+                                 HOLDS if verdicts == {HOLDS} else INCONCLUSIVE)
+        by_family[family] = result
+    main = by_family.get("nn") or next(iter(by_family.values()))
+    return {"verdict": main["verdict"], "detectable": main.get("detectable"),
+            "families": by_family, "structure_methods": structure,
+            "rule": "Max force error of each of forces and atomic-energies lower than of each "
+                    "structure-based method across model sizes (as C2), and MD of each "
+                    "structure-based method going non-physical sooner than of atomic-energies "
+                    "(as C3, where both ran); the answer is the NN family's"}
 
 
 def effect_text(comparison: dict) -> str:

@@ -25,11 +25,16 @@ METHOD_STYLE = {
     "energy": {"color": "#1f77b4", "label": "uniform in global energy"},
     "forces": {"color": "#2ca02c", "label": "uniform in |f_i|"},
     "atomic-energies": {"color": "#d62728", "label": "uniform in atomic energies"},
+    # by structure: dashed
+    "fps": {"color": "#9467bd", "label": "farthest points (SOAP)", "ls": "--"},
+    "fps-atoms": {"color": "#8c564b", "label": "farthest environments (SOAP)", "ls": "--"},
+    "cur": {"color": "#e377c2", "label": "CUR (SOAP)", "ls": "--"},
+    "direct": {"color": "#17becf", "label": "DIRECT strata (SOAP)", "ls": "--"},
 }
 
 
 def _style(method: str) -> dict:
-    return METHOD_STYLE.get(method, {"color": None, "label": method})
+    return {"ls": "-", **METHOD_STYLE.get(method, {"color": None, "label": method})}
 
 
 def _save(fig, stem: Path) -> list[Path]:
@@ -42,24 +47,34 @@ def _save(fig, stem: Path) -> list[Path]:
     return paths
 
 
-def fig1_distributions(pool, selections: dict, stem) -> list[Path]:
+def fig1_distributions(pool, selections: dict, stem, projection: dict) -> list[Path]:
     """Histograms of the global energy per atom, the atomic energies and |f_i|: the pool
-    (grey) and each method's selections pooled over seeds, as densities on a log scale."""
+    (grey) and each method's selections pooled over seeds, as densities on a log scale; and
+    the pool and the selections on the first two principal components of the per-frame SOAP
+    descriptors (``projection``: ``pool``, and ``selections`` per method, as (k, 2) arrays)."""
     panels = [("energy_per_atom", "global energy per atom $E/N$ (eV/atom)"),
               ("atomic_energies", "atomic energy $E_i$ (eV)"),
               ("force_norms", r"force magnitude $|\mathbf{f}_i|$ (eV/$\mathrm{\AA}$)")]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    for ax, (key, xlabel) in zip(axes, panels, strict=True):
+    fig, axes = plt.subplots(1, 4, figsize=(20, 4.2))
+    for ax, (key, xlabel) in zip(axes, panels, strict=False):
         values = getattr(pool, key)
         bins = np.linspace(values.min(), values.max(), 41 if key == "energy_per_atom" else 81)
         ax.hist(values, bins=bins, density=True, color="0.85", label="pool")
         for method, q in selections.items():
             style = _style(method)
             ax.hist(getattr(q, key), bins=bins, density=True, histtype="step", lw=1.6,
-                    color=style["color"], label=style["label"])
+                    color=style["color"], ls=style["ls"], label=style["label"])
         ax.set_yscale("log")
         ax.set_xlabel(xlabel)
         ax.set_ylabel("probability density")
+    ax = axes[3]
+    ax.scatter(*projection["pool"].T, s=3, color="0.8", label="pool", rasterized=True)
+    for method, points in projection["selections"].items():
+        style = _style(method)
+        ax.scatter(*points.T, s=14, marker="o" if style["ls"] == "-" else "^",
+                   facecolors="none", edgecolors=style["color"], lw=0.9, label=style["label"])
+    ax.set_xlabel("SOAP descriptors: principal component 1")
+    ax.set_ylabel("principal component 2")
     axes[0].legend(fontsize=8, loc="lower center")
     fig.suptitle("F1  Distributions in the pool and in the selected training sets")
     fig.tight_layout()
@@ -85,7 +100,7 @@ def _by_size(ax, rows: list[dict], key: str) -> None:
         dodge = 1 + 0.04 * (k - (len(methods) - 1) / 2)  # keep error bars apart
         ax.errorbar(np.array(sizes) * dodge, [np.mean(v) for v in values],
                     yerr=[_ci95(v) for v in values], marker="o", capsize=3,
-                    color=style["color"], label=style["label"])
+                    color=style["color"], ls=style["ls"], label=style["label"])
     ax.set_xscale("log")
     ticks = sorted({e["size_value"] for e in rows})
     ax.set_xticks(ticks, labels=[f"{t:,}" for t in ticks])
@@ -151,6 +166,7 @@ def fig3_rdf(reference, runs: list[dict], threshold: float, stem) -> list[Path]:
             times, events = zip(*(non_physical(r, threshold) for r in group), strict=True)
             t, alive = kaplan_meier(times, events, max(r["time_ps"] for r in group))
             axes[2, col].step(t, alive, where="post", color=style["color"], lw=1.8,
+                              ls=style["ls"],
                               label=f"{style['label']}: {sum(events)}/{len(group)} "
                                     "non-physical")
         full.set_title(f"{family.upper()}-driven MD")

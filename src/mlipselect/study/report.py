@@ -14,8 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from mlipselect.analysis.coverage import bandwidth, coverage
 from mlipselect.analysis.distributions import Quantities, species_tail_share
 from mlipselect.analysis.rdf import compare_with_reference, read_rdf_csv
+from mlipselect.descriptors import pool_descriptors
 from mlipselect.errors import InputError
 from mlipselect.io import atomic_path, claim_output
 from mlipselect.pool.frames_io import iread_frames
@@ -28,6 +30,7 @@ from mlipselect.study.claims import (
     claim_c2,
     claim_c3,
     effect_text,
+    physics_vs_structure,
 )
 from mlipselect.study.figures import fig1_distributions, fig2_force_errors, fig3_rdf
 from mlipselect.study.plan import FIGURES, Layout, selection_name
@@ -39,6 +42,11 @@ CLAIMS = {
           "force errors than models trained on random or global-energy selections.",
     "C3": "MD driven by global-energy-selected models shows non-physical short-range peaks in "
           "g_NaNa(r); atomic-energy-selected models match the BMHTF reference.",
+}
+QUESTIONS = {
+    "Q1": "Do the physics-based selections (forces, atomic energies) beat the structure-based "
+          "ones (farthest points, CUR, strata in SOAP space) on Max force error and on MD "
+          "stability?",
 }
 
 
@@ -75,9 +83,11 @@ def _selection(path, record: dict) -> dict:
 
 
 def selection_tails(paths, n: int, pool_q: Quantities, percent: float):
-    """Per method: the quantities of its selections of ``n`` frames pooled over seeds, and the
-    per-seed tail shares of atomic energies and |f_i| (species-wise pool percentiles)."""
+    """Per method: the quantities of its selections of ``n`` frames pooled over seeds, the
+    per-seed tail shares of atomic energies and |f_i| (species-wise pool percentiles), and
+    the per-seed pool rows."""
     pooled: dict[str, list] = defaultdict(list)
+    rows: dict[str, list] = defaultdict(list)
     tails = {"atomic_energies": defaultdict(list), "force_norms": defaultdict(list)}
     for path in paths:
         frames = list(iread_frames(path))
@@ -86,13 +96,36 @@ def selection_tails(paths, n: int, pool_q: Quantities, percent: float):
             continue
         q = Quantities.of(frames)
         pooled[sel["method"]].append(q)
+        rows[sel["method"]].append([int(a.info["pool_index"]) for a in frames])
         for key in tails:
             tails[key][sel["method"]].append(species_tail_share(
                 getattr(q, key), q.numbers, getattr(pool_q, key), pool_q.numbers, percent))
     merged = {m: Quantities(*(np.concatenate([getattr(q, f) for q in qs]) for f in
                               ("energy_per_atom", "atomic_energies", "force_norms", "numbers")))
               for m, qs in pooled.items()}
-    return merged, {k: dict(v) for k, v in tails.items()}
+    return merged, {k: dict(v) for k, v in tails.items()}, dict(rows)
+
+
+def projection(x: np.ndarray, rows: dict[str, list]) -> dict:
+    """The pool and each method's selections (pooled over seeds) on the first two principal
+    components of the pool's descriptors."""
+    centred = x - x.mean(axis=0)
+    step = max(1, len(x) // 5000)
+    _, _, vt = np.linalg.svd(centred[::step], full_matrices=False)
+    plane = centred @ vt[:2].T
+    return {"pool": plane, "selections": {m: plane[np.concatenate(seeds)]
+                                          for m, seeds in rows.items()}}
+
+
+def descriptor_coverage(x: np.ndarray, rows: dict[str, list]) -> dict:
+    """Per method and seed, how its selection covers the pool in descriptor space
+    (:func:`~mlipselect.analysis.coverage.coverage`, one bandwidth for all)."""
+    h = bandwidth(x)
+    per_method = {}
+    for method, seeds in rows.items():
+        found = [coverage(x, chosen, h) for chosen in seeds]
+        per_method[method] = {key: [f[key] for f in found] for key in found[0]}
+    return {"bandwidth": h, "methods": per_method}
 
 
 def force_errors(metrics: dict[str, list]) -> list[dict]:
@@ -156,14 +189,18 @@ def build_report(profile: dict, inputs: Inputs, results, overwrite: bool = False
     with Pool(inputs.pool) as pool:
         pool_q = Quantities.of(pool)
         pool_frames = len(pool)
-    selected, tails = selection_tails(inputs.selections, profile["reproduce"]["train_n"]["nn"],
-                                      pool_q, settings["tail_percent"])
+        descriptors = np.asarray(pool_descriptors(pool))
+    selected, tails, rows = selection_tails(
+        inputs.selections, profile["reproduce"]["train_n"]["nn"], pool_q,
+        settings["tail_percent"])
+    covered = descriptor_coverage(descriptors, rows)
     errors = force_errors(inputs.metrics)
     main = [e for e in errors if e["test_set"] == inputs.main_test_set]
     extrapolation = [e for e in errors if e["test_set"] == "extrapolation"]
     reference_rdf, runs = md_runs(inputs.md)
     stems = [figures / name for name in FIGURES]
-    paths = [*fig1_distributions(pool_q, selected, stems[0]),
+    paths = [*fig1_distributions(pool_q, selected, stems[0],
+                                 projection(descriptors, rows)),
              *fig2_force_errors(main, extrapolation, stems[1]),
              *fig3_rdf(reference_rdf, runs, settings["artifact_threshold"], stems[2])]
     report = {
@@ -177,8 +214,10 @@ def build_report(profile: dict, inputs: Inputs, results, overwrite: bool = False
             "C3": {"claim": CLAIMS["C3"],
                    **claim_c3(runs, settings["artifact_threshold"])},
         },
+        "questions": questions(main, runs, settings["artifact_threshold"]),
         "metrics": {
             "tail_shares": tails,
+            "coverage": covered,
             "force_errors": errors,
             "md": [{k: v for k, v in r.items() if k != "rdf"} for r in runs],
         },
@@ -189,6 +228,12 @@ def build_report(profile: dict, inputs: Inputs, results, overwrite: bool = False
     with atomic_path(results / "report.md") as tmp:
         tmp.write_text(markdown(report))
     return report
+
+
+def questions(errors: list[dict], runs: list[dict], threshold: float) -> dict:
+    """The questions beyond the seed's claims that this run can answer."""
+    q1 = physics_vs_structure(errors, runs, threshold)
+    return {} if q1 is None else {"Q1": {"question": QUESTIONS["Q1"], **q1}}
 
 
 def labels_note(profile: dict) -> str:
@@ -289,14 +334,28 @@ def markdown(report: dict) -> str:
               ""]
     for key, claim in report["claims"].items():
         lines += _claim_lines(key, claim)
+    if report["questions"]:
+        lines += ["## Beyond the seed's claims", ""]
+        for key, question in report["questions"].items():
+            lines += [f"{key}: {question['question']} Structure-based methods that ran: "
+                      f"{', '.join(question['structure_methods'])}.", ""]
+            lines += _claim_lines(key, question)
     tails = report["metrics"]["tail_shares"]
     lines += ["## F1: distributions", "", "![F1](figures/fig1_distributions.png)", "",
               "Share of selected atoms beyond the pool's 1st/99th percentiles (per species), "
-              "mean ± standard deviation over seeds (random selection: about 0.02):", "",
-              "| method | atomic energies | force magnitudes |", "|---|---|---|"]
+              "mean ± standard deviation over seeds (random selection: about 0.02); and how "
+              "the selections cover the pool in SOAP descriptor space: the covering radius "
+              "(largest distance from a pool frame to its nearest selected frame), and QUESTS' "
+              "dataset entropy at the bandwidth h = "
+              f"{report['metrics']['coverage']['bandwidth']:.3g} (nats; log n at most):", "",
+              "| method | tail share: atomic energies | tail share: force magnitudes | "
+              "covering radius | entropy |", "|---|---|---|---|---|"]
+    cover = report["metrics"]["coverage"]["methods"]
     for method in tails["atomic_energies"]:
         lines.append(f"| {method} | {_mean_std(tails['atomic_energies'][method])} | "
-                     f"{_mean_std(tails['force_norms'][method])} |")
+                     f"{_mean_std(tails['force_norms'][method])} | "
+                     f"{_mean_std(cover[method]['covering_radius'])} | "
+                     f"{_mean_std(cover[method]['entropy'])} |")
     errors = report["metrics"]["force_errors"]
     lines += ["", "## F2: test force errors", "", "![F2](figures/fig2_force_errors.png)", "",
               "Force errors in eV/A, mean ± standard deviation over seeds, on each test set: "
