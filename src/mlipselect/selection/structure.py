@@ -23,6 +23,7 @@ The kernels work on a plain matrix ``x`` (rows: frames or environments; columns:
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from mlipselect.descriptors import SETTINGS
@@ -86,6 +87,8 @@ class FarthestPoints:
     def __init__(self, x, candidates=None):
         x = np.asarray(x)
         x = x if x.dtype.kind == "f" else x.astype(np.float64)
+        if candidates is not None and np.all(candidates):
+            candidates = None  # no copy of the rows is needed
         self.rows = np.flatnonzero(np.ones(len(x), bool) if candidates is None else candidates)
         self.xs = x[self.rows] if candidates is not None else x
         self.local = (None if candidates is None else
@@ -114,21 +117,41 @@ class FarthestPoints:
         k = len(self.centres)
         distance = float(np.sqrt(self.nearest[c]))
         centre = np.asarray(self.xs[c], np.float64)
-        if k == 0:
-            visit = slice(None)
-        else:
-            # rows whose nearest pick is farther than half its distance to c ...
-            between = ((np.asarray(self.centres) - centre) ** 2).sum(axis=1)
-            visit = np.flatnonzero(self.nearest > 0.25 * between[self.owner])
-            # ... and whose distance to c, bounded below in the subspace, may be smaller
-            low = (((self.z[visit] - self.z[c]) ** 2).sum(axis=1)
-                   + (self.rest[visit] - self.rest[c]) ** 2)
-            visit = visit[low * (1 - 1e-9) < self.nearest[visit]]
-        _update(self.xs, self.norms, centre, visit, self.nearest, self.owner, k)
+        # squared distances between the earlier picks and c; -1 makes the first pick visit all
+        between = (((np.asarray(self.centres) - centre) ** 2).sum(axis=1) if k else
+                   np.array([-1.0]))
+        _lower_nearest(self.xs, self.norms, self.z, self.rest, centre, self.z[c],
+                       float(self.rest[c]), float(centre @ centre), between, self.nearest,
+                       self.owner, k)
         self.nearest[c] = 0.0
         self.centres.append(centre)
         self.picked.append(int(row))
         return distance
+
+
+@numba.njit(cache=True, parallel=True)
+def _lower_nearest(xs, norms, z, rest, centre, zc, rc, cc, between, nearest, owner, k):
+    """One pass over the rows: lower ``nearest`` (squared distances) to the new pick
+    ``centre`` where it is closer, as |x|^2 + |c|^2 - 2 x.c, and make it the owner. A row is
+    read only when neither bound rules it out: its nearest pick is farther than half that
+    pick's distance to c (triangle inequality), and the distance in the subspace plus the
+    difference of the remainders' norms is below its nearest."""
+    for i in numba.prange(len(nearest)):  # rows are independent
+        current = nearest[i]
+        if current <= 0.25 * between[owner[i]]:
+            continue
+        low = (rest[i] - rc) ** 2
+        for j in range(z.shape[1]):
+            low += (z[i, j] - zc[j]) ** 2
+        if low * (1 - 1e-9) >= current:
+            continue
+        dot = 0.0
+        for j in range(xs.shape[1]):
+            dot += xs[i, j] * centre[j]
+        d2 = norms[i] + cc - 2.0 * dot
+        if d2 < current:
+            nearest[i] = max(d2, 0.0)
+            owner[i] = k
 
 
 def _subspace(x, dims: int = 16, sample: int = 4096) -> np.ndarray:
@@ -147,21 +170,6 @@ def _row_norms(x) -> np.ndarray:
     return np.concatenate([np.einsum("ij,ij->i", b, b, dtype=np.float64) for b in
                            (np.asarray(x[s:s + _BLOCK], np.float64)
                             for s in range(0, len(x), _BLOCK))] or [np.zeros(0)])
-
-
-def _update(xs, norms, centre, visit, nearest, owner, k) -> None:
-    """Lower ``nearest`` (squared distances) of the ``visit`` rows to ``centre`` where it is
-    closer, as |x|^2 + |c|^2 - 2 x.c (one pass over the rows, as scikit-matter's FPS; the
-    product in the rows' own precision, so float32 rows are read as they are)."""
-    rows = np.arange(len(xs)) if isinstance(visit, slice) else visit
-    cc = float(centre @ centre)
-    for start in range(0, len(rows), _BLOCK):
-        block = rows[start:start + _BLOCK]
-        values = (xs[start:start + _BLOCK] if isinstance(visit, slice) else xs[block])
-        d2 = norms[block] + cc - 2.0 * (values @ centre.astype(values.dtype))
-        closer = d2 < nearest[block]
-        nearest[block[closer]] = np.maximum(d2[closer], 0.0)
-        owner[block[closer]] = k
 
 
 def covering_radius(x, chosen, candidates=None) -> float:
