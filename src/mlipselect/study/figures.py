@@ -103,7 +103,10 @@ def _by_size(ax, rows: list[dict], key: str) -> None:
                     color=style["color"], ls=style["ls"], label=style["label"])
     ax.set_xscale("log")
     ticks = sorted({e["size_value"] for e in rows})
-    ax.set_xticks(ticks, labels=[f"{t:,}" for t in ticks])
+    names = {e["size_value"]: e["size"] for e in rows}
+    # sizes can lie close on the axis (24x3 and 32x2): slanted labels keep them apart
+    ax.set_xticks(ticks, labels=[f"{names[t]} ({t:,})" for t in ticks], rotation=30,
+                  ha="right")
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel(rows[0]["size_label"])
 
