@@ -49,6 +49,12 @@ def entropy(x: np.ndarray, h: float) -> float:
     return float(-np.log(density).mean())
 
 
+def pool_entropy(pool: np.ndarray, h: float) -> tuple[float, int]:
+    """The pool's own entropy at ``h``, on a sample of it, and the sample's size."""
+    x = _sample(pool)
+    return entropy(x, h), len(x)
+
+
 def coverage(pool: np.ndarray, chosen, h: float, candidates=None) -> dict:
     """Covering radius, share of the (candidate) pool frames within ``h`` of a chosen one,
     and the chosen frames' entropy."""

@@ -26,7 +26,7 @@ def run(args) -> int:
 
     import numpy as np
 
-    from mlipselect.analysis.coverage import bandwidth, coverage, entropy
+    from mlipselect.analysis.coverage import bandwidth, coverage, pool_entropy
     from mlipselect.descriptors import pool_descriptors
     from mlipselect.io import atomic_path, claim_output
     from mlipselect.pool.store import Pool
@@ -50,12 +50,11 @@ def run(args) -> int:
                 counts[int(s)] += int(c)
         return counts
 
-    sample = np.sort(np.random.default_rng(0).choice(len(x), min(len(x), 4000), replace=False))
-    result = {"pool": {"frames": len(x), "entropy": entropy(x[sample], h),
-                       "entropy_frames": len(sample)},
+    pool_h, sampled = pool_entropy(x, h)
+    result = {"pool": {"frames": len(x), "entropy": pool_h, "entropy_frames": sampled},
               "bandwidth": h, "selections": {}}
-    print(f"{args.pool}: {len(x)} frames, bandwidth h = {h:.4g}, entropy "
-          f"{result['pool']['entropy']:.3f} nats (on {len(sample)} frames)")
+    print(f"{args.pool}: {len(x)} frames, bandwidth h = {h:.4g}, entropy {pool_h:.3f} nats "
+          f"(on {sampled} frames)")
     print(f"{'selection':40s} {'frames':>6s} {'radius':>8s} {'coverage':>8s} {'entropy':>8s}"
           "  atoms per species")
     for name, rows in chosen.items():

@@ -65,16 +65,14 @@ def farthest_points(x, n: int, first: int = 0, selected=None,
         ``radius[k]``: the largest distance from a candidate to picks ``0..k-1`` when pick
         ``k`` was made (``inf`` for the first), i.e. that pick's distance to the earlier ones.
     """
-    x = np.asarray(x)
-    rows = np.flatnonzero(np.ones(len(x), bool) if candidates is None else candidates)
+    sampler = FarthestPoints(x, candidates)
     picked = [] if selected is None else [int(i) for i in selected]
     if not picked:
-        if first not in set(rows.tolist()):
+        if not 0 <= first < len(x) or (candidates is not None and not candidates[first]):
             raise InputError(f"farthest points: the first pick {first} is not a candidate")
         picked = [first]
-    if n > len(rows) or n < len(picked):
-        raise InputError(f"farthest points: cannot pick {n} of {len(rows)} candidates")
-    sampler = FarthestPoints(x, candidates)
+    if n > len(sampler.rows) or n < len(picked):
+        raise InputError(f"farthest points: cannot pick {n} of {len(sampler.rows)} candidates")
     radius = np.array([sampler.add(i) for i in picked]
                       + [sampler.add(sampler.farthest()) for _ in range(n - len(picked))])
     return np.asarray(sampler.picked, np.int64), radius
@@ -111,7 +109,8 @@ class FarthestPoints:
 
     def add(self, row: int) -> float:
         """Pick ``row``; returns its distance to the earlier picks (``inf`` for the first)."""
-        c = row if self.local is None else int(self.local[row])
+        size = len(self.xs) if self.local is None else len(self.local)
+        c = -1 if not 0 <= row < size else row if self.local is None else int(self.local[row])
         if c < 0:
             raise InputError(f"farthest points: row {row} is not a candidate")
         k = len(self.centres)
