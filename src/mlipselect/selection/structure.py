@@ -140,8 +140,10 @@ def _lower_nearest(xs, norms, z, rest, centre, zc, rc, cc, between, nearest, own
         if current <= 0.25 * between[owner[i]]:
             continue
         low = (rest[i] - rc) ** 2
-        for j in range(z.shape[1]):
+        for j in range(z.shape[1]):  # leading directions first: most rows stop early
             low += (z[i, j] - zc[j]) ** 2
+            if low * (1 - 1e-9) >= current:
+                break
         if low * (1 - 1e-9) >= current:
             continue
         dot = 0.0
