@@ -255,8 +255,6 @@ class FPSAgainstScikitMatter:
     @goal(">=", 10, rows="descriptor-like")
     @known_miss("no distance bound holds on isotropic rows: every row is read each pick, "
                 "plus the bounds' cost", rows="gaussian")
-    @known_miss("at the limit: 10-13x in runs on an idle 2-core machine, 6.8x in one CI "
-                "run whose first call also loaded the compiled pass", rows="descriptor-like")
     def track_speedup_over_scikit_matter(self, rows):
         """Median of 3 interleaved pairs, robust to a busy machine."""
         ratios = []
