@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlipselect.selection.structure import covering_radius
+from mlipselect.selection.structure import nearest_distances
 
 SAMPLE = 4000
 """Pool frames the pool's own entropy and the default bandwidth are estimated on."""
@@ -58,11 +58,7 @@ def pool_entropy(pool: np.ndarray, h: float) -> tuple[float, int]:
 def coverage(pool: np.ndarray, chosen, h: float, candidates=None) -> dict:
     """Covering radius, share of the (candidate) pool frames within ``h`` of a chosen one,
     and the chosen frames' entropy."""
-    rows = np.flatnonzero(np.ones(len(pool), bool) if candidates is None else candidates)
+    nearest = nearest_distances(pool, chosen, candidates)
     centres = np.asarray(pool[np.asarray(chosen)], np.float64)
-    within = 0
-    for start in range(0, len(rows), 4096):
-        block = np.asarray(pool[rows[start:start + 4096]], np.float64)
-        within += int((_squared_distances(block, centres).min(axis=1) <= h * h).sum())
-    return {"covering_radius": covering_radius(pool, chosen, candidates),
-            "coverage": within / len(rows), "entropy": entropy(centres, h)}
+    return {"covering_radius": float(nearest.max()), "coverage": float((nearest <= h).mean()),
+            "entropy": entropy(centres, h)}

@@ -173,17 +173,22 @@ def _row_norms(x) -> np.ndarray:
                             for s in range(0, len(x), _BLOCK))] or [np.zeros(0)])
 
 
-def covering_radius(x, chosen, candidates=None) -> float:
-    """The largest distance from a candidate row of ``x`` to its nearest ``chosen`` row."""
+def nearest_distances(x, chosen, candidates=None) -> np.ndarray:
+    """The distance from each candidate row of ``x`` to its nearest ``chosen`` row."""
     x = np.asarray(x)
     rows = np.flatnonzero(np.ones(len(x), bool) if candidates is None else candidates)
     centres = np.asarray(x[np.asarray(chosen)], np.float64)
-    worst = 0.0
+    nearest = np.empty(len(rows))
     for start in range(0, len(rows), 4096):
         block = np.asarray(x[rows[start:start + 4096]], np.float64)
         d2 = ((block ** 2).sum(1)[:, None] - 2 * block @ centres.T + (centres ** 2).sum(1))
-        worst = max(worst, float(np.sqrt(max(d2.min(axis=1).max(), 0.0))))
-    return worst
+        nearest[start:start + 4096] = np.sqrt(np.maximum(d2.min(axis=1), 0.0))
+    return nearest
+
+
+def covering_radius(x, chosen, candidates=None) -> float:
+    """The largest distance from a candidate row of ``x`` to its nearest ``chosen`` row."""
+    return float(nearest_distances(x, chosen, candidates).max())
 
 
 def cur_rows(x, n: int, selected=None, candidates=None) -> np.ndarray:
