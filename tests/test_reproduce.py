@@ -150,10 +150,13 @@ def test_selections_are_relabelled_only_by_another_labeller(tmp_path):
     settings = yaml.safe_load((PROFILES_DIR / "smoke.yaml").read_text())
     plans = {}
     for labeller in ("reference", "mine.py:calculator"):
-        settings.setdefault("reproduce", {})["labeller"] = labeller
+        settings["label"] = {"calculator": labeller}
         profile = tmp_path / f"{labeller.split('.')[0]}.yaml"
         profile.write_text(yaml.safe_dump(settings))
         plans[labeller] = _dry_run_jobs(profile, tmp_path / "results", tmp_path, "--forceall")
     assert "rule label:" not in plans["reference"] and "/labelled/" not in plans["reference"]
-    assert "rule label:" in plans["mine.py:calculator"]
-    assert "--calculator mine.py:calculator" in plans["mine.py:calculator"]
+    relabelled = plans["mine.py:calculator"]
+    assert "rule label:" in relabelled and "--cache" in relabelled
+    # the test sets are relabelled too: models are tested on the labeller's labels
+    for test_set in ("in-pool", "independent"):
+        assert f"labelled/test/{test_set}.extxyz" in relabelled

@@ -93,6 +93,11 @@ SCHEMA: dict[str, dict] = {
             "core_outer": 2.0,
         },
     },
+    # the labeller of the training and test frames: "reference" keeps the pool's own BMHTF
+    # labels (no relabelling); "gfn1-xtb" or "gfn2-xtb" (tblite, with `settings` such as
+    # accuracy, electronic_temperature, max_iterations) or a calculator "PATH.py:CALLABLE"
+    # relabels them (`mlipselect label`)
+    "label": {"calculator": "reference", "settings": {}},
     "evaluate": {},
     "md": {
         "temperature": 1400.0,  # K, NVT target
@@ -121,9 +126,6 @@ SCHEMA: dict[str, dict] = {
         "md_seeds": [0],  # selection seeds whose models drive MD
         "md_velocity_seeds": [0],  # MD runs per model, by thermostat seed
         "md_start_state": "melt-1400K",  # MD starts from this state point's last frame
-        # labels of the training frames: "reference" keeps the pool's own BMHTF labels (no
-        # relabelling); a calculator "PATH.py:CALLABLE" relabels them (`mlipselect label`)
-        "labeller": "reference",
         # threads of each training, evaluation and MD job (torch's too): 1 runs as many jobs
         # side by side as there are cores, which beats threading small models
         "threads": 1,

@@ -1,18 +1,31 @@
-"""Relabel frames with single-point calculations of a reference calculator.
+"""Relabel frames with single-point calculations of a labeller.
 
-The seed's "future work" step: the selected frames are recomputed with the reference,
-here the BMHTF potential, or any ASE calculator (DFT, tight binding) given as
-``MODULE:CALLABLE`` or ``PATH.py:CALLABLE``. Frames are appended to ``OUT.partial`` as they
-finish, each recording the work it belongs to (the input's bytes, the calculator's class and
-parameters); a rerun of the same work resumes after the frames already there, a rerun of
-other work is refused, and ``OUT`` appears only when all frames are done.
+The seed's "future work" step: the selected frames are recomputed with a labeller, the BMHTF
+reference, GFN1-xTB or GFN2-xTB (tblite), or any ASE calculator (DFT, tight binding) given as
+``MODULE:CALLABLE`` or ``PATH.py:CALLABLE``.
+
+Without a cache, frames are appended to ``OUT.partial`` as they finish, each recording the
+work it belongs to (the input's bytes, the calculator's class and parameters); a rerun of the
+same work resumes after the frames already there, a rerun of other work is refused, and
+``OUT`` appears only when all frames are done; a frame the calculator fails on stops the run.
+
+With a :class:`LabelCache`, each distinct frame is labelled once per labeller, whichever
+file it comes in (overlapping selections, repeated seeds, test sets): a frame's result, or its
+recorded failure, is one file of the cache, written whole or not at all, so a run killed at
+any moment resumes with every finished frame. A frame the labeller fails on (an SCF that does
+not converge) is recorded and named, and left out of ``OUT``; the others are labelled.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import importlib
 import importlib.util
+import json
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import ase.io
@@ -22,7 +35,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from tqdm.auto import tqdm
 
 from mlipselect.errors import InputError
-from mlipselect.io import OutputExistsError, appending, claim_output, work_key
+from mlipselect.io import OutputExistsError, appending, atomic_path, claim_output, work_key
 from mlipselect.pool.frames_io import complete_frames, frame_format, iread_frames, write_frames
 from mlipselect.pool.store import LABELS
 
@@ -30,19 +43,33 @@ RUN_KEY = "label_run"
 """Frame info key holding the :func:`~mlipselect.io.work_key` of the labelling."""
 
 
-def make_calculator(spec: str, reference: dict | None = None) -> BaseCalculator:
+XTB = {"gfn1-xtb": "GFN1-xTB", "gfn2-xtb": "GFN2-xTB"}
+"""The tight-binding labellers, by name, and tblite's name of each method."""
+
+
+def make_calculator(spec: str, reference: dict | None = None,
+                    settings: dict | None = None) -> BaseCalculator:
     """An ASE calculator from ``spec``: ``"reference"`` (BMHTF NaCl with the profile's
-    ``reference`` settings), ``MODULE:CALLABLE`` (an importable module, the working directory
-    included) or ``PATH.py:CALLABLE``, where the callable takes no arguments and returns an
-    ASE calculator."""
+    ``reference`` settings), ``"gfn1-xtb"`` or ``"gfn2-xtb"`` (tblite, with ``settings`` such
+    as ``accuracy``, ``electronic_temperature``, ``max_iterations``), ``MODULE:CALLABLE`` (an
+    importable module, the working directory included) or ``PATH.py:CALLABLE``, where the
+    callable takes no arguments and returns an ASE calculator."""
     if spec == "reference":
         from mlipselect.reference.calculator import BMHTF
 
         return BMHTF(**(reference or {}))
+    if spec in XTB:
+        from tblite.ase import TBLite
+
+        unknown = sorted(set(settings or {}) - set(TBLite.default_parameters))
+        if unknown:
+            raise InputError(f"labeller '{spec}': unknown settings {unknown} (tblite's: "
+                             f"{', '.join(TBLite.default_parameters)})")
+        return TBLite(**{"verbosity": 0, **(settings or {}), "method": XTB[spec]})
     source, _, attr = spec.rpartition(":")
     if not source or not attr:
-        raise InputError(f"calculator '{spec}': expected 'reference', MODULE:CALLABLE or "
-                         "PATH.py:CALLABLE")
+        raise InputError(f"calculator '{spec}': expected 'reference', "
+                         f"{', '.join(XTB)}, MODULE:CALLABLE or PATH.py:CALLABLE")
     try:
         factory = getattr(_load(source), attr)
     except (ImportError, AttributeError, OSError, SyntaxError) as err:
@@ -152,3 +179,125 @@ def label_file(inp, out, calc: BaseCalculator, overwrite: bool = False,
         write_frames(ase.io.iread(partial, index=":", format="extxyz"), out)
         partial.unlink()
     return len(frames) - done, done
+
+
+def frame_digest(atoms) -> str:
+    """What makes two frames the same to a labeller: species, positions, cell and
+    periodicity, to the bit."""
+    h = hashlib.sha256()
+    for array in (atoms.numbers.astype(np.int64), atoms.positions.astype(np.float64),
+                  atoms.cell.array.astype(np.float64), atoms.pbc.astype(np.int8)):
+        h.update(np.ascontiguousarray(array).tobytes())
+    return h.hexdigest()[:24]
+
+
+class LabelCache:
+    """The labels of one labeller, under ``root/<labeller key>/``: per distinct frame, either
+    ``<frame digest>.extxyz`` (the frame with its labels) or ``<frame digest>.failed.json``
+    (why the labeller failed on it). ``labeller.json`` says which labeller a folder holds.
+    Processes sharing a cache label each frame once: a frame being labelled is locked, and the
+    kernel drops the lock when its holder dies, however it dies."""
+
+    def __init__(self, root, calc: BaseCalculator):
+        self.calc = calc
+        described = {"calculator": f"{type(calc).__module__}.{type(calc).__qualname__}",
+                     "parameters": calc.todict()}
+        self.dir = Path(root) / work_key(described)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if not (self.dir / "labeller.json").exists():
+            with atomic_path(self.dir / "labeller.json") as tmp:
+                tmp.write_text(json.dumps(described, indent=2, default=str) + "\n")
+
+    def lookup(self, digest: str):
+        """The labelled frame, the reason the labeller failed on it (a string), or None."""
+        done = self.dir / f"{digest}.extxyz"
+        if done.exists():
+            return ase.io.read(done, format="extxyz")
+        failed = self.dir / f"{digest}.failed.json"
+        if failed.exists():
+            return json.loads(failed.read_text())["reason"]
+        return None
+
+    def label(self, atoms, digest: str, wait: bool):
+        """``(result, computed)``: the result of :meth:`lookup`, after labelling ``atoms`` here
+        when no one has; ``(None, False)`` when another process is labelling it and not
+        ``wait``."""
+        lock_path = self.dir / f"{digest}.lock"
+        with open(lock_path, "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                return None, False
+            found = self.lookup(digest)  # labelled by the lock's last holder
+            if found is not None:
+                return found, False
+            bare = atoms.copy()
+            bare.info = {}
+            try:
+                result = single_point(bare, self.calc)
+            except Exception as err:  # any failure of the labeller is this frame's
+                result = f"{type(err).__name__}: {err}"
+                with atomic_path(self.dir / f"{digest}.failed.json") as tmp:
+                    tmp.write_text(json.dumps({"reason": result}) + "\n")
+            else:
+                with atomic_path(self.dir / f"{digest}.extxyz") as tmp:
+                    ase.io.write(tmp, result, format="extxyz")
+            lock_path.unlink()
+            return result, True
+
+
+@dataclass
+class CachedRun:
+    """What :func:`label_through_cache` did: frames labelled now, frames whose result (labels
+    or a recorded failure) the cache held, and the frames the labeller failed on (``"frame I (pool index J): reason"``)."""
+
+    computed: int
+    reused: int
+    failed: list[str]
+
+
+def label_through_cache(inp, out, cache: LabelCache, overwrite: bool = False,
+                        progress: bool = True) -> CachedRun | None:
+    """Label every frame of ``inp`` into ``out`` through ``cache``: frames the cache holds are
+    not computed again. ``out`` keeps the input frames' info and gets the labeller's labels;
+    frames the labeller failed on are left out and named. Returns None when ``out`` already
+    holds this work. Fails, writing nothing, when the labeller failed on every frame."""
+    inp, out = Path(inp), Path(out)
+    frames = list(iread_frames(inp, require=()))
+    fmt = frame_format(out, len(frames))
+    key = labelling_key(inp, cache.calc)
+    if claim_output(out, overwrite, inputs=[inp], done=lambda p: _key_of(p, fmt) == key):
+        return None
+    digests = [frame_digest(a) for a in frames]
+    results = {i: found for i, d in enumerate(digests)
+               if (found := cache.lookup(d)) is not None}
+    pending, computed, start = [i for i in range(len(frames)) if i not in results], 0, time.time()
+    with tqdm(total=len(frames), initial=len(results), desc="label", unit="frame",
+              disable=not progress) as bar:
+        for wait in (False, True):  # first what no one is labelling, then wait for the rest
+            deferred = []
+            for i in pending:
+                result, fresh = cache.label(frames[i], digests[i], wait)
+                if result is None:
+                    deferred.append(i)
+                    continue
+                results[i], computed = result, computed + fresh
+                bar.update()
+                if computed:
+                    bar.set_postfix_str(f"{60 * computed / (time.time() - start):.1f} frames/min")
+            pending = deferred
+    failed = [f"frame {i} (pool index {frames[i].info.get('pool_index', '-')}): {r}"
+              for i, r in sorted(results.items()) if isinstance(r, str)]
+    if frames and len(failed) == len(frames):
+        raise InputError(f"{inp}: the labeller failed on every frame, e.g. {failed[0]}; the "
+                         f"failures are recorded in {cache.dir}")
+    labelled = []
+    for i, atoms in enumerate(frames):
+        if isinstance(results[i], str):
+            continue
+        frame = atoms.copy()
+        frame.calc = SinglePointCalculator(frame, **results[i].calc.results)
+        frame.info[RUN_KEY] = key
+        labelled.append(frame)
+    write_frames(labelled, out)
+    return CachedRun(computed, len(frames) - computed, failed)

@@ -1,46 +1,79 @@
-"""Relabel frames with single points of a reference calculator (BMHTF or any ASE calculator).
+"""Relabel frames with single points of a labeller (BMHTF, GFN1-/GFN2-xTB or any ASE calculator).
 
---calculator takes 'reference' (the default: the BMHTF NaCl potential, for Na and Cl only),
-an importable MODULE:CALLABLE (the working directory is searched too), or a PATH.py:CALLABLE;
-the callable takes no arguments and returns an ASE calculator, e.g.
+--calculator takes 'reference' (the BMHTF NaCl potential, for Na and Cl only), 'gfn1-xtb' or
+'gfn2-xtb' (tblite's tight binding, any elements it parametrises), an importable
+MODULE:CALLABLE (the working directory is searched too), or a PATH.py:CALLABLE; the callable
+takes no arguments and returns an ASE calculator, e.g.
 
+    mlipselect label train.extxyz --calculator gfn1-xtb --cache labels --out labelled.extxyz
     mlipselect label train.extxyz --calculator mycalc.py:make_calculator --out labelled.extxyz
 
-Progress is shown; finished frames are kept in OUT.partial, so an interrupted run resumes
-where it stopped, and a rerun of finished work does nothing. A partial or finished result of
-other work (another input or calculator) is never appended to or replaced without
---overwrite. A frame the calculator fails on is named in one error message.
+Without --calculator, the profile's label.calculator (with its label.settings) is used, else
+'reference'. Progress is shown; a rerun of finished work does nothing.
+
+Without --cache, finished frames are kept in OUT.partial, an interrupted run resumes where it
+stopped, and a frame the calculator fails on stops the run with one message naming it. With
+--cache DIR, each distinct frame is labelled once per labeller across every file labelled
+through DIR (overlapping selections cost nothing extra), a killed run resumes with every
+finished frame, and a frame the labeller fails on is recorded there, named and left out of OUT
+while the others are labelled. A result of other work (another input or calculator) is never
+appended to or replaced without --overwrite.
 """
 
+import sys
 from pathlib import Path
 
-ON_INTERRUPT = "the frames labelled so far are kept in {out}.partial; the same command resumes"
+ON_INTERRUPT = ("the frames labelled so far are kept in {out}.partial (or in the --cache "
+                "folder); the same command resumes")
 
 
 def configure(p) -> None:
     p.add_argument("input", type=Path, help="frames to label (extxyz or any ASE format)")
-    p.add_argument("--calculator", default="reference",
-                   help="'reference' (BMHTF NaCl; default), MODULE:CALLABLE or PATH.py:CALLABLE "
-                   "returning an ASE calculator")
+    p.add_argument("--calculator", default=None,
+                   help="'reference' (BMHTF NaCl), 'gfn1-xtb', 'gfn2-xtb', MODULE:CALLABLE or "
+                   "PATH.py:CALLABLE returning an ASE calculator (default: the profile's "
+                   "label.calculator, else 'reference')")
     p.add_argument("--config", "--profile", dest="profile", default=None,
-                   help="profile whose 'reference' section sets the BMHTF cutoff and accuracy")
+                   help="profile whose 'label' section names the labeller and its settings and "
+                   "whose 'reference' section sets the BMHTF cutoff and accuracy")
+    p.add_argument("--cache", type=Path, default=None,
+                   help="folder of labels shared by every run that names it: each distinct "
+                   "frame is labelled once, failures are recorded and skipped")
     p.add_argument("--out", required=True, type=Path,
                    help="labelled frames, in the format of its extension (.extxyz, .traj, ...)")
 
 
 def run(args) -> int:
-    from mlipselect.config import load_profile
-    from mlipselect.label import label_file, make_calculator, reference_species
+    from mlipselect.config import SCHEMA, load_profile
+    from mlipselect.label import (
+        LabelCache,
+        label_file,
+        label_through_cache,
+        make_calculator,
+        reference_species,
+    )
     from mlipselect.pool.frames_io import iread_frames
 
-    reference = load_profile(args.profile)["reference"] if args.profile else None
-    if args.calculator == "reference":
+    profile = load_profile(args.profile) if args.profile else SCHEMA
+    calculator = args.calculator or profile["label"]["calculator"]
+    settings = profile["label"]["settings"] if calculator == profile["label"]["calculator"] \
+        else {}
+    if calculator == "reference":
         reference_species(iread_frames(args.input, require=()), str(args.input))
-    counts = label_file(args.input, args.out, make_calculator(args.calculator, reference),
-                        overwrite=args.overwrite)
-    if counts is None:
-        print(f"{args.out} already holds these frames labelled by this calculator; nothing to do")
+    calc = make_calculator(calculator, profile["reference"] if args.profile else None, settings)
+    if args.cache is None:
+        counts = label_file(args.input, args.out, calc, overwrite=args.overwrite)
+        done = counts and (f"labelled {counts[0]} frames"
+                           + (f" ({counts[1]} more resumed from the partial result)"
+                              if counts[1] else ""))
     else:
-        resumed = f" ({counts[1]} more resumed from the partial result)" if counts[1] else ""
-        print(f"labelled {counts[0]} frames{resumed} -> {args.out}")
+        cached = label_through_cache(args.input, args.out, LabelCache(args.cache, calc),
+                                     overwrite=args.overwrite)
+        for failure in cached.failed if cached else ():
+            print(f"{args.input}: the labeller failed on {failure}; left out of {args.out}",
+                  file=sys.stderr)
+        done = cached and (f"labelled {cached.computed} frames, {cached.reused} from the "
+                           f"cache {args.cache}, {len(cached.failed)} failed")
+    print(f"{done} -> {args.out}" if done else
+          f"{args.out} already holds these frames labelled by this calculator; nothing to do")
     return 0

@@ -54,8 +54,14 @@ class Layout:
     def selection(self, selection: str) -> str:
         return f"{self.root}/selections/{selection}.extxyz"
 
-    def labelled(self, selection: str) -> str:
-        return f"{self.root}/labelled/{selection}.extxyz"
+    def labelled(self, frames: str) -> str:
+        """Frames relabelled by the profile's labeller: a selection, or ``test/TEST_SET``."""
+        return f"{self.root}/labelled/{frames}.extxyz"
+
+    @property
+    def label_cache(self) -> str:
+        """The labeller's labels of every distinct frame (``label.LabelCache``)."""
+        return f"{self.root}/labels"
 
     def model(self, model: str, selection: str) -> str:
         return f"{self.root}/models/{model}/{selection}"
@@ -139,9 +145,10 @@ class Plan:
 
     @property
     def labeller(self) -> str | None:
-        """The calculator that relabels the selections, or None where the pool's own
-        reference labels are kept (labelling again would recompute the same numbers)."""
-        labeller = self.profile["reproduce"]["labeller"]
+        """The calculator that relabels the selections and test sets, or None where the
+        pool's own reference labels are kept (labelling again would recompute the same
+        numbers)."""
+        labeller = self.profile["label"]["calculator"]
         return None if labeller == "reference" else labeller
 
     def training_frames(self, layout: Layout, selection: str) -> str:
@@ -149,6 +156,17 @@ class Plan:
         if self.labeller is None:
             return layout.selection(selection)
         return layout.labelled(selection)
+
+    def evaluation_frames(self, layout: Layout, test_set: str) -> str:
+        """The labelled frames of a test set the models are evaluated on."""
+        if self.labeller is None:
+            return layout.test_frames(test_set)
+        return layout.labelled(f"test/{test_set}")
+
+    def unlabelled(self, layout: Layout, frames: str) -> str:
+        """The frames ``layout.labelled(frames)`` is made from."""
+        test_set = frames.removeprefix("test/")
+        return layout.test_frames(test_set) if test_set != frames else layout.selection(frames)
 
     @property
     def trained(self) -> list[tuple[str, str]]:
