@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import ase.io
 import pytest
 import yaml
 
@@ -160,3 +161,52 @@ def test_selections_are_relabelled_only_by_another_labeller(tmp_path):
     # the test sets are relabelled too: models are tested on the labeller's labels
     for test_set in ("in-pool", "independent"):
         assert f"labelled/test/{test_set}.extxyz" in relabelled
+
+
+def test_the_xtb_profile_labels_selections_and_test_sets_once_each(tmp_path):
+    plan = _dry_run_jobs("xtb", tmp_path / "results", tmp_path, "--forceall")
+    labelled = {line.split("--out ")[1].split()[0] for line in plan.splitlines()
+                if "mlipselect label " in line}
+    assert len(labelled) == 15 + 3  # 5 methods x 3 seeds, and the three test sets
+    assert {f"{tmp_path}/results/labelled/test/{t}.extxyz"
+            for t in ("in-pool", "independent", "extrapolation")} <= labelled
+    assert all("--cache" in line for line in plan.splitlines() if "mlipselect label " in line)
+    # Models are tested on the labeller's labels, without BMHTF's tails of the pool.
+    evaluate = [line for line in plan.splitlines() if "mlipselect evaluate " in line]
+    assert evaluate and all("/labelled/test/" in line and "--tails" not in line
+                            for line in evaluate)
+
+
+@pytest.mark.slow
+def test_the_study_on_xtb_labels_at_smoke_size(tmp_path):
+    settings = yaml.safe_load((PROFILES_DIR / "smoke.yaml").read_text())
+    settings.update(name="xtb-smoke", label={"calculator": "gfn1-xtb"},
+                    split={"test_fraction": 0.1, "seed": 0})
+    settings["test"]["every"] = 50
+    settings["select"].update(methods=["random", "atomic-energies"], n=[4])
+    settings["reproduce"].update(train_n={"nn": 4, "gpr": 4}, md_methods=["atomic-energies"])
+    profile = tmp_path / "xtb-smoke.yaml"
+    profile.write_text(yaml.safe_dump(settings))
+    results = tmp_path / "results"
+    done = subprocess.run([sys.executable, "-m", "mlipselect.cli", "reproduce", "--profile",
+                           str(profile), "--results", str(results), "--cores", "2"],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    # Trained and tested on GFN1-xTB's labels (about -64 eV per ion; BMHTF's: about -4).
+    for path in (results / "labelled").rglob("*.extxyz"):
+        assert all(a.get_potential_energy() / len(a) < -30 for a in ase.io.read(path, ":"))
+    report = json.loads((results / "report.json").read_text())
+    labels = report["labels"]
+    assert labels["labeller"] == "gfn1-xtb" and labels["frames"] == len(
+        {a.info["pool_index"] for p in (results / "selections").glob("*.extxyz")
+         for a in ase.io.read(p, ":")})
+    for quantity in ("energy_per_atom", "force_norms", *(f"atomic_energies.{s}"
+                                                          for s in ("Na", "Cl"))):
+        found = labels
+        for key in quantity.split("."):
+            found = found[key]
+        assert -1 <= found["spearman"] <= 1 and found["count"] > 0
+    assert (results / "figures" / "fig4_labels.png").stat().st_size > 10_000
+    text = (results / "report.md").read_text()
+    assert "The selector against the labeller: BMHTF and gfn1-xtb" in text
+    assert "no MD was driven by the labeller" in text

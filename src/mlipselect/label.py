@@ -249,7 +249,8 @@ class LabelCache:
 @dataclass
 class CachedRun:
     """What :func:`label_through_cache` did: frames labelled now, frames whose result (labels
-    or a recorded failure) the cache held, and the frames the labeller failed on (``"frame I (pool index J): reason"``)."""
+    or a recorded failure) the cache held, and the frames the labeller failed on
+    (``"frame I (pool index J): reason"``)."""
 
     computed: int
     reused: int

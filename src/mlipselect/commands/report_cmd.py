@@ -3,7 +3,9 @@
 Takes the pool, the selections, the models' test metrics per test set and the MD runs (each
 a status JSON of `mlipselect md` and its g(r) CSV from `mlipselect rdf`, in the same order,
 the reference among them); what each file is comes from the file itself. Writes
-OUT/figures/fig{1,2,3}_*.{png,pdf}, OUT/report.json and OUT/report.md.
+OUT/figures/fig{1,2,3}_*.{png,pdf}, OUT/report.json and OUT/report.md. With --labelled (the
+selections relabelled by another labeller, e.g. GFN1-xTB), also how the selector's labels
+relate to the labeller's: OUT/figures/fig4_labels.{png,pdf} and a section of the report.
 """
 
 from pathlib import Path
@@ -23,6 +25,8 @@ def configure(p) -> None:
                    help="MD status files (TRAJECTORY.json), the reference's among them")
     p.add_argument("--rdf", required=True, nargs="+", type=Path,
                    help="g(r) of the same runs, in the same order")
+    p.add_argument("--labelled", nargs="+", type=Path, default=[],
+                   help="the selections relabelled by `mlipselect label` (another labeller)")
     p.add_argument("--out", required=True, type=Path,
                    help="directory for figures/, report.json and report.md")
 
@@ -41,7 +45,7 @@ def run(args) -> int:
         if not files:
             raise InputError(f"--metrics {name}: name a test set, then its metrics files")
         metrics[name] = [Path(f) for f in files]
-    inputs = Inputs(args.pool, args.selections, metrics, runs)
+    inputs = Inputs(args.pool, args.selections, metrics, runs, args.labelled)
     report = build_report(load_profile(args.profile), inputs, args.out,
                           overwrite=args.overwrite)
     for key, claim in report["claims"].items():

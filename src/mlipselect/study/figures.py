@@ -1,4 +1,5 @@
-"""F1 distributions, F2 test force errors, F3 Na-Na g(r): one function per figure.
+"""F1 distributions, F2 test force errors, F3 Na-Na g(r), F4 the selector's labels against the
+labeller's: one function per figure.
 
 Each writes ``<stem>.png`` and ``<stem>.pdf`` and returns the paths. Colours are fixed per
 selection method across figures.
@@ -194,6 +195,29 @@ def fig3_rdf(reference, runs: list[dict], threshold: float, stem) -> list[Path]:
                            fontsize=9)
         survival.legend(fontsize=7, loc="lower left")
     fig.suptitle("F3  Na-Na radial distribution function and stability in NVT MD at 1400 K")
+    fig.tight_layout()
+    return _save(fig, stem)
+
+
+def fig4_labels(points: dict, labeller: str, stem) -> list[Path]:
+    """BMHTF's labels of the selected frames against ``labeller``'s: energy per atom, |f_i|,
+    and atomic energies per species, each panel with its rank correlation. Energies are shown
+    relative to their means (the two methods' zeros differ)."""
+    fig, axes = plt.subplots(1, len(points), figsize=(3.6 * len(points), 3.4))
+    titles = {"energy_per_atom": "energy per atom (eV)", "force_norms": "|f_i| (eV/A)"}
+    for ax, (key, (x, y)) in zip(np.atleast_1d(axes), points.items(), strict=True):
+        x, y = np.asarray(x), np.asarray(y)
+        if key != "force_norms":
+            x, y = x - x.mean(), y - y.mean()
+        ax.scatter(x, y, s=4, alpha=0.3, color="#1f77b4", rasterized=True)
+        low, high = min(x.min(), y.min()), max(x.max(), y.max())
+        ax.plot([low, high], [low, high], color="k", lw=0.8, ls=":", label="y = x")
+        rho = stats.spearmanr(x, y).statistic
+        title = titles.get(key) or f"E_i of {key.rsplit('_', 1)[1]} (eV)"
+        ax.set_title(f"{title}\nSpearman ρ = {rho:.2f}", fontsize=9)
+        ax.set_xlabel("BMHTF (selector)")
+        ax.set_ylabel(f"{labeller} (labeller)")
+    np.atleast_1d(axes)[0].legend(fontsize=8)
     fig.tight_layout()
     return _save(fig, stem)
 

@@ -17,6 +17,8 @@ from mlipselect.config import check_reproduction, for_test_sets
 from mlipselect.errors import InputError
 
 FIGURES = ("fig1_distributions", "fig2_force_errors", "fig3_rdf")
+LABELS_FIGURE = "fig4_labels"
+"""Drawn where a labeller relabelled the frames: its labels against the selector's."""
 
 
 def selection_name(method, n, seed) -> str:
@@ -26,9 +28,11 @@ def selection_name(method, n, seed) -> str:
 
 @dataclass(frozen=True)
 class Layout:
-    """The files of one reproduction under ``root``."""
+    """The files of one reproduction under ``root``; ``relabelled`` where a labeller other
+    than the pool's reference labels the training and test frames."""
 
     root: str
+    relabelled: bool = False
 
     def state(self, state: str) -> str:
         return f"{self.root}/states/{state}.h5"
@@ -86,7 +90,8 @@ class Layout:
     @property
     def report_outputs(self) -> list[str]:
         """Every file the report writes: the figures, report.json and report.md."""
-        return [*(f"{self.root}/figures/{name}{suffix}" for name in FIGURES
+        figures = [*FIGURES, LABELS_FIGURE] if self.relabelled else FIGURES
+        return [*(f"{self.root}/figures/{name}{suffix}" for name in figures
                   for suffix in (".png", ".pdf")),
                 f"{self.root}/report.json", f"{self.root}/report.md"]
 

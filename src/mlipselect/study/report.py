@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from mlipselect.analysis.coverage import bandwidth, coverage
 from mlipselect.analysis.distributions import Quantities, species_tail_share
+from mlipselect.analysis.labels import agreement
 from mlipselect.analysis.rdf import compare_with_reference, read_rdf_csv
 from mlipselect.descriptors import pool_descriptors
 from mlipselect.errors import InputError
@@ -32,8 +33,13 @@ from mlipselect.study.claims import (
     effect_text,
     physics_vs_structure,
 )
-from mlipselect.study.figures import fig1_distributions, fig2_force_errors, fig3_rdf
-from mlipselect.study.plan import FIGURES, Layout, selection_name
+from mlipselect.study.figures import (
+    fig1_distributions,
+    fig2_force_errors,
+    fig3_rdf,
+    fig4_labels,
+)
+from mlipselect.study.plan import FIGURES, LABELS_FIGURE, Layout, selection_name
 
 CLAIMS = {
     "C1": "Uniform selection in atomic energies (and forces) samples the low-probability tails "
@@ -54,12 +60,13 @@ QUESTIONS = {
 class Inputs:
     """The files a report reads: the pool, the selections, the models' test metrics, and the
     MD runs as pairs of a status (``mlipselect md``'s JSON) and its g(r) CSV, the reference
-    among them."""
+    among them; and the selections relabelled by another labeller, where one did."""
 
     pool: Path
     selections: list[Path]
     metrics: dict[str, list[Path]]
     md: list[tuple[Path, Path]]
+    labelled: list[Path] = field(default_factory=list)
 
     @property
     def main_test_set(self) -> str:
@@ -182,7 +189,7 @@ def build_report(profile: dict, inputs: Inputs, results, overwrite: bool = False
     ``report.md`` into ``results``; returns the report. An existing report or figure is
     replaced only with ``overwrite``."""
     settings, results = profile["report"], Path(results)
-    for path in Layout(str(results)).report_outputs:
+    for path in Layout(str(results), relabelled=bool(inputs.labelled)).report_outputs:
         claim_output(Path(path), overwrite)
     figures = results / "figures"
     figures.mkdir(parents=True, exist_ok=True)
@@ -203,10 +210,15 @@ def build_report(profile: dict, inputs: Inputs, results, overwrite: bool = False
                                  projection(descriptors, rows)),
              *fig2_force_errors(main, extrapolation, stems[1]),
              *fig3_rdf(reference_rdf, runs, settings["artifact_threshold"], stems[2])]
+    labels = {"note": labels_note(profile)}
+    if inputs.labelled:
+        labels.update(labeller=profile["label"]["calculator"],
+                      **labeller_agreement(inputs.pool, inputs.selections, inputs.labelled))
+        paths += fig4_labels(labels.pop("points"), labels["labeller"], figures / LABELS_FIGURE)
     report = {
         "profile": profile["name"],
         "scales": scales(profile, pool_frames, pool_q),
-        "labels": labels_note(profile),
+        "labels": labels,
         "claims": {
             "C1": {"claim": CLAIMS["C1"], **claim_c1(tails)},
             "C2": {"claim": CLAIMS["C2"], "test_set": inputs.main_test_set,
@@ -237,12 +249,34 @@ def questions(errors: list[dict], runs: list[dict], threshold: float) -> dict:
 
 
 def labels_note(profile: dict) -> str:
-    """Where the training labels came from."""
-    labeller = profile["reproduce"]["labeller"]
-    if labeller == "reference":
+    """Where the training and test labels came from."""
+    label = profile["label"]
+    if label["calculator"] == "reference":
         return ("Training and test labels are the pool's own BMHTF energies and forces, "
                 "computed once while sampling (not recomputed).")
-    return f"Training frames relabelled by {labeller}."
+    settings = ", ".join(f"{k} {v}" for k, v in label["settings"].items())
+    return (f"The frames were sampled and selected with BMHTF, then the selections and every "
+            f"test set were relabelled by single points of {label['calculator']}"
+            + (f" ({settings})" if settings else "") + "; the models train and are tested on "
+            "those labels. The g(r) reference of F3 is BMHTF's: no MD was driven by the "
+            "labeller, so F3 shows stability, and structure only against BMHTF.")
+
+
+def labeller_agreement(pool_path, selections, labelled) -> dict:
+    """How BMHTF, which selected the frames, and the labeller label the same frames
+    (:func:`~mlipselect.analysis.labels.agreement` over every distinct relabelled pool
+    frame), and which selected frames the labeller failed on."""
+    chosen, relabelled = set(), {}
+    for path in selections:
+        chosen.update(int(a.info["pool_index"]) for a in iread_frames(path, require=()))
+    for path in labelled:
+        for atoms in iread_frames(path, require=("energy", "forces")):
+            relabelled[int(atoms.info["pool_index"])] = atoms
+    rows = sorted(relabelled)
+    with Pool(pool_path) as pool:
+        selector = list(pool.frames(rows))
+    found = agreement(selector, [relabelled[i] for i in rows])
+    return {**found, "failed_pool_indices": sorted(chosen - set(relabelled))}
 
 
 def scales(profile: dict, pool_frames: int, pool_q: Quantities) -> dict:
@@ -281,6 +315,8 @@ def _comparison_name(c: dict) -> str:
 def _claim_lines(key: str, claim: dict) -> list[str]:
     """A claim's comparisons as a table a reader can check."""
     lines = [f"### {key}: {claim['verdict']}", "", f"Rule: {claim['rule']}.", ""]
+    if not claim.get("families") and "comparisons" not in claim:
+        return [*lines, "Not tested: this run holds no pair of methods to compare.", ""]
     groups = claim.get("families") or {"": claim}
     for family in sorted(groups, key=lambda f: (f != "nn", f)):  # the verdict's family first
         group = groups[family]
@@ -301,6 +337,30 @@ def _claim_lines(key: str, claim: dict) -> list[str]:
     return lines
 
 
+def _labels_lines(labels: dict) -> list[str]:
+    """Where a labeller relabelled the frames: how its labels relate to BMHTF's."""
+    if "labeller" not in labels:
+        return []
+    failed = labels["failed_pool_indices"]
+    lines = [f"## The selector against the labeller: BMHTF and {labels['labeller']}", "",
+             f"![labels](figures/{LABELS_FIGURE}.png)", "",
+             f"The seed's method assumes that BMHTF, which selects, ranks configurations as "
+             f"the labeller would. On the {labels['frames']} distinct selected frames "
+             f"({labels['force_norms']['count']} atoms):", "",
+             "| quantity | Pearson r | Spearman rank ρ |", "|---|---|---|"]
+    rows = [("energy per atom (per frame)", labels["energy_per_atom"]),
+            ("force magnitude \\|f_i\\| (per atom)", labels["force_norms"]),
+            *((f"E_i of {species} (per atom)", c)
+              for species, c in labels["atomic_energies"].items())]
+    lines += [f"| {name} | {c['pearson']:.3f} | {c['spearman']:.3f} |" for name, c in rows]
+    lines += ["", f"The forces differ by {labels['force_difference']:.0%} of the labeller's "
+              "RMS force component (RMS of the difference).",
+              f"The labeller failed on {len(failed)} selected frame(s)"
+              + (f" (pool indices {', '.join(map(str, failed))}), left out of training." if failed
+                 else "."), ""]
+    return lines
+
+
 def markdown(report: dict) -> str:
     """The report as Markdown, figures linked relative to the report."""
     sc = report["scales"]
@@ -313,8 +373,9 @@ def markdown(report: dict) -> str:
         f"{sc['nn_sizes']}, GPR {sc['gpr_sizes']}; MD at {sc['md']['temperature_K']} K for "
         f"{sc['md']['time_ps']} ps of {sc['md']['ions']} ions. {PAPER_SCALE}",
         "",
-        report["labels"],
+        report["labels"]["note"],
         "",
+        *_labels_lines(report["labels"]),
         "## Claims",
         "",
         "| | claim | verdict |",
