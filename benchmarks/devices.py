@@ -12,63 +12,33 @@ takes any labelled file ASE reads, for a machine without it. Prints a Markdown t
 """
 
 import argparse
-import csv
 import json
 import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from benchmarks.bench_models import labelled_frames, paper_profile  # noqa: E402
 
-EPOCHS = 4
-MD_STEPS = 40
 PAPER_FRAMES, PAPER_EPOCHS, PAPER_MD_STEPS = 512, 1000, 500_000
 
 
 def measure(frames: list, size: str) -> dict:
-    """Costs of one SchNet size on whatever device ``mlipselect.models.nn.device`` picks."""
-    import torch
+    """Costs of one SchNet size on whatever device ``mlipselect.models.nn.device`` picks, as
+    ``reproduce --estimate`` calibrates them, and the paper profile's cost from them."""
+    from mlipselect.models.nn import device
+    from mlipselect.study.estimate import model_costs
 
-    from mlipselect.config import SCHEMA
-    from mlipselect.md.engines import AseEngine
-    from mlipselect.md.guard import Guard
-    from mlipselect.md.run import starting_state
-    from mlipselect.models import train_model
-    from mlipselect.models.nn import LOG, device
-
-    def synced(call):
-        start = time.perf_counter()
-        call()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        return time.perf_counter() - start
-
-    with tempfile.TemporaryDirectory() as tmp:
-        profile = paper_profile(nn={"epochs": EPOCHS, "patience": EPOCHS})
-        model = train_model("nn", frames, profile, Path(tmp) / "m", size=size, progress=False)
-        # loss.csv's seconds are cumulative: epochs after the first (warm-up) give the rate
-        with open(Path(tmp) / "m" / LOG) as fh:
-            seconds = [float(row["seconds"]) for row in csv.DictReader(fh)]
-    epoch_frame_s = (seconds[-1] - seconds[0]) / (len(seconds) - 1) / len(frames)
-    atoms = frames[0].copy()
-    model.predict(atoms)  # warm-up: kernels, allocator
-    predict_s = float(np.median([synced(lambda: model.predict(atoms)) for _ in range(10)]))
-    settings = {**SCHEMA["md"], "temperature": 1400.0, "timestep_fs": 2.0}
-    engine = AseEngine(starting_state(frames[0], 1400.0, 0), model.calculator(), settings, 0)
-    guard = Guard(settings["min_distance"], 1e9)
-    engine.advance(2, guard)
-    md_s = synced(lambda: engine.advance(MD_STEPS, guard)) / MD_STEPS
-    return {"device": str(device()), "ions": len(atoms), "frames": len(frames),
-            "epoch_s_per_frame": epoch_frame_s, "predict_s": predict_s, "md_step_s": md_s,
-            "paper_training_hours": epoch_frame_s * PAPER_FRAMES * PAPER_EPOCHS / 3600,
-            "paper_md_hours": md_s * PAPER_MD_STEPS / 3600}
+    costs = model_costs("nn", frames, paper_profile(), size)
+    return {"device": str(device()), "ions": costs["ions"], "frames": len(frames),
+            "epoch_s_per_frame": costs["train_s_per_frame"], "predict_s": costs["predict_s"],
+            "md_step_s": costs["md_step_s"],
+            "paper_training_hours": costs["train_s_per_frame"] * PAPER_FRAMES * PAPER_EPOCHS
+            / 3600,
+            "paper_md_hours": costs["md_step_s"] * PAPER_MD_STEPS / 3600}
 
 
 def one_device(frames_file: str) -> list[dict]:

@@ -126,6 +126,9 @@ SCHEMA: dict[str, dict] = {
         "md_seeds": [0],  # selection seeds whose models drive MD
         "md_velocity_seeds": [0],  # MD runs per model, by thermostat seed
         "md_start_state": "melt-1400K",  # MD starts from this state point's last frame
+        # family -> MD length (ps) where it must be shorter than md.time_ps (a family too
+        # slow for the full run on one node; the report states the shortening)
+        "md_time_ps": {},
         # threads of each training, evaluation and MD job (torch's too): 1 runs as many jobs
         # side by side as there are cores, which beats threading small models
         "threads": 1,
@@ -277,6 +280,11 @@ def check_reproduction(profile: dict) -> None:
          f"reproduce.md_methods must be among select.methods {sel['methods']}"),
         (set(cfg["md_seeds"]) <= set(sel["seeds"]),
          f"reproduce.md_seeds must be among select.seeds {sel['seeds']}"),
+        (set(cfg["md_time_ps"]) <= set(cfg["md_models"])
+         and all(isinstance(t, (int, float)) and 0 < t <= profile["md"]["time_ps"]
+                 for t in cfg["md_time_ps"].values()),
+         f"reproduce.md_time_ps {cfg['md_time_ps']} must give families of reproduce.md_models "
+         f"a length in ps up to md.time_ps ({profile['md']['time_ps']})"),
         (set(cfg["md_models"]) <= set(cfg["train_n"]),
          "reproduce.md_models must name model families of reproduce.train_n"),
         (all(size in profile["train"][family]["sizes"]

@@ -7,6 +7,11 @@ an interrupted run (Ctrl-C, a killed process, a lost node) resumes with the same
 rerun with nothing changed does nothing, and a changed setting reruns only what depends on it.
 One run at a time per results directory: a second is refused while the first is alive.
 Arguments after `--` go to Snakemake unchanged.
+
+--estimate runs nothing of the workflow: it prints, per rule and in total, the core-hours,
+GPU-hours, peak memory and the wall time on --cores cores, from costs measured on this
+machine by a short calibration at the profile's size (cached; about a minute at the quick
+profile's size), and names the jobs that no single node finishes in a day.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ def configure(p) -> None:
     p.add_argument("--profile", "--config", dest="profile", default="quick",
                    help="smoke, quick (default), paper, or a profile YAML")
     p.add_argument("--dry-run", action="store_true", help="plan the jobs, run nothing")
+    p.add_argument("--estimate", action="store_true",
+                   help="print what the run would cost on --cores cores, run nothing")
     p.add_argument("--cores", type=int, default=None, help="local cores (default: all)")
     p.add_argument("--cluster", metavar="PROFILE", default=None,
                    help="a Snakemake profile directory for a cluster, or 'slurm' for the one "
@@ -45,7 +52,9 @@ def run(args) -> int:
     from mlipselect.study.plan import Plan, cluster_profile, snakefile
 
     profile = load_profile(args.profile)
-    Plan(profile)  # checks the profile's grid before Snakemake starts
+    plan = Plan(profile)  # checks the profile's grid before Snakemake starts
+    if args.estimate:
+        return estimate(plan, args.cores or os.cpu_count())
     results = args.results or Path("results") / profile["name"]
     command = [
         sys.executable, "-m", "snakemake", "--snakefile", str(snakefile()),
@@ -70,6 +79,18 @@ def run(args) -> int:
     if status == 0 and args.publish and not args.dry_run:
         publish(results, args.publish)
     return status
+
+
+def estimate(plan, cores: int) -> int:
+    import torch
+
+    from mlipselect.study.estimate import calibrate, jobs, summary, table
+
+    costs = calibrate(plan.profile, progress=lambda m: print(m, file=sys.stderr))
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    print(f"profile {plan.profile['name']}:")
+    print(table(summary(jobs(plan, costs), cores, gpu)))
+    return 0
 
 
 @contextlib.contextmanager

@@ -197,6 +197,11 @@ class Plan:
                 runs.append(f"{family}-{size}/{selection_name(method, n, seed)}/v{v}")
         return runs
 
+    def md_time_ps(self, family: str) -> float:
+        """How long MD driven by a ``family`` model runs: ``md.time_ps`` unless the profile
+        shortens it for that family (``reproduce.md_time_ps``)."""
+        return self.profile["reproduce"]["md_time_ps"].get(family, self.profile["md"]["time_ps"])
+
     @property
     def md_start_state(self) -> str:
         return self.profile["reproduce"]["md_start_state"]

@@ -292,6 +292,7 @@ def scales(profile: dict, pool_frames: int, pool_q: Quantities) -> dict:
         "nn_sizes": list(profile["train"]["nn"]["sizes"]),
         "gpr_sizes": list(profile["train"]["gpr"]["sizes"]),
         "md": {"temperature_K": md["temperature"], "time_ps": md["time_ps"],
+               "shortened_ps": profile["reproduce"]["md_time_ps"],
                "ions": int(8 * profile["system"]["repeat"] ** 3)},
     }
 
@@ -371,7 +372,10 @@ def markdown(report: dict) -> str:
         f"{sc['pool_frames']} pool frames; selections of {sc['selection_sizes']} frames over "
         f"{sc['seeds']} seed(s); models trained on {sc['training_frames']} frames; NN sizes "
         f"{sc['nn_sizes']}, GPR {sc['gpr_sizes']}; MD at {sc['md']['temperature_K']} K for "
-        f"{sc['md']['time_ps']} ps of {sc['md']['ions']} ions. {PAPER_SCALE}",
+        f"{sc['md']['time_ps']} ps of {sc['md']['ions']} ions"
+        + "".join(f" ({family.upper()}-driven MD shortened to {ps} ps: the full length takes "
+                  "one node more than a day)" for family, ps in sc["md"]["shortened_ps"].items())
+        + f". {PAPER_SCALE}",
         "",
         report["labels"]["note"],
         "",

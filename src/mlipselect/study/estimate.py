@@ -1,0 +1,400 @@
+"""What a reproduction costs before it runs: ``mlipselect reproduce --estimate``.
+
+Each job of the plan is a count of work that the profile fixes (MD steps, epochs x training
+frames, single points, test frames) times a cost per unit of that work measured on this
+machine. The calibration runs each kind of work briefly at the profile's system size, each in
+a process of its own (so that its peak memory is its own): a few LAMMPS steps of the
+reference, one single point of the labeller, and per model size a few training epochs, force
+calls and MD steps. It is cached per machine and per the settings it measured, so a second
+estimate costs nothing. Wall time: the stages of the workflow (sampling; pool, selection and
+labelling; training; evaluation and MD; g(r) and report) run one after the other, and each
+stage's jobs are packed onto the cores longest first.
+
+Training is costed at the profile's full epoch count (early stopping can only shorten it).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import copy
+import csv
+import hashlib
+import heapq
+import json
+import multiprocessing
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from itertools import product
+from pathlib import Path
+
+import numpy as np
+
+from mlipselect.study.claims import STRUCTURE
+from mlipselect.study.plan import Plan, selection_name
+
+DAY_S = 86_400.0
+CALIBRATION_FRAMES = 4
+CALIBRATION_EPOCHS = 3
+MD_STEPS = 20
+
+
+@dataclass(frozen=True)
+class Job:
+    """One job of the workflow: its rule, what it works on, its cost in seconds on its
+    threads, its peak memory and the stage it runs in."""
+
+    rule: str
+    name: str
+    seconds: float
+    memory_mb: float
+    threads: int = 1
+    gpu: bool = False
+    stage: int = 0
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _timed(call) -> float:
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
+def _short_profile(profile: dict) -> dict:
+    """The profile with sampling cut to a few frames at its MD start state."""
+    short = copy.deepcopy(profile)
+    state = next(s for s in short["sample"]["states"]
+                 if s["name"] == profile["reproduce"]["md_start_state"])
+    every, dt = short["sample"]["every"], short["sample"]["timestep_fs"]
+    short["sample"].update(states=[state], equilibrate_ps=0.1, melt_ps=0.1,
+                           production_ps=CALIBRATION_FRAMES * every * dt / 1000)
+    return short
+
+
+def _sample(profile: dict, out: str) -> dict:
+    """Sample the calibration frames; seconds per MD step of the reference inside LAMMPS."""
+    from mlipselect.reference.sampler import StateRun, pool_metadata
+
+    run = StateRun(_short_profile(profile), 0)
+    try:
+        seconds = _timed(lambda: run.write(out, pool_metadata(profile), progress=False))
+    finally:
+        run.close()
+    return {"step_s": seconds / (run.n_frames * run.every), "memory_mb": _peak_mb()}
+
+
+def _frames(pool_path: str) -> list:
+    from mlipselect.pool.store import Pool
+
+    with Pool(pool_path) as pool:
+        return list(pool.frames())
+
+
+def _single_point(pool_path: str, profile: dict, labeller: str) -> dict:
+    """Seconds per single point of ``labeller`` ('reference': BMHTF through ASE)."""
+    from mlipselect.label import make_calculator, single_point
+
+    atoms = _frames(pool_path)[0]
+    calc = make_calculator(labeller, profile["reference"], profile["label"]["settings"])
+    single_point(atoms, calc)  # warm-up
+    return {"step_s": _timed(lambda: single_point(atoms, calc)), "memory_mb": _peak_mb()}
+
+
+def model_costs(family: str, frames: list, profile: dict, size: str) -> dict:
+    """Costs of one model size on whatever device it picks: training seconds per frame
+    (per epoch for NN, per fit for GPR), seconds per energy+forces call and per guarded NVT
+    MD step, and peak memory."""
+    from mlipselect.config import SCHEMA
+    from mlipselect.md.engines import AseEngine
+    from mlipselect.md.guard import Guard
+    from mlipselect.md.run import starting_state
+    from mlipselect.models import train_model
+    from mlipselect.models.nn import LOG
+
+    def synced(call):
+        seconds = _timed(call)
+        if family == "nn":
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+        return seconds
+
+    profile = copy.deepcopy(profile)
+    if family == "nn":
+        profile["train"]["nn"].update(epochs=CALIBRATION_EPOCHS, patience=CALIBRATION_EPOCHS)
+    with tempfile.TemporaryDirectory() as tmp:
+        model = train_model(family, frames, profile, Path(tmp) / "m", size=size, progress=False)
+        if family == "nn":  # loss.csv's seconds are cumulative; the first epoch warms up
+            with open(Path(tmp) / "m" / LOG) as fh:
+                seconds = [float(row["seconds"]) for row in csv.DictReader(fh)]
+            train_s = (seconds[-1] - seconds[0]) / (len(seconds) - 1) / len(frames)
+        else:
+            train_s = model.manifest["fit"]["seconds"] / len(frames)
+    atoms = frames[0].copy()
+    model.predict(atoms)  # warm-up: kernels, allocator
+    predict_s = float(np.median([synced(lambda: model.predict(atoms)) for _ in range(5)]))
+    settings = {**SCHEMA["md"], "temperature": profile["md"]["temperature"],
+                "timestep_fs": profile["md"]["timestep_fs"]}
+    engine = AseEngine(starting_state(frames[0], settings["temperature"], 0),
+                       model.calculator(), settings, 0)
+    guard = Guard(settings["min_distance"], 1e9)
+    engine.advance(2, guard)
+    md_s = synced(lambda: engine.advance(MD_STEPS, guard)) / MD_STEPS
+    return {"train_s_per_frame": train_s, "predict_s": predict_s, "md_step_s": md_s,
+            "ions": len(atoms), "memory_mb": _peak_mb()}
+
+
+def _model(pool_path: str, profile: dict, family: str, size: str) -> dict:
+    return model_costs(family, _frames(pool_path), profile, size)
+
+
+def _descriptors(pool_path: str) -> dict:
+    """Seconds per atomic environment of the SOAP descriptors that the structure-based
+    selections and the report's coverage use."""
+    from mlipselect.descriptors import pool_descriptors
+    from mlipselect.pool.store import Pool
+
+    with Pool(pool_path) as pool:
+        seconds = _timed(lambda: pool_descriptors(pool))
+        environments = len(pool.atom_column("numbers"))
+    return {"env_s": seconds / environments, "memory_mb": _peak_mb()}
+
+
+def _startup() -> dict:
+    """Seconds and memory for a job's process to start and import what a model job imports."""
+    seconds = _timed(lambda: subprocess.run(
+        [sys.executable, "-c", "import mlipselect.models.nn, mlipselect.models.gpr"],
+        check=True))
+    return {"seconds": seconds,
+            "memory_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+
+
+def _quiet() -> None:
+    import warnings
+
+    warnings.simplefilter("ignore", FutureWarning)  # torch.jit's deprecation, at import
+
+
+def _in_own_process(function, *args) -> dict:
+    """``function(*args)`` in a fresh process: its peak memory is its own."""
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context,
+                                                initializer=_quiet) as pool:
+        return pool.submit(function, *args).result()
+
+
+def calibration_key(profile: dict) -> str:
+    """What a calibration measured: the machine, and the settings that change the costs."""
+    import torch
+
+    described = {"machine": [platform.node(), platform.processor(), os.cpu_count(),
+                             torch.cuda.get_device_name(0) if torch.cuda.is_available()
+                             else "cpu"],
+                 "settings": {k: profile[k] for k in ("system", "reference", "label", "train",
+                                                      "md")}}
+    text = json.dumps(described, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mlipselect"
+
+
+def calibrate(profile: dict, progress=print) -> dict:
+    """Per-unit costs for ``profile`` on this machine, measured or read from the cache."""
+    path = cache_dir() / f"calibration-{calibration_key(profile)}.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    costs: dict = {"models": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        pool = str(Path(tmp) / "frames.h5")
+        costs["startup"] = _startup()  # first: the children's peak memory is its own
+        progress("calibrating: reference MD in LAMMPS")
+        costs["sample"] = _in_own_process(_sample, profile, pool)
+        costs["descriptors"] = _in_own_process(_descriptors, pool)
+        progress("calibrating: reference single points")
+        costs["reference_point"] = _in_own_process(_single_point, pool, profile, "reference")
+        labeller = profile["label"]["calculator"]
+        if labeller != "reference":
+            progress(f"calibrating: {labeller} single points")
+            costs["label"] = _in_own_process(_single_point, pool, profile, labeller)
+        for family in profile["reproduce"]["train_n"]:
+            for size in profile["train"][family]["sizes"]:
+                progress(f"calibrating: {family} {size}")
+                costs["models"][f"{family}-{size}"] = _in_own_process(
+                    _model, pool, profile, family, size)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(costs, indent=1))
+    return costs
+
+
+def _frames_per_state(profile: dict, test: bool = False) -> int:
+    cfg = profile["test"] if test else profile["sample"]
+    steps = round(cfg["production_ps"] * 1000 / profile["sample"]["timestep_fs"])
+    return max(1, steps // int(cfg["every"]))
+
+
+def jobs(plan: Plan, costs: dict) -> list[Job]:
+    """Every job of ``plan`` with its cost from ``costs`` (:func:`calibrate`)."""
+    profile, cfg = plan.profile, plan.profile["sample"]
+    start, light = costs["startup"]["seconds"], costs["startup"]["memory_mb"]
+    step = costs["sample"]["step_s"]
+    threads = profile["reproduce"]["threads"]
+    out = []
+    # stage 0: sampling
+    for test in (False, True):
+        states = cfg["states"] + (profile["test"]["states"] if test else [])
+        for state in states:
+            ps = cfg["equilibrate_ps"] + (cfg["melt_ps"] if state["phase"] == "melt" else 0)
+            ps += (profile["test"] if test else cfg)["production_ps"]
+            steps = ps * 1000 / cfg["timestep_fs"]
+            out.append(Job("sample_test_state" if test else "sample_state", state["name"],
+                           start + steps * step, costs["sample"]["memory_mb"]))
+    # stage 1: pool, selections and labels
+    pool_frames = len(cfg["states"]) * _frames_per_state(profile)
+    per_test = _frames_per_state(profile, test=True)
+    test_frames = {"in-pool": round(profile["split"]["test_fraction"] * pool_frames),
+                   "independent": len(cfg["states"]) * per_test,
+                   "extrapolation": len(profile["test"]["states"]) * per_test}
+    test_frames = {t: test_frames[t] for t in plan.test_sets}
+    sampled = [t for t in plan.test_sets if t != "in-pool"]
+    for rule, names in (("pool", ["pool"]), ("split", ["split"]), ("md_start", ["start"]),
+                        ("test_frames_in_pool", ["in-pool"]), ("test_pool", sampled),
+                        ("test_frames_sampled", sampled)):
+        out += [Job(rule, name, start, light, stage=1) for name in names]
+    # the pool's descriptors: computed by the first structure-based selection, then cached
+    ions = 8 * profile["system"]["repeat"] ** 3
+    describe = pool_frames * ions * costs["descriptors"]["env_s"]
+    sel = profile["select"]
+    grid = {selection_name(m, n, s): (m, n) for m, n, s in
+            product(sel["methods"], sel["n"], sel["seeds"])}
+    described = False
+    for name, (method, _) in grid.items():
+        by_structure = method in STRUCTURE
+        out.append(Job("select", name, start + (describe if by_structure and not described
+                                                else 0),
+                       costs["descriptors"]["memory_mb"] if by_structure else light, stage=1))
+        described = described or by_structure
+    if plan.labeller:
+        label = costs["label"]
+        sizes = {name: n for name, (_, n) in grid.items()}
+        for name, frames in [*sizes.items(), *(("test/" + t, f) for t, f in test_frames.items())]:
+            out.append(Job("label", name, start + frames * label["step_s"], label["memory_mb"],
+                           stage=1))
+    # stage 2: training; stage 3: evaluation and MD
+    all_tests = sum(test_frames.values())
+    for model, selection in plan.trained:
+        family, size = model.split("-", 1)
+        c = costs["models"][model]
+        n = profile["reproduce"]["train_n"][family]
+        epochs = profile["train"]["nn"]["epochs"] if family == "nn" else 1
+        out.append(Job("train", f"{model}/{selection}",
+                       start + epochs * n * c["train_s_per_frame"], c["memory_mb"], threads,
+                       gpu=family == "nn", stage=2))
+        out.append(Job("evaluate", f"{model}/{selection}", start + all_tests * c["predict_s"],
+                       c["memory_mb"], threads, stage=3))
+    md_steps = profile["md"]["time_ps"] * 1000 / profile["md"]["timestep_fs"]
+    for run in plan.md_runs:
+        model = run.split("/")[0]
+        steps = plan.md_time_ps(model.split("-")[0]) * 1000 / profile["md"]["timestep_fs"]
+        out.append(Job("md_model", run, start + steps * costs["models"][model]["md_step_s"],
+                       costs["models"][model]["memory_mb"], threads,
+                       gpu=run.startswith("nn"), stage=3))
+    reference = (costs["sample"] if profile["md"]["reference_engine"] == "lammps"
+                 else costs["reference_point"])
+    out.append(Job("md_reference", "reference", start + md_steps * reference["step_s"],
+                   reference["memory_mb"], stage=3))
+    # stage 4: g(r) and the report
+    for run in ["reference", *plan.md_runs]:
+        out.append(Job("rdf", run, start, light, stage=4))
+    out.append(Job("report", "report", start + describe, costs["descriptors"]["memory_mb"],
+                   stage=4))
+    return out
+
+
+def _packed(jobs_: list[Job], slots: int) -> float:
+    """When the last of ``jobs_`` ends, packed onto ``slots`` longest first (a job takes its
+    threads' worth of slots)."""
+    free = [0.0] * slots
+    for job in sorted(jobs_, key=lambda j: -j.seconds):
+        width = min(job.threads, slots)
+        end = max(heapq.heappop(free) for _ in range(width)) + job.seconds
+        for _ in range(width):
+            heapq.heappush(free, end)
+    return max(free)
+
+
+def wall_seconds(jobs_: list[Job], cores: int, gpus: int = 0) -> float:
+    """Stage by stage: each stage's jobs packed onto ``cores``, and its GPU jobs onto
+    ``gpus`` at the same time where there are any."""
+    total = 0.0
+    for stage in sorted({j.stage for j in jobs_}):
+        here = [j for j in jobs_ if j.stage == stage]
+        on_gpu = [j for j in here if j.gpu and gpus]
+        on_cpu = [j for j in here if not (j.gpu and gpus)]
+        total += max(_packed(on_cpu, cores) if on_cpu else 0.0,
+                     _packed([Job(j.rule, j.name, j.seconds, j.memory_mb) for j in on_gpu],
+                             gpus) if on_gpu else 0.0)
+    return total
+
+
+def summary(jobs_: list[Job], cores: int, gpu: str | None) -> dict:
+    """Per rule and in total: jobs, core-hours, GPU-hours (the NN jobs, where a GPU ran the
+    calibration), peak memory; the wall time on ``cores``; the rules that dominate; the jobs
+    that no single node finishes in a day."""
+    rules: dict[str, dict] = {}
+    for job in jobs_:
+        row = rules.setdefault(job.rule, {"jobs": 0, "core_hours": 0.0, "gpu_hours": 0.0,
+                                          "peak_memory_mb": 0.0, "longest_hours": 0.0})
+        hours = job.seconds / 3600
+        row["jobs"] += 1
+        row["core_hours"] += 0.0 if (job.gpu and gpu) else hours * job.threads
+        row["gpu_hours"] += hours if (job.gpu and gpu) else 0.0
+        row["peak_memory_mb"] = max(row["peak_memory_mb"], job.memory_mb)
+        row["longest_hours"] = max(row["longest_hours"], hours)
+    total = sum(r["core_hours"] + r["gpu_hours"] for r in rules.values())
+    dominant = sorted(rules, key=lambda r: -(rules[r]["core_hours"] + rules[r]["gpu_hours"]))
+    return {
+        "rules": rules,
+        "core_hours": sum(r["core_hours"] for r in rules.values()),
+        "gpu_hours": sum(r["gpu_hours"] for r in rules.values()),
+        "peak_memory_mb": max(r["peak_memory_mb"] for r in rules.values()),
+        "wall_hours": wall_seconds(jobs_, cores, 1 if gpu else 0) / 3600,
+        "cores": cores,
+        "gpu": gpu,
+        "dominant": [r for r in dominant[:3]
+                     if rules[r]["core_hours"] + rules[r]["gpu_hours"] > 0.1 * total],
+        "over_a_day": sorted(f"{j.rule} {j.name}" for j in jobs_ if j.seconds > DAY_S),
+    }
+
+
+def table(result: dict) -> str:
+    """The estimate as a plain-text table for the terminal."""
+    lines = [f"{'rule':<20} {'jobs':>5} {'core-h':>9} {'GPU-h':>8} {'longest h':>10} "
+             f"{'peak MB':>8}"]
+    for rule, r in sorted(result["rules"].items(), key=lambda kv: -kv[1]["core_hours"]):
+        lines.append(f"{rule:<20} {r['jobs']:>5} {r['core_hours']:>9.2f} {r['gpu_hours']:>8.2f} "
+                     f"{r['longest_hours']:>10.2f} {r['peak_memory_mb']:>8.0f}")
+    wall = result["wall_hours"]
+    lines += [f"{'total':<20} {sum(r['jobs'] for r in result['rules'].values()):>5} "
+              f"{result['core_hours']:>9.2f} {result['gpu_hours']:>8.2f}",
+              "",
+              f"wall time on {result['cores']} cores: {wall:.2f} h ({60 * wall:.0f} min)"
+              + (f", NN jobs on one {result['gpu']}" if result["gpu"] else ""),
+              f"dominated by: {', '.join(result['dominant'])}"]
+    if not result["gpu"]:
+        lines.append("GPU: none seen here; NN training and MD are costed on this CPU (estimate "
+                     "on a GPU machine for GPU-hours)")
+    if result["over_a_day"]:
+        lines.append(f"{len(result['over_a_day'])} job(s) need more than a day on one node, "
+                     f"e.g. {result['over_a_day'][0]}: shorten them or split them")
+    return "\n".join(lines)
