@@ -1,8 +1,10 @@
-"""Shared fixtures: small profiles written to temporary YAML files, and a sampled smoke pool."""
+"""Shared fixtures: small profiles written to temporary YAML files, a sampled smoke pool, and a
+slow calculator for interrupting labelling runs."""
 
 from __future__ import annotations
 
 import copy
+import textwrap
 
 import pytest
 import yaml
@@ -34,3 +36,22 @@ def smoke_pool(tmp_path_factory):
     out = tmp_path_factory.mktemp("pool") / "pool.h5"
     assert main(["sample", "--config", "smoke", "--out", str(out)]) == 0
     return out
+
+
+@pytest.fixture
+def slow_calculator(tmp_path) -> str:
+    """``slowcalc.py:make`` in ``tmp_path``: EMT that sleeps per frame, slow enough for a
+    labelling run to be caught midway."""
+    (tmp_path / "slowcalc.py").write_text(textwrap.dedent("""\
+        import time
+        from ase.calculators.emt import EMT
+
+        class SlowEMT(EMT):
+            def calculate(self, *args, **kwargs):
+                time.sleep(0.3)
+                super().calculate(*args, **kwargs)
+
+        def make():
+            return SlowEMT()
+        """))
+    return "slowcalc.py:make"

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 
 import ase.io
@@ -117,25 +116,14 @@ def test_a_frame_the_labeller_fails_on_is_recorded_named_and_left_out(smoke_pool
     assert not (tmp_path / "none.extxyz").exists()
 
 
-def test_a_cached_label_run_killed_midway_resumes_without_redoing_frames(tmp_path):
+def test_a_cached_label_run_killed_midway_resumes_without_redoing_frames(tmp_path,
+                                                                         slow_calculator):
     frames = [bulk("Cu", "fcc", a=3.6, cubic=True).repeat(2) for _ in range(8)]
     for seed, atoms in enumerate(frames):
         atoms.rattle(0.05, seed=seed)
     ase.io.write(tmp_path / "cu8.extxyz", frames)
-    (tmp_path / "slowcalc.py").write_text(textwrap.dedent("""\
-        import time
-        from ase.calculators.emt import EMT
-
-        class SlowEMT(EMT):
-            def calculate(self, *args, **kwargs):
-                time.sleep(0.3)
-                super().calculate(*args, **kwargs)
-
-        def make():
-            return SlowEMT()
-        """))
     argv = [sys.executable, "-m", "mlipselect.cli", "label", "cu8.extxyz", "--calculator",
-            "slowcalc.py:make", "--cache", "labels"]
+            slow_calculator, "--cache", "labels"]
     proc = subprocess.Popen([*argv, "--out", "out.extxyz"], cwd=tmp_path, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)

@@ -336,23 +336,12 @@ def _wait_for(condition, proc, timeout=120.0):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
-def test_a_label_run_killed_midway_resumes_to_the_uninterrupted_result(user_files, sig):
+def test_a_label_run_killed_midway_resumes_to_the_uninterrupted_result(user_files, sig,
+                                                                       slow_calculator):
     d = user_files["dir"]
     frames = copper_frames(d / "cu8.extxyz", count=8)
     # A calculator slow enough to be caught mid-run: EMT that sleeps per frame.
-    (d / "slowcalc.py").write_text(textwrap.dedent("""\
-        import time
-        from ase.calculators.emt import EMT
-
-        class SlowEMT(EMT):
-            def calculate(self, *args, **kwargs):
-                time.sleep(0.3)
-                super().calculate(*args, **kwargs)
-
-        def make():
-            return SlowEMT()
-        """))
-    argv = ["label", frames, "--calculator", "slowcalc.py:make", "--out", "out.extxyz"]
+    argv = ["label", frames, "--calculator", slow_calculator, "--out", "out.extxyz"]
     proc = _start(argv, d)
     partial = d / "out.extxyz.partial"
     _wait_for(lambda: partial.exists() and partial.read_bytes().count(b"Lattice") >= 3, proc)

@@ -1,0 +1,125 @@
+"""The reproduction through a real SLURM: the one-node cluster of
+`reproduce/slurm/single-node` and Snakemake's SLURM executor. Every job is a SLURM job with
+the threads and memory its profile asks for; a cancelled job and a killed controller are
+survived by running the same command again, which redoes no finished job; and the results
+equal those of a local run. Needs the cluster up: `tox -e cluster` brings it up and runs this.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.cluster
+
+PROFILE = Path(__file__).parents[1] / "reproduce" / "slurm" / "profile"
+
+
+def sacct(*fields: str) -> list[list[str]]:
+    out = subprocess.run(["sacct", "-X", "--parsable2", "--noheader", "--starttime",
+                          "now-1days", f"--format={','.join(fields)}"],
+                         capture_output=True, text=True, check=True).stdout
+    return [line.split("|") for line in out.splitlines()]
+
+
+def running(rule: str) -> list[str]:
+    """SLURM ids of the running jobs of a workflow rule (the executor puts the rule in the
+    job's comment)."""
+    out = subprocess.run(["squeue", "-h", "-t", "RUNNING", "-o", "%i|%k"], capture_output=True,
+                         text=True, check=True).stdout
+    return [i for i, comment in (line.split("|", 1) for line in out.splitlines())
+            if comment.startswith(f"rule_{rule}_")]
+
+
+def wait_until(condition, proc, what: str, timeout: float = 900):
+    end = time.monotonic() + timeout
+    while not (found := condition()):
+        assert proc.poll() is None, f"the run ended before {what}"
+        assert time.monotonic() < end, f"timed out waiting for {what}"
+        time.sleep(0.5)
+    return found
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    if shutil.which("sinfo") is None or subprocess.run(["scontrol", "ping"],
+                                                       capture_output=True).returncode:
+        pytest.fail("no SLURM cluster answers: `reproduce/slurm/single-node up` starts one "
+                    "(`tox -e cluster` does)")
+
+
+def test_the_smoke_reproduction_through_slurm_survives_faults(cluster, tmp_path):
+    def reproduce(results: str, *extra: str, **popen):
+        command = [sys.executable, "-m", "mlipselect.cli", "reproduce", "--profile", "smoke",
+                   "--results", results, *extra]
+        return subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, **popen)
+
+    local = reproduce("local", "--cores", "2")
+    assert local.wait() == 0, local.stdout.read()[-3000:]
+    on_slurm = ("slurm", "--cluster", str(PROFILE))
+
+    # 1. A training job cancelled while it runs: the run fails, naming it.
+    first = reproduce(*on_slurm)
+    cancelled = wait_until(lambda: running("train"), first, "a training job to run")[0]
+    subprocess.run(["scancel", cancelled], check=True)
+    log = first.communicate()[0]
+    assert first.returncode != 0 and f"SLURM jobid {cancelled}" in log
+    finished = {p: p.stat().st_mtime_ns for p in (tmp_path / "slurm").rglob("*")
+                if p.is_file() and "states" in p.parts}
+    assert finished, "sampling finished before the cancel"
+
+    # 2. The controller killed while jobs run and started again a little later.
+    second = reproduce(*on_slurm)
+    wait_until(lambda: running("evaluate") or running("md_model"), second,
+               "an evaluation or MD job to run")
+    subprocess.run(["pkill", "-9", "-x", "slurmctld"], check=True)
+    time.sleep(10)
+    subprocess.run(["slurmctld"], check=True)
+    log += second.communicate()[0]
+
+    # 3. The same command finishes the workflow.
+    third = reproduce(*on_slurm)
+    log += third.communicate()[0]
+    assert third.returncode == 0, log[-3000:]
+
+    # Every workflow job ran as a SLURM job; the job ids are in the log; the cancelled one
+    # is recorded as such; each asked for what the profile gives it.
+    ids = set(re.findall(r"submitted with SLURM jobid (\d+)", log))
+    jobs = {row[0]: row[1:] for row in sacct("JobIdRaw", "State", "ReqCPUS", "ReqMem",
+                                            "Partition", "Comment%300")}
+    assert ids <= set(jobs)
+    assert jobs[cancelled][0].startswith("CANCELLED")
+    ours = {i: jobs[i] for i in ids}
+    assert {state for state, *_ in ours.values()} <= {"COMPLETED", "CANCELLED", "FAILED",
+                                                      "NODE_FAIL"}
+    for _, cpus, mem, partition, comment in ours.values():
+        assert (cpus, mem) == ("1", "2000M")
+        rule = comment.removeprefix("rule_").split("_wildcards")[0]
+        assert partition == ("gpu" if rule in ("train", "md_model") else "cpu"), comment
+    planned = subprocess.run(
+        [sys.executable, "-m", "mlipselect.cli", "reproduce", "--profile", "smoke",
+         "--results", "fresh", "--dry-run", "--", "--quiet", "rules"],
+        cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+    total = int(re.search(r"^total\s+(\d+)$", planned, re.MULTILINE).group(1))
+    completed = {c for s, _, _, _, c in ours.values() if s == "COMPLETED"}
+    assert len(completed) == total - 1  # every job but the local `all`, once
+
+    # Nothing finished before the faults was redone; the metrics are the local run's.
+    assert {p: p.stat().st_mtime_ns for p in finished} == finished
+    local_metrics = sorted(p.relative_to(tmp_path / "local")
+                           for p in (tmp_path / "local" / "metrics").rglob("*.json"))
+    assert local_metrics == sorted(p.relative_to(tmp_path / "slurm")
+                                   for p in (tmp_path / "slurm" / "metrics").rglob("*.json"))
+    for path in local_metrics:
+        ours_, theirs = (json.loads((tmp_path / root / path).read_text())
+                         for root in ("slurm", "local"))
+        for key in ("mae", "rmse", "max"):
+            assert ours_["forces"][key] == pytest.approx(theirs["forces"][key], rel=1e-6), path
