@@ -56,21 +56,31 @@ def cluster():
 
 
 def test_the_smoke_reproduction_through_slurm_survives_faults(cluster, tmp_path):
-    def reproduce(results: str, *extra: str, **popen):
+    runs = iter(range(10))
+
+    def reproduce(results: str, *extra: str):
+        """A run in the background, its output to a file (a pipe nobody reads would fill)."""
         command = [sys.executable, "-m", "mlipselect.cli", "reproduce", "--profile", "smoke",
                    "--results", results, *extra]
-        return subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, **popen)
+        log = tmp_path / f"run{next(runs)}.log"
+        with open(log, "w") as out:
+            proc = subprocess.Popen(command, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT)
+        proc.log = log
+        return proc
+
+    def finished(proc) -> str:
+        proc.wait()
+        return proc.log.read_text()
 
     local = reproduce("local", "--cores", "2")
-    assert local.wait() == 0, local.stdout.read()[-3000:]
+    assert local.wait() == 0, finished(local)[-3000:]
     on_slurm = ("slurm", "--cluster", str(PROFILE))
 
     # 1. A training job cancelled while it runs: the run fails, naming it.
     first = reproduce(*on_slurm)
     cancelled = wait_until(lambda: running("train"), first, "a training job to run")[0]
     subprocess.run(["scancel", cancelled], check=True)
-    log = first.communicate()[0]
+    log = finished(first)
     assert first.returncode != 0 and f"SLURM jobid {cancelled}" in log
     finished = {p: p.stat().st_mtime_ns for p in (tmp_path / "slurm").rglob("*")
                 if p.is_file() and "states" in p.parts}
@@ -83,11 +93,11 @@ def test_the_smoke_reproduction_through_slurm_survives_faults(cluster, tmp_path)
     subprocess.run(["pkill", "-9", "-x", "slurmctld"], check=True)
     time.sleep(10)
     subprocess.run(["slurmctld"], check=True)
-    log += second.communicate()[0]
+    log += finished(second)
 
     # 3. The same command finishes the workflow.
     third = reproduce(*on_slurm)
-    log += third.communicate()[0]
+    log += finished(third)
     assert third.returncode == 0, log[-3000:]
 
     # Every workflow job ran as a SLURM job; the job ids are in the log; the cancelled one

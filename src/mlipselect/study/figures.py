@@ -214,10 +214,14 @@ def fig4_labels(points: dict, labeller: str, stem) -> list[Path]:
         ax.plot([low, high], [low, high], color="k", lw=0.8, ls=":", label="y = x")
         rho = stats.spearmanr(x, y).statistic
         title = titles.get(key) or f"E_i of {key.rsplit('_', 1)[1]} (eV)"
+        if key != "force_norms":
+            title = title.replace(" (eV)", " minus its mean (eV)")
         ax.set_title(f"{title}\nSpearman ρ = {rho:.2f}", fontsize=9)
         ax.set_xlabel("BMHTF (selector)")
         ax.set_ylabel(f"{labeller} (labeller)")
     np.atleast_1d(axes)[0].legend(fontsize=8)
+    fig.suptitle(f"F4  The same selected frames labelled by the selector (BMHTF) and by the "
+                 f"labeller ({labeller})", fontsize=10)
     fig.tight_layout()
     return _save(fig, stem)
 

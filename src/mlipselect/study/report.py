@@ -427,7 +427,10 @@ def markdown(report: dict) -> str:
               "*in-pool* (pool frames held out of every selection, from the same trajectories), "
               "*independent* (new trajectories at the pool's state points; F2 and C2 use it), "
               "*extrapolation* (state points outside the pool's range). Tails: the test atoms "
-              "whose reference E_i or |f_i| lies beyond the pool's 1st/99th percentiles.", ""]
+              "whose reference E_i or |f_i| lies beyond the pool's 1st/99th percentiles"
+              + (" (not computed here: the test labels come from another labeller than the "
+                 "pool's, so the pool's percentiles do not apply)."
+                 if all(e["tails_rmse"] is None for e in errors) else "."), ""]
     for test_set in dict.fromkeys(e["test_set"] for e in errors):
         lines += [f"**{test_set}**", "",
                   "| model | size | method | Max | RMSE | MAE | tails RMSE |",
