@@ -182,9 +182,10 @@ def test_the_study_on_xtb_labels_at_smoke_size(tmp_path):
     settings = yaml.safe_load((PROFILES_DIR / "smoke.yaml").read_text())
     settings.update(name="xtb-smoke", label={"calculator": "gfn1-xtb"},
                     split={"test_fraction": 0.1, "seed": 0})
-    settings["test"]["every"] = 50
+    settings["test"].update(every=50, states=[])
     settings["select"].update(methods=["random", "atomic-energies"], n=[4])
-    settings["reproduce"].update(train_n={"nn": 4, "gpr": 4}, md_methods=["atomic-energies"])
+    settings["reproduce"].update(train_n={"nn": 4}, md_models={"nn": "small"},
+                                 md_methods=["atomic-energies"])
     profile = tmp_path / "xtb-smoke.yaml"
     profile.write_text(yaml.safe_dump(settings))
     results = tmp_path / "results"
