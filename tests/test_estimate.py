@@ -21,7 +21,8 @@ def unit_costs(plan: Plan, md_step_s: float = 0.01) -> dict:
     model = {"train_s_per_frame": 0.1, "predict_s": 0.01, "md_step_s": md_step_s,
              "memory_mb": 900.0}
     profile = plan.profile
-    return {"startup": {"seconds": 3.0, "memory_mb": 300.0},
+    return {"startup": {"light": {"seconds": 1.0, "memory_mb": 200.0},
+                        "models": {"seconds": 4.0, "memory_mb": 800.0}},
             "sample": {"step_s": 1e-3, "memory_mb": 400.0},
             "reference_point": {"step_s": 0.02, "memory_mb": 400.0},
             "label": {"step_s": 3.6, "memory_mb": 500.0},

@@ -159,21 +159,29 @@ def _model(pool_path: str, profile: dict, family: str, size: str) -> dict:
 
 def _descriptors(pool_path: str) -> dict:
     """Seconds per atomic environment of the SOAP descriptors that the structure-based
-    selections and the report's coverage use."""
-    from mlipselect.descriptors import pool_descriptors
-    from mlipselect.pool.store import Pool
+    selections and the report's coverage use (after a first call has set them up)."""
+    from mlipselect.descriptors import SETTINGS, frame_descriptors
 
-    with Pool(pool_path) as pool:
-        seconds = _timed(lambda: pool_descriptors(pool))
-        environments = len(pool.atom_column("numbers"))
-    return {"env_s": seconds / environments, "memory_mb": _peak_mb()}
+    frames = _frames(pool_path)
+    species = sorted({int(z) for a in frames for z in a.numbers})
+    frame_descriptors(frames, len(frames), species, SETTINGS)
+    seconds = _timed(lambda: frame_descriptors(frames, len(frames), species, SETTINGS))
+    return {"env_s": seconds / sum(len(a) for a in frames), "memory_mb": _peak_mb()}
 
 
-def _startup() -> dict:
-    """Seconds and memory for a job's process to start and import what a model job imports."""
-    seconds = _timed(lambda: subprocess.run(
-        [sys.executable, "-c", "import mlipselect.models.nn, mlipselect.models.gpr"],
-        check=True))
+STARTUP_IMPORTS = {
+    # what a job's process imports before it works: the light verbs (pool files, frames, g(r))
+    "light": "import mlipselect.cli, mlipselect.pool.frames_io, mlipselect.analysis.rdf",
+    # the model verbs (train, evaluate, md, report): torch, schnetpack, featomic, matplotlib
+    "models": "import mlipselect.models.nn, mlipselect.models.gpr, mlipselect.study.figures",
+}
+
+
+def _startup(imports: str) -> dict:
+    """Seconds (the fastest of three, as with warm disk caches) and memory for a job's
+    process to start and import ``imports``."""
+    command = [sys.executable, "-W", "ignore::FutureWarning", "-c", imports]
+    seconds = min(_timed(lambda: subprocess.run(command, check=True)) for _ in range(3))
     return {"seconds": seconds,
             "memory_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
 
@@ -217,7 +225,8 @@ def calibrate(profile: dict, progress=print) -> dict:
     costs: dict = {"models": {}}
     with tempfile.TemporaryDirectory() as tmp:
         pool = str(Path(tmp) / "frames.h5")
-        costs["startup"] = _startup()  # first: the children's peak memory is its own
+        # first: the children's peak memory so far is the imports' own
+        costs["startup"] = {kind: _startup(imports) for kind, imports in STARTUP_IMPORTS.items()}
         progress("calibrating: reference MD in LAMMPS")
         costs["sample"] = _in_own_process(_sample, profile, pool)
         costs["descriptors"] = _in_own_process(_descriptors, pool)
@@ -246,7 +255,8 @@ def _frames_per_state(profile: dict, test: bool = False) -> int:
 def jobs(plan: Plan, costs: dict) -> list[Job]:
     """Every job of ``plan`` with its cost from ``costs`` (:func:`calibrate`)."""
     profile, cfg = plan.profile, plan.profile["sample"]
-    start, light = costs["startup"]["seconds"], costs["startup"]["memory_mb"]
+    start, light = costs["startup"]["light"]["seconds"], costs["startup"]["light"]["memory_mb"]
+    model_start = costs["startup"]["models"]["seconds"]
     step = costs["sample"]["step_s"]
     threads = profile["reproduce"]["threads"]
     out = []
@@ -280,8 +290,8 @@ def jobs(plan: Plan, costs: dict) -> list[Job]:
     described = False
     for name, (method, _) in grid.items():
         by_structure = method in STRUCTURE
-        out.append(Job("select", name, start + (describe if by_structure and not described
-                                                else 0),
+        seconds = model_start + describe if by_structure and not described else start
+        out.append(Job("select", name, seconds,
                        costs["descriptors"]["memory_mb"] if by_structure else light, stage=1))
         described = described or by_structure
     if plan.labeller:
@@ -298,25 +308,26 @@ def jobs(plan: Plan, costs: dict) -> list[Job]:
         n = profile["reproduce"]["train_n"][family]
         epochs = profile["train"]["nn"]["epochs"] if family == "nn" else 1
         out.append(Job("train", f"{model}/{selection}",
-                       start + epochs * n * c["train_s_per_frame"], c["memory_mb"], threads,
+                       model_start + epochs * n * c["train_s_per_frame"], c["memory_mb"], threads,
                        gpu=family == "nn", stage=2))
-        out.append(Job("evaluate", f"{model}/{selection}", start + all_tests * c["predict_s"],
-                       c["memory_mb"], threads, stage=3))
+        out.append(Job("evaluate", f"{model}/{selection}",
+                       model_start + all_tests * c["predict_s"], c["memory_mb"], threads,
+                       stage=3))
     md_steps = profile["md"]["time_ps"] * 1000 / profile["md"]["timestep_fs"]
     for run in plan.md_runs:
         model = run.split("/")[0]
         steps = plan.md_time_ps(model.split("-")[0]) * 1000 / profile["md"]["timestep_fs"]
-        out.append(Job("md_model", run, start + steps * costs["models"][model]["md_step_s"],
+        out.append(Job("md_model", run, model_start + steps * costs["models"][model]["md_step_s"],
                        costs["models"][model]["memory_mb"], threads,
                        gpu=run.startswith("nn"), stage=3))
     reference = (costs["sample"] if profile["md"]["reference_engine"] == "lammps"
                  else costs["reference_point"])
-    out.append(Job("md_reference", "reference", start + md_steps * reference["step_s"],
+    out.append(Job("md_reference", "reference", model_start + md_steps * reference["step_s"],
                    reference["memory_mb"], stage=3))
     # stage 4: g(r) and the report
     for run in ["reference", *plan.md_runs]:
         out.append(Job("rdf", run, start, light, stage=4))
-    out.append(Job("report", "report", start + describe, costs["descriptors"]["memory_mb"],
+    out.append(Job("report", "report", model_start + describe, costs["descriptors"]["memory_mb"],
                    stage=4))
     return out
 
