@@ -186,17 +186,21 @@ def _startup(imports: str) -> dict:
             "memory_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
 
 
-def _quiet() -> None:
+def _job_process(threads: int) -> None:
+    """Set up a calibration process as the workflow sets up a job's: its threads (before
+    torch or OpenMP start), and no warnings at import."""
     import warnings
 
+    os.environ["OMP_NUM_THREADS"] = str(threads)
     warnings.simplefilter("ignore", FutureWarning)  # torch.jit's deprecation, at import
 
 
-def _in_own_process(function, *args) -> dict:
-    """``function(*args)`` in a fresh process: its peak memory is its own."""
+def _in_own_process(threads: int, function, *args) -> dict:
+    """``function(*args)`` in a fresh process with ``threads`` threads, as the job it
+    stands for runs: its peak memory is its own."""
     context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context,
-                                                initializer=_quiet) as pool:
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context, initializer=_job_process,
+                                                initargs=(threads,)) as pool:
         return pool.submit(function, *args).result()
 
 
@@ -223,24 +227,25 @@ def calibrate(profile: dict, progress=print) -> dict:
     if path.is_file():
         return json.loads(path.read_text())
     costs: dict = {"models": {}}
+    threads, ref_threads = profile["reproduce"]["threads"], profile["reference"]["threads"]
     with tempfile.TemporaryDirectory() as tmp:
         pool = str(Path(tmp) / "frames.h5")
         # first: the children's peak memory so far is the imports' own
         costs["startup"] = {kind: _startup(imports) for kind, imports in STARTUP_IMPORTS.items()}
         progress("calibrating: reference MD in LAMMPS")
-        costs["sample"] = _in_own_process(_sample, profile, pool)
-        costs["descriptors"] = _in_own_process(_descriptors, pool)
+        costs["sample"] = _in_own_process(ref_threads, _sample, profile, pool)
+        costs["descriptors"] = _in_own_process(1, _descriptors, pool)
         progress("calibrating: reference single points")
-        costs["reference_point"] = _in_own_process(_single_point, pool, profile, "reference")
+        costs["reference_point"] = _in_own_process(1, _single_point, pool, profile, "reference")
         labeller = profile["label"]["calculator"]
         if labeller != "reference":
             progress(f"calibrating: {labeller} single points")
-            costs["label"] = _in_own_process(_single_point, pool, profile, labeller)
+            costs["label"] = _in_own_process(ref_threads, _single_point, pool, profile, labeller)
         for family in profile["reproduce"]["train_n"]:
             for size in profile["train"][family]["sizes"]:
                 progress(f"calibrating: {family} {size}")
                 costs["models"][f"{family}-{size}"] = _in_own_process(
-                    _model, pool, profile, family, size)
+                    threads, _model, pool, profile, family, size)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(costs, indent=1))
     return costs
