@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mlipselect.models.base import peak_memory_mb
 from mlipselect.study.claims import STRUCTURE
 from mlipselect.study.plan import Plan, selection_name
 
@@ -56,10 +57,6 @@ class Job:
     threads: int = 1
     gpu: bool = False
     stage: int = 0
-
-
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _timed(call) -> float:
@@ -88,7 +85,7 @@ def _sample(profile: dict, out: str) -> dict:
         seconds = _timed(lambda: run.write(out, pool_metadata(profile), progress=False))
     finally:
         run.close()
-    return {"step_s": seconds / (run.n_frames * run.every), "memory_mb": _peak_mb()}
+    return {"step_s": seconds / (run.n_frames * run.every), "memory_mb": peak_memory_mb()}
 
 
 def _frames(pool_path: str) -> list:
@@ -105,7 +102,7 @@ def _single_point(pool_path: str, profile: dict, labeller: str) -> dict:
     atoms = _frames(pool_path)[0]
     calc = make_calculator(labeller, profile["reference"], profile["label"]["settings"])
     single_point(atoms, calc)  # warm-up
-    return {"step_s": _timed(lambda: single_point(atoms, calc)), "memory_mb": _peak_mb()}
+    return {"step_s": _timed(lambda: single_point(atoms, calc)), "memory_mb": peak_memory_mb()}
 
 
 def model_costs(family: str, frames: list, profile: dict, size: str) -> dict:
@@ -150,7 +147,7 @@ def model_costs(family: str, frames: list, profile: dict, size: str) -> dict:
     engine.advance(2, guard)
     md_s = synced(lambda: engine.advance(MD_STEPS, guard)) / MD_STEPS
     return {"train_s_per_frame": train_s, "predict_s": predict_s, "md_step_s": md_s,
-            "ions": len(atoms), "memory_mb": _peak_mb()}
+            "ions": len(atoms), "memory_mb": peak_memory_mb()}
 
 
 def _model(pool_path: str, profile: dict, family: str, size: str) -> dict:
@@ -166,7 +163,7 @@ def _descriptors(pool_path: str) -> dict:
     species = sorted({int(z) for a in frames for z in a.numbers})
     frame_descriptors(frames, len(frames), species, SETTINGS)
     seconds = _timed(lambda: frame_descriptors(frames, len(frames), species, SETTINGS))
-    return {"env_s": seconds / sum(len(a) for a in frames), "memory_mb": _peak_mb()}
+    return {"env_s": seconds / sum(len(a) for a in frames), "memory_mb": peak_memory_mb()}
 
 
 STARTUP_IMPORTS = {
