@@ -4,8 +4,8 @@ This module is the one place where a profile is completed and checked. Missing k
 defaults of ``SCHEMA`` (key by key, also inside each model family of ``train``), so a profile
 states only what it changes; an unknown section or key, a value of the wrong type or out of
 range fails with one message naming the file and the key; ``check_reproduction`` checks that
-the reproduction's grid fits together. The profiles ``smoke``, ``quick`` and ``paper`` ship
-with the package.
+the reproduction's grid fits together. The profiles ``smoke``, ``quick``, ``xtb`` and ``paper``
+ship with the package.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import yaml
 from mlipselect.errors import InputError
 
 PROFILES_DIR = Path(str(resources.files("mlipselect") / "profiles"))
-"""The profiles that ship with the package, by name: ``smoke``, ``quick``, ``paper``."""
+"""The profiles that ship with the package, by name: ``smoke``, ``quick``, ``xtb``, ``paper``."""
 
 SCHEMA: dict[str, dict] = {
     "system": {
