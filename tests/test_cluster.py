@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -49,23 +50,27 @@ def wait_until(condition, proc, what: str, timeout: float = 900):
     return found
 
 
-def recover(proc, seconds: float = 60) -> None:
-    """The administrator's part after a controller crash: a job the dead controller was
-    starting can come back as a duplicate, for which SLURM drains the node and holds the job;
-    put the node back in service and release held jobs while ``proc`` runs."""
-    end = time.monotonic() + seconds
-    while proc.poll() is None and time.monotonic() < end:
-        if "drain" in subprocess.run(["sinfo", "-h", "-N", "-o", "%T"], capture_output=True,
-                                     text=True).stdout:
-            subprocess.run(["scontrol", "update", f"nodename={socket.gethostname()}",
-                            "state=resume"], capture_output=True)
-        held = subprocess.run(["squeue", "-h", "-t", "PENDING", "-o", "%i|%r"],
-                              capture_output=True, text=True).stdout
-        for line in held.splitlines():
-            job, reason = line.split("|", 1)
-            if "held" in reason.lower():
-                subprocess.run(["scontrol", "release", job], capture_output=True)
-        time.sleep(1)
+class Administrator(threading.Thread):
+    """The administrator's part after a controller crash, for as long as the runs go on: a
+    job the dead controller was starting can come back as a duplicate, for which SLURM drains
+    the node and holds the job; put the node back in service and release held jobs."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.done = threading.Event()
+
+    def run(self):
+        while not self.done.wait(2):
+            if "drain" in subprocess.run(["sinfo", "-h", "-N", "-o", "%T"],
+                                         capture_output=True, text=True).stdout:
+                subprocess.run(["scontrol", "update", f"nodename={socket.gethostname()}",
+                                "state=resume"], capture_output=True)
+            pending = subprocess.run(["squeue", "-h", "-t", "PENDING", "-o", "%i|%r"],
+                                     capture_output=True, text=True).stdout
+            for line in pending.splitlines():
+                job, reason = line.split("|", 1)
+                if "held" in reason.lower():
+                    subprocess.run(["scontrol", "release", job], capture_output=True)
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +120,8 @@ def test_the_smoke_reproduction_through_slurm_survives_faults(cluster, tmp_path)
     subprocess.run(["pkill", "-9", "-x", "slurmctld"], check=True)
     time.sleep(10)
     subprocess.run(["slurmctld"], check=True)
-    recover(second)
+    admin = Administrator()
+    admin.start()
     try:
         second.wait(timeout=300)
     except subprocess.TimeoutExpired:
@@ -128,6 +134,7 @@ def test_the_smoke_reproduction_through_slurm_survives_faults(cluster, tmp_path)
     # 3. The same command finishes the workflow.
     third = reproduce(*on_slurm)
     log += finished(third)
+    admin.done.set()
     assert third.returncode == 0, log[-3000:]
 
     # Every workflow job ran as a SLURM job; the job ids are in the log; the cancelled one
