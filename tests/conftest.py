@@ -1,5 +1,5 @@
-"""Shared fixtures: small profiles written to temporary YAML files, a sampled smoke pool, and a
-slow calculator for interrupting labelling runs."""
+"""Shared fixtures: small profiles written to temporary YAML files, a sampled smoke pool, a slow
+calculator for interrupting labelling runs, and finite-difference forces."""
 
 from __future__ import annotations
 
@@ -55,3 +55,20 @@ def slow_calculator(tmp_path) -> str:
             return SlowEMT()
         """))
     return "slowcalc.py:make"
+
+
+@pytest.fixture
+def numeric_force():
+    """``numeric_force(atoms, atom, axis, h)``: minus the central difference of the energy of
+    ``atoms`` (with its calculator) along one coordinate, to compare forces with."""
+
+    def force(atoms, atom: int, axis: int, h: float) -> float:
+        energies = []
+        for step in (h, -h):
+            moved = atoms.copy()
+            moved.calc = atoms.calc
+            moved.positions[atom, axis] += step
+            energies.append(moved.get_potential_energy())
+        return -(energies[0] - energies[1]) / (2 * h)
+
+    return force
