@@ -124,6 +124,55 @@ def test_descriptors_are_per_species_means_of_unit_power_spectra():
         frame_descriptors([potassium], 1, [11, 17], {})
 
 
+@pytest.mark.parametrize("chlorides", [32, 1])
+def test_soap_local_energy_is_featomics_power_spectrum_and_its_forces(chlorides,
+                                                                      numeric_force):
+    """The GPR's prediction path: the power spectrum made from the spherical expansion equals
+    featomic's, and its forces are minus the gradient, also where a centre has no neighbour
+    of a species (one chloride in 63 sodium ions)."""
+    from ase.build import bulk
+    from ase.calculators.calculator import Calculator, all_changes
+
+    from mlipselect.descriptors import Soap
+
+    atoms = bulk("NaCl", "rocksalt", a=5.64, cubic=True).repeat(2)
+    atoms.numbers[np.flatnonzero(atoms.numbers == 17)[chlorides:]] = 11
+    atoms.rattle(0.2, seed=1)
+    soap = Soap({"cutoff": 4.5, "max_radial": 3, "max_angular": 2, "atom_width": 0.5,
+                 "smoothing": 0.5}, [11, 17])
+    rng = np.random.default_rng(0)
+    width = next(iter(soap.compute(atoms).values()))[1].shape[1]
+    w = {s: rng.normal(size=(width, width)) for s in (11, 17)}
+
+    seen = {}
+
+    def cubic(s, x):  # sum over atoms and k of (x W)_k x_k^2, and its gradient
+        seen[s] = x
+        return np.sum((x @ w[s]) * x * x), (x * x) @ w[s].T + 2 * (x @ w[s]) * x
+
+    energy, forces = soap.local_energy(atoms, cubic)
+    featomic = soap.compute(atoms)
+    assert set(seen) == set(featomic) == {11, 17}
+    for s, (_, x, _, _) in featomic.items():
+        np.testing.assert_allclose(seen[s], x, rtol=1e-12, atol=1e-14)
+    assert energy == pytest.approx(sum(np.sum((x @ w[s]) * x * x)
+                                       for s, (_, x, _, _) in featomic.items()), rel=1e-12)
+
+    class Local(Calculator):
+        implemented_properties = ["energy", "forces"]
+
+        def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+            super().calculate(atoms, properties, system_changes)
+            self.results["energy"], self.results["forces"] = soap.local_energy(
+                self.atoms, cubic)
+
+    atoms.calc = Local()
+    for atom in (0, 5, len(atoms) - 1):
+        for axis in range(3):
+            assert forces[atom, axis] == pytest.approx(
+                numeric_force(atoms, atom, axis, 1e-4), abs=1e-6)
+
+
 def test_coverage_reports_what_fps_is_built_for(tmp_path, capsys):
     import json
 

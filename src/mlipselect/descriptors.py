@@ -39,13 +39,16 @@ CHUNK_FRAMES = 256
 """Frames featurised per featomic call."""
 
 
-def soap_calculator(settings: dict):
-    from featomic import SoapPowerSpectrum
+def soap_calculator(settings: dict, kind: str = "power spectrum"):
+    """featomic's SOAP power spectrum (or, ``kind="expansion"``, the spherical expansion of
+    the neighbour density it is made of) at ``settings``."""
+    from featomic import SoapPowerSpectrum, SphericalExpansion
     from featomic.basis import Gto, TensorProduct
     from featomic.cutoff import Cutoff, ShiftedCosine
     from featomic.density import Gaussian
 
-    return SoapPowerSpectrum(
+    calculator = SphericalExpansion if kind == "expansion" else SoapPowerSpectrum
+    return calculator(
         cutoff=Cutoff(radius=float(settings["cutoff"]),
                       smoothing=ShiftedCosine(width=float(settings["smoothing"]))),
         density=Gaussian(width=float(settings["atom_width"])),
@@ -55,15 +58,19 @@ def soap_calculator(settings: dict):
 
 
 class Soap:
-    """Normalised SOAP descriptors per species, and (for the GPR) their position gradients."""
+    """Normalised SOAP descriptors per species, their position gradients (for the GPR's
+    fit), and the forces of a sum of per-atom energies of them (for its prediction)."""
 
     def __init__(self, settings: dict, species):
         from metatensor import Labels
 
+        self.settings = settings
         self.calculator = soap_calculator(settings)
+        self._expansion = None
         self.species = [int(s) for s in species]
-        pairs = [(a, b) for a in self.species for b in self.species if a <= b]
-        self.pairs = Labels(["neighbor_1_type", "neighbor_2_type"], np.array(pairs, dtype=np.int32))
+        self.type_pairs = [(a, b) for a in self.species for b in self.species if a <= b]
+        self.pairs = Labels(["neighbor_1_type", "neighbor_2_type"],
+                            np.array(self.type_pairs, dtype=np.int32))
 
     def compute(self, atoms: Atoms | list[Atoms], gradients: bool = False) -> dict:
         """``{species: (atom indices, unit descriptors, norms, gradient block or None)}``;
@@ -80,6 +87,81 @@ class Soap:
             grad = block.gradient("positions") if gradients else None
             out[int(key["center_type"])] = (index, values / norms[:, None], norms, grad)
         return out
+
+
+    def local_energy(self, atoms: Atoms, atom_energy) -> tuple[float, np.ndarray]:
+        r"""Energy and forces of :math:`E = \sum_s e_s(\hat p)` over the species ``s`` of
+        ``atoms``, where ``atom_energy(s, x)`` returns :math:`e_s` (the sum over the unit
+        descriptors ``x`` of species ``s``'s atoms) and :math:`\partial e_s / \partial x`.
+
+        The forces are a vector-Jacobian product: :math:`\partial E / \partial x` is carried
+        back through the normalisation and the power spectrum to the spherical expansion
+        coefficients :math:`c^a_{nlm}`, and contracted there with featomic's expansion
+        gradients. The power spectrum's own gradients (:math:`n^2 (l + 1)` numbers per species
+        pair, neighbour pair and direction, where the expansion has :math:`n (2l + 1)`) are
+        never formed: this is most of the GPR's prediction cost saved.
+
+        The power spectrum is made here as featomic makes it, in the same order:
+        :math:`p^{ab}_{l n_1 n_2} = \kappa \frac{(-1)^l}{\sqrt{2l + 1}} \sum_m
+        c^a_{n_1 l m} c^b_{n_2 l m}` for neighbour types :math:`a \le b`, with
+        :math:`\kappa = \sqrt 2` where :math:`a \ne b` (a test holds it to featomic's)."""
+        if self._expansion is None:
+            self._expansion = soap_calculator(self.settings, "expansion")
+        tensor = self._expansion.compute(atoms, gradients=["positions"])
+        blocks = {(int(key["center_type"]), int(key["neighbor_type"]), int(key["o3_lambda"])):
+                  block for key, block in tensor.items()}
+        n_radial = int(self.settings["max_radial"]) + 1
+        angular = range(int(self.settings["max_angular"]) + 1)
+        energy, gradient = 0.0, np.zeros((len(atoms), 3))
+        neighbours, pushes = [], []  # per neighbour pair: the atom moved, and dE/dr of it
+        for s in self.species:
+            centres = np.flatnonzero(atoms.numbers == s)
+            if not len(centres):
+                continue
+            row = np.full(len(atoms), -1)
+            row[centres] = np.arange(len(centres))
+            # coefficients c[a, lam]: (centres, 2 lam + 1, n); zero where type a is absent
+            c = {}
+            for a in self.species:
+                for lam in angular:
+                    c[a, lam] = np.zeros((len(centres), 2 * lam + 1, n_radial))
+                    block = blocks.get((s, a, lam))
+                    if block is not None:
+                        c[a, lam][row[block.samples.column("atom")]] = block.values
+            factors = {(a, b, lam): (-1) ** lam / np.sqrt(2 * lam + 1)
+                           * (np.sqrt(2) if a != b else 1)
+                       for a, b in self.type_pairs for lam in angular}
+            p = np.concatenate([f * (c[a, lam].transpose(0, 2, 1) @ c[b, lam]).reshape(
+                len(centres), -1) for (a, b, lam), f in factors.items()], axis=1)
+            norms = np.linalg.norm(p, axis=1)
+            x = p / norms[:, None]
+            e, u = atom_energy(s, x)
+            energy += e
+            # through the normalisation x = p / |p|, then the products of coefficients
+            v = (u - np.sum(u * x, axis=1)[:, None] * x) / norms[:, None]
+            dc = {key: np.zeros_like(value) for key, value in c.items()}
+            start = 0
+            for (a, b, lam), f in factors.items():
+                g = f * v[:, start:start + n_radial**2].reshape(-1, n_radial, n_radial)
+                start += n_radial**2
+                dc[a, lam] += c[b, lam] @ g.transpose(0, 2, 1)
+                dc[b, lam] += c[a, lam] @ g
+            for (a, lam), back in dc.items():
+                block = blocks.get((s, a, lam))
+                if block is None:
+                    continue
+                grad = block.gradient("positions")
+                centre = row[block.samples.column("atom")][grad.samples.column("sample")]
+                values = grad.values.reshape(len(centre), 3, -1)
+                per_pair = (values @ back.reshape(len(back), -1)[centre][:, :, None])[:, :, 0]
+                neighbours.append(grad.samples.column("atom"))
+                pushes.append(per_pair)
+        if not neighbours:
+            return energy, gradient
+        neighbours, pushes = np.concatenate(neighbours), np.concatenate(pushes)
+        for axis in range(3):
+            gradient[:, axis] = np.bincount(neighbours, pushes[:, axis], minlength=len(atoms))
+        return energy, -gradient
 
 
 def _environments(frames: Iterable[Atoms], n_frames: int, species, settings: dict,

@@ -146,38 +146,27 @@ class SparseGPRPotential(Potential):
         return self._contracted[s]
 
     def predict(self, atoms):
-        """Like ``design`` contracted with the weights, but contracting first: per atom the
-        gradient of its energy w.r.t. its unit descriptor (from ``contracted`` where that is
-        cheaper), then one pass over the pairs."""
+        """The baseline, the pair term and the SOAP part, whose forces come from the gradient
+        of each atom's energy w.r.t. its unit descriptor (through ``contracted`` where that
+        is cheaper) carried back by :meth:`~mlipselect.descriptors.Soap.local_energy`."""
         self.check_species(atoms)
         st = self.manifest["settings"]
         delta2, zeta = float(st["delta"]) ** 2, int(st["zeta"])
-        energy, forces = self.baseline(atoms)
-        if self.pair.columns:
-            pair_energy, pair_forces = self.pair.design(atoms)
-            energy += pair_energy @ self.pair_weights
-            forces = forces + (pair_forces @ self.pair_weights).reshape(-1, 3)
-        gradient = np.zeros((len(atoms), 3))
-        for s, (_, x, norms, grad) in self.soap.compute(atoms, gradients=True).items():
+
+        def atom_energy(s, x):
             matrix = self.contracted(s)
             if matrix is not None:
                 mx = x @ matrix  # (M x_i)^T, M symmetric
-                energy += np.sum(mx * x)
-                u = 2 * mx  # dE / d x_hat_i
-            else:
-                xm, alpha = self.sparse[s], self.weights[s]
-                c = x @ xm.T
-                energy += delta2 * (c**zeta).sum(axis=0) @ alpha
-                u = (delta2 * zeta * c ** (zeta - 1) * alpha) @ xm  # dE / d x_hat_i
-            # through the normalisation x_hat = p / |p|: dE / dp_i
-            v = (u - np.sum(u * x, axis=1)[:, None] * x) / norms[:, None]
-            rows = grad.samples.column("sample")
-            per_pair = np.einsum("gxd,gd->gx", grad.values, v[rows])
-            neighbours = grad.samples.column("atom")
-            for axis in range(3):
-                gradient[:, axis] += np.bincount(neighbours, per_pair[:, axis],
-                                                 minlength=len(atoms))
-        return float(energy), forces - gradient
+                return np.sum(mx * x), 2 * mx
+            xm, alpha = self.sparse[s], self.weights[s]
+            c = x @ xm.T
+            return (delta2 * (c**zeta).sum(axis=0) @ alpha,
+                    (delta2 * zeta * c ** (zeta - 1) * alpha) @ xm)
+
+        energy, forces = self.baseline(atoms)
+        pair_energy, pair_forces = self.pair.predict(atoms, self.pair_weights)
+        soap_energy, soap_forces = self.soap.local_energy(atoms, atom_energy)
+        return float(energy + pair_energy + soap_energy), forces + pair_forces + soap_forces
 
     def energy_variance(self, atoms: Atoms) -> np.ndarray:
         """The GP's predicted variance (eV^2) of each atom's energy, in the projected-process

@@ -17,6 +17,7 @@ Repulsive core
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse
 import vesin
 from ase import Atoms
 
@@ -35,11 +36,13 @@ def _pairs(atoms: Atoms, cutoff: float):
 
 
 def _scatter(n_atoms: int, i, j, vectors: np.ndarray) -> np.ndarray:
-    """Forces (n_atoms, 3, k) from per-pair dE/dr times r_hat (pairs, 3, k): +on i, -on j."""
-    out = np.zeros((n_atoms, *vectors.shape[1:]))
-    np.add.at(out, i, vectors)
-    np.add.at(out, j, -vectors)
-    return out
+    """Forces (n_atoms, 3, ...) from per-pair dE/dr times r_hat (pairs, 3, ...): +on i, -on j."""
+    pairs = np.arange(len(i))
+    to_atoms = scipy.sparse.csr_matrix(
+        (np.r_[np.ones(len(i)), -np.ones(len(j))], (np.r_[i, j], np.r_[pairs, pairs])),
+        shape=(n_atoms, len(i)))
+    per_pair = vectors.reshape(len(i), int(np.prod(vectors.shape[1:])))
+    return (to_atoms @ per_pair).reshape(n_atoms, *vectors.shape[1:])
 
 
 def _cosine_cutoff(r, inner, outer):
@@ -64,33 +67,46 @@ class PairBasis:
     def columns(self) -> int:
         return len(self.pairs) * self.n_basis
 
-    def design(self, atoms: Atoms) -> tuple[np.ndarray, np.ndarray]:
-        """Energy row (columns,) and force rows (3n, columns): ``E = row @ c``,
-        ``F = rows @ c``."""
-        energy_row = np.zeros(self.columns)
-        force_rows = np.zeros((len(atoms), 3, self.columns))
-        if not self.columns:
-            return energy_row, force_rows.reshape(3 * len(atoms), 0)
+    def _bumps(self, atoms: Atoms):
+        """The pairs within the cutoff (i, j, vectors, distances), each pair's species pair,
+        and the basis values and slopes at its distance (pairs, n_basis)."""
         i, j, d, r = _pairs(atoms, self.cutoff)
-        z = atoms.numbers
-        index = {p: k for k, p in enumerate(self.pairs)}
-        pair_of = np.array([index[(min(a, b), max(a, b))] for a, b in zip(z[i], z[j],
-                                                                          strict=True)],
-                           dtype=int)
+        index = np.zeros((119, 119), dtype=int)
+        for k, (a, b) in enumerate(self.pairs):
+            index[a, b] = index[b, a] = k
+        pair_of = index[atoms.numbers[i], atoms.numbers[j]]
         fc, dfc = _cosine_cutoff(r, self.cutoff - self.width, self.cutoff)
         g = np.exp(-((r[:, None] - self.centres) ** 2) / (2 * self.width**2))  # (pairs, K)
         b = g * fc[:, None]
         db = g * (dfc[:, None] - fc[:, None] * (r[:, None] - self.centres) / self.width**2)
+        return i, j, d, r, pair_of, b, db
+
+    def design(self, atoms: Atoms) -> tuple[np.ndarray, np.ndarray]:
+        """Energy row (columns,) and force rows (3n, columns): ``E = row @ c``,
+        ``F = rows @ c``."""
+        if not self.columns:
+            return np.zeros(0), np.zeros((3 * len(atoms), 0))
+        i, j, d, r, pair_of, b, db = self._bumps(atoms)
         per_pair = np.zeros((len(r), self.columns))
         slope = np.zeros((len(r), self.columns))
         cols = pair_of[:, None] * self.n_basis + np.arange(self.n_basis)
         np.put_along_axis(per_pair, cols, b, axis=1)
         np.put_along_axis(slope, cols, db, axis=1)
-        energy_row = per_pair.sum(axis=0)
         # F_i = -dE/dr_i = dE/dr * r_hat (r_hat from i to j), F_j the opposite
         r_hat = d / r[:, None]
         force_rows = _scatter(len(atoms), i, j, r_hat[:, :, None] * slope[:, None, :])
-        return energy_row, force_rows.reshape(3 * len(atoms), self.columns)
+        return per_pair.sum(axis=0), force_rows.reshape(3 * len(atoms), self.columns)
+
+    def predict(self, atoms: Atoms, weights: np.ndarray) -> tuple[float, np.ndarray]:
+        """Energy and forces of the pair term with coefficients ``weights`` (``design``
+        contracted with them, without forming the design rows)."""
+        if not self.columns:
+            return 0.0, np.zeros((len(atoms), 3))
+        i, j, d, r, pair_of, b, db = self._bumps(atoms)
+        c = weights.reshape(len(self.pairs), self.n_basis)[pair_of]  # (pairs, K)
+        de_dr = np.sum(db * c, axis=1)
+        forces = _scatter(len(atoms), i, j, (d / r[:, None]) * de_dr[:, None])
+        return float(np.sum(b * c)), forces
 
 
 def zbl(z1, z2, r):
