@@ -64,18 +64,19 @@ def test_jobs_are_packed_onto_the_cores_stage_by_stage():
     assert wall_seconds(mixed, cores=1) == 18.0
 
 
-def test_the_paper_profile_runs_on_nodes_where_full_length_gpr_md_would_not():
+def test_jobs_no_node_finishes_in_a_day_are_named_and_a_shorter_md_brings_them_under():
     profile = load_profile("paper")
     plan = Plan(profile)
     costs = unit_costs(plan)
-    # the GPR's step at 1000 ions, about 0.7 s on a core: 500,000 steps take days
-    for size in profile["train"]["gpr"]["sizes"]:
-        costs["models"][f"gpr-{size}"] = {**costs["models"][f"gpr-{size}"], "md_step_s": 0.7}
-    shortened = summary(jobs(plan, costs), cores=16, gpu=None)
-    assert plan.md_time_ps("gpr") < profile["md"]["time_ps"] == plan.md_time_ps("nn")
-    assert shortened["over_a_day"] == []
-    profile["reproduce"]["md_time_ps"] = {}  # the seed's full length for every family
-    full = summary(jobs(Plan(profile), costs), cores=16, gpu=None)
+    # the GPR's step at 1000 ions as measured (0.13 s on a core): 1000 ps take about 19 hours
+    gpr_sizes = [f"gpr-{size}" for size in profile["train"]["gpr"]["sizes"]]
+    for size in gpr_sizes:
+        costs["models"][size] = {**costs["models"][size], "md_step_s": 0.13}
+    assert summary(jobs(plan, costs), cores=16, gpu=None)["over_a_day"] == []
+    # a GPR five times slower: every GPR-driven run needs days, and is named
+    for size in gpr_sizes:
+        costs["models"][size]["md_step_s"] = 0.7
+    full = summary(jobs(plan, costs), cores=16, gpu=None)
     slow = full["over_a_day"]
     assert len(slow) == sum(run.startswith("gpr-") for run in plan.md_runs)
     assert all(name.startswith("md_model gpr-") for name in slow)
@@ -83,6 +84,11 @@ def test_the_paper_profile_runs_on_nodes_where_full_length_gpr_md_would_not():
     text = table(full)
     assert f"{len(slow)} job(s) need more than a day on one node" in text
     assert "GPU: none seen here" in text
+    # ... until the profile shortens that family's MD
+    profile["reproduce"]["md_time_ps"] = {"gpr": 100}
+    shortened = Plan(profile)
+    assert shortened.md_time_ps("gpr") < profile["md"]["time_ps"] == shortened.md_time_ps("nn")
+    assert summary(jobs(shortened, costs), cores=16, gpu=None)["over_a_day"] == []
 
 
 @pytest.mark.slow
@@ -102,9 +108,10 @@ def test_the_estimate_calibrates_once_and_prints_every_rule(tmp_path):
     assert not (tmp_path / "results").exists()  # nothing of the workflow ran
 
 
-def test_a_shortened_family_runs_shorter_md_and_nothing_else_changes(tmp_path):
+def test_a_shortened_family_runs_shorter_md_and_nothing_else_changes(tmp_path, make_profile):
+    shortened = make_profile("paper", reproduce={"md_time_ps": {"gpr": 100}})
     out = subprocess.run(
-        [sys.executable, "-m", "mlipselect.cli", "reproduce", "--profile", "paper",
+        [sys.executable, "-m", "mlipselect.cli", "reproduce", "--profile", shortened,
          "--results", str(tmp_path / "results"), "--dry-run", "--", "--forceall"],
         capture_output=True, text=True, check=True, cwd=tmp_path).stdout
     md = [line for line in out.splitlines() if "mlipselect md " in line and "reference" not in line]

@@ -72,7 +72,7 @@ SCHEMA: dict[str, dict] = {
         # Sparse GPR on SOAP power spectra (featomic); see mlipselect.models.gpr.
         "gpr": {
             "sizes": {
-                "soap": {"cutoff": 5.0, "max_radial": 7, "max_angular": 4, "sparse_points": 400},
+                "soap": {"cutoff": 5.0, "max_radial": 3, "max_angular": 2, "sparse_points": 400},
             },
             # max_radial, max_angular: largest radial (GTO) and angular index of the basis
             "atom_width": 0.5,  # A, Gaussian density width
