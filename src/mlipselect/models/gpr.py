@@ -2,9 +2,12 @@ r"""Sparse Gaussian process regression on SOAP power spectra, fitted to energies
 
 Descriptor
     The normalised SOAP power spectrum :math:`\hat p_i` of :mod:`mlipselect.descriptors`
-    over the training species. featomic gives the gradients
+    over the training species. For the fit, featomic gives the gradients
     :math:`\partial p_i / \partial r_a` as a sparse list over neighbour pairs, so no dense
-    atoms x atoms x 3 x features array is ever built.
+    atoms x atoms x 3 x features array is ever built. Prediction never forms them: the
+    gradient of the energy w.r.t. each :math:`\hat p_i` is carried back to the spherical
+    expansion (:meth:`~mlipselect.descriptors.Soap.local_energy`), at a third of the cost
+    per step.
 
 Kernel
     Between atoms of the same species,
