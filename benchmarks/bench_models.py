@@ -156,7 +156,7 @@ class TrainingStep:
 
 class GPRFit:
     """The sparse GPR fit on the paper's GPR set (128 frames of 1000 ions), and on 16: seconds
-    and peak memory of the process (the goal: within 24 GB)."""
+    and peak memory of the process (the goals: within 24 GB, and 10 minutes on 2 cores)."""
 
     params = [16, 128]
     param_names = ["frames"]
@@ -181,3 +181,9 @@ class GPRFit:
         return self._fit().manifest["fit"]["peak_memory_mb"]
 
     track_fit_peak_memory_mb.unit = "MB"
+
+    @goal("<=", 1.0)
+    def track_fit_over_10_minutes(self, frames):
+        return self._fit().manifest["fit"]["seconds"] / 600
+
+    track_fit_over_10_minutes.unit = "ratio"

@@ -124,8 +124,11 @@ class Soap:
             c = {}
             for a in self.species:
                 for lam in angular:
-                    c[a, lam] = np.zeros((len(centres), 2 * lam + 1, n_radial))
                     block = blocks.get((s, a, lam))
+                    if block is not None and len(block.samples) == len(centres):
+                        c[a, lam] = block.values  # every centre, in atom order
+                        continue
+                    c[a, lam] = np.zeros((len(centres), 2 * lam + 1, n_radial))
                     if block is not None:
                         c[a, lam][row[block.samples.column("atom")]] = block.values
             factors = {(a, b, lam): (-1) ** lam / np.sqrt(2 * lam + 1)
@@ -153,7 +156,7 @@ class Soap:
                 grad = block.gradient("positions")
                 centre = row[block.samples.column("atom")][grad.samples.column("sample")]
                 values = grad.values.reshape(len(centre), 3, -1)
-                per_pair = (values @ back.reshape(len(back), -1)[centre][:, :, None])[:, :, 0]
+                per_pair = np.einsum("gxk,gk->gx", values, back.reshape(len(back), -1)[centre])
                 neighbours.append(grad.samples.column("atom"))
                 pushes.append(per_pair)
         if not neighbours:
