@@ -44,7 +44,7 @@ def sweep() -> list[dict]:
         point = {"cutoff": cutoff, "max_radial": n, "max_angular": lmax,
                  "sparse_points": sparse, "fit_s": model.manifest["fit"]["seconds"],
                  "rmse": force_rmse(lambda a, m=model: m.predict(a)[1], test),
-                 "step_s": seconds_per_frame(lambda a, m=model: m.predict(a), test[0])}
+                 "step_s": seconds_per_frame([model.predict], test[0])[0]}
         print(point, flush=True)
         points.append(point)
     return points

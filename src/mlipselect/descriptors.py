@@ -71,6 +71,7 @@ class Soap:
         self.type_pairs = [(a, b) for a in self.species for b in self.species if a <= b]
         self.pairs = Labels(["neighbor_1_type", "neighbor_2_type"],
                             np.array(self.type_pairs, dtype=np.int32))
+        self._products = self._power_spectrum_layout()
 
     def compute(self, atoms: Atoms | list[Atoms], gradients: bool = False) -> dict:
         """``{species: (atom indices, unit descriptors, norms, gradient block or None)}``;
@@ -92,7 +93,8 @@ class Soap:
     def local_energy(self, atoms: Atoms, atom_energy) -> tuple[float, np.ndarray]:
         r"""Energy and forces of :math:`E = \sum_s e_s(\hat p)` over the species ``s`` of
         ``atoms``, where ``atom_energy(s, x)`` returns :math:`e_s` (the sum over the unit
-        descriptors ``x`` of species ``s``'s atoms) and :math:`\partial e_s / \partial x`.
+        descriptors ``x`` of species ``s``'s atoms, in atom order) and
+        :math:`\partial e_s / \partial x`.
 
         The forces are a vector-Jacobian product: :math:`\partial E / \partial x` is carried
         back through the normalisation and the power spectrum to the spherical expansion
@@ -104,67 +106,78 @@ class Soap:
         The power spectrum is made here as featomic makes it, in the same order:
         :math:`p^{ab}_{l n_1 n_2} = \kappa \frac{(-1)^l}{\sqrt{2l + 1}} \sum_m
         c^a_{n_1 l m} c^b_{n_2 l m}` for neighbour types :math:`a \le b`, with
-        :math:`\kappa = \sqrt 2` where :math:`a \ne b` (a test holds it to featomic's)."""
+        :math:`\kappa = \sqrt 2` where :math:`a \ne b` (a test holds it to featomic's).
+        Per :math:`l`, the neighbour types' coefficients sit side by side in one matrix
+        :math:`C_l` (atoms, m, types x n), so every type pair's products are the blocks of
+        :math:`C_l^T C_l`, and the way back is :math:`C_l (G + G^T)`."""
         if self._expansion is None:
             self._expansion = soap_calculator(self.settings, "expansion")
         tensor = self._expansion.compute(atoms, gradients=["positions"])
-        blocks = {(int(key["center_type"]), int(key["neighbor_type"]), int(key["o3_lambda"])):
-                  block for key, block in tensor.items()}
         n_radial = int(self.settings["max_radial"]) + 1
-        angular = range(int(self.settings["max_angular"]) + 1)
-        energy, gradient = 0.0, np.zeros((len(atoms), 3))
-        neighbours, pushes = [], []  # per neighbour pair: the atom moved, and dE/dr of it
+        width = len(self.species) * n_radial
+        coefficients = [np.zeros((len(atoms), 2 * lam + 1, width))
+                        for lam in range(len(self._products))]
+        blocks = []  # per block: its l, its neighbour type's columns, and its gradients
+        names = tensor.keys.names
+        for k, key in enumerate(tensor.keys.values):
+            key = dict(zip(names, key, strict=True))
+            block = tensor.block_by_id(k)
+            lam, a = int(key["o3_lambda"]), self.species.index(int(key["neighbor_type"]))
+            columns = slice(a * n_radial, (a + 1) * n_radial)
+            centres = block.samples.values[:, 1]
+            coefficients[lam][centres, :, columns] = block.values
+            grad = block.gradient("positions")
+            samples = grad.samples.values  # sample, system, atom
+            blocks.append((lam, columns, centres[samples[:, 0]], samples[:, 2], grad.values))
+        p = np.empty((len(atoms), sum(len(where) for where, _, _ in self._products)))
+        for c, (where, flat, factor) in zip(coefficients, self._products, strict=True):
+            p[:, where] = (c.transpose(0, 2, 1) @ c).reshape(len(atoms), -1)[:, flat] * factor
+        norms = np.linalg.norm(p, axis=1)
+        x = p / norms[:, None]
+        energy, u = 0.0, np.empty_like(x)
         for s in self.species:
-            centres = np.flatnonzero(atoms.numbers == s)
-            if not len(centres):
-                continue
-            row = np.full(len(atoms), -1)
-            row[centres] = np.arange(len(centres))
-            # coefficients c[a, lam]: (centres, 2 lam + 1, n); zero where type a is absent
-            c = {}
-            for a in self.species:
-                for lam in angular:
-                    block = blocks.get((s, a, lam))
-                    if block is not None and len(block.samples) == len(centres):
-                        c[a, lam] = block.values  # every centre, in atom order
-                        continue
-                    c[a, lam] = np.zeros((len(centres), 2 * lam + 1, n_radial))
-                    if block is not None:
-                        c[a, lam][row[block.samples.column("atom")]] = block.values
-            factors = {(a, b, lam): (-1) ** lam / np.sqrt(2 * lam + 1)
-                           * (np.sqrt(2) if a != b else 1)
-                       for a, b in self.type_pairs for lam in angular}
-            p = np.concatenate([f * (c[a, lam].transpose(0, 2, 1) @ c[b, lam]).reshape(
-                len(centres), -1) for (a, b, lam), f in factors.items()], axis=1)
-            norms = np.linalg.norm(p, axis=1)
-            x = p / norms[:, None]
-            e, u = atom_energy(s, x)
-            energy += e
-            # through the normalisation x = p / |p|, then the products of coefficients
-            v = (u - np.sum(u * x, axis=1)[:, None] * x) / norms[:, None]
-            dc = {key: np.zeros_like(value) for key, value in c.items()}
-            start = 0
-            for (a, b, lam), f in factors.items():
-                g = f * v[:, start:start + n_radial**2].reshape(-1, n_radial, n_radial)
-                start += n_radial**2
-                dc[a, lam] += c[b, lam] @ g.transpose(0, 2, 1)
-                dc[b, lam] += c[a, lam] @ g
-            for (a, lam), back in dc.items():
-                block = blocks.get((s, a, lam))
-                if block is None:
-                    continue
-                grad = block.gradient("positions")
-                centre = row[block.samples.column("atom")][grad.samples.column("sample")]
-                values = grad.values.reshape(len(centre), 3, -1)
-                per_pair = np.einsum("gxk,gk->gx", values, back.reshape(len(back), -1)[centre])
-                neighbours.append(grad.samples.column("atom"))
-                pushes.append(per_pair)
-        if not neighbours:
-            return energy, gradient
-        neighbours, pushes = np.concatenate(neighbours), np.concatenate(pushes)
-        for axis in range(3):
-            gradient[:, axis] = np.bincount(neighbours, pushes[:, axis], minlength=len(atoms))
+            rows = atoms.numbers == s
+            if rows.any():
+                e, u[rows] = atom_energy(s, x[rows])
+                energy += e
+        # through the normalisation x = p / |p|, then the products of coefficients
+        v = (u - np.sum(u * x, axis=1)[:, None] * x) / norms[:, None]
+        back = []
+        for c, (where, flat, factor) in zip(coefficients, self._products, strict=True):
+            g = np.zeros((len(atoms), width * width))
+            g[:, flat] = v[:, where] * factor
+            g = g.reshape(len(atoms), width, width)
+            back.append(c @ (g + g.transpose(0, 2, 1)))
+        pushes = []
+        for lam, columns, centre, _, values in blocks:
+            per_centre = np.ascontiguousarray(back[lam][:, :, columns]).reshape(len(atoms), -1)
+            pushes.append(np.einsum("gxk,gk->gx", values.reshape(len(centre), 3, -1),
+                                    per_centre[centre]))
+        neighbours, pushes = np.concatenate([b[3] for b in blocks]), np.concatenate(pushes)
+        gradient = np.stack([np.bincount(neighbours, pushes[:, axis], minlength=len(atoms))
+                             for axis in range(3)], axis=1)
         return energy, -gradient
+
+    def _power_spectrum_layout(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Per l: where its features sit in the power spectrum, which entries of the flattened
+        :math:`C_l^T C_l` they are, and their factors (featomic's order: type pair, l, n1,
+        n2)."""
+        n = int(self.settings["max_radial"]) + 1
+        angular = range(int(self.settings["max_angular"]) + 1)
+        width = len(self.species) * n
+        n1, n2 = np.divmod(np.arange(n * n), n)
+        layout = {lam: ([], [], []) for lam in angular}
+        position = 0
+        for a, b in self.type_pairs:
+            i, j = self.species.index(a), self.species.index(b)
+            for lam in angular:
+                where, flat, factor = layout[lam]
+                where.append(position + np.arange(n * n))
+                flat.append((i * n + n1) * width + j * n + n2)
+                factor.append(np.full(n * n, (-1) ** lam / np.sqrt(2 * lam + 1)
+                                      * (np.sqrt(2) if a != b else 1)))
+                position += n * n
+        return [tuple(np.concatenate(part) for part in layout[lam]) for lam in angular]
 
 
 def _environments(frames: Iterable[Atoms], n_frames: int, species, settings: dict,
