@@ -100,10 +100,12 @@ def test_melt_density_matches_the_models_published_value(tmp_path):
     # (2020)), 1.444 with 512 ions (Wang et al., J. Phys. Chem. B 118, 10196 (2014)). The
     # model's melting point is 1064 +- 14 K (Anwar, Frenkel & Noro 2003): 1100 K is a melt.
     # 512 ions here, as in the 2014 value; the bound is the published uncertainty plus twice
-    # our own standard error over blocks of the run.
+    # our own standard error over blocks of the run. PPPM at a relative force accuracy of
+    # 1e-4: 1e-5 gives the same density (1.4422 +- 0.0075 against 1.4436 +- 0.0059 g/cm^3
+    # here) at 2.5 times the cost.
     profile = load_profile("smoke")
     profile["system"]["repeat"] = 4
-    profile["reference"].update(cutoff=9.0, accuracy=1e-5)
+    profile["reference"].update(cutoff=9.0, accuracy=1e-4)
     profile["sample"].update(equilibrate_ps=6.0, production_ps=24.0, every=100, melt_ps=4.0,
                              states=[{"name": "melt-1100K", "ensemble": "npt",
                                       "temperature": 1100, "pressure": 1, "phase": "melt"}])
