@@ -160,7 +160,18 @@ def test_train_and_evaluate_commands(frames, tmp_path, capsys):
     expected = force_errors(np.concatenate([p[1] for p in pred]),
                             np.concatenate([r[1] for r in ref]))
     assert f["rmse"] == pytest.approx(expected["rmse"], rel=1e-9)
-    assert "-> " in capsys.readouterr().out
+    # The GPR's own uncertainty: each atom's predicted energy std against its force error.
+    from scipy.stats import spearmanr
+
+    std = np.sqrt(np.concatenate([load_model(model_dir).energy_variance(a) for a in test]))
+    error = np.linalg.norm(np.concatenate([p[1] - r[1] for p, r in zip(pred, ref, strict=True)]),
+                           axis=1)
+    u = metrics["uncertainty"]
+    assert u["energy_std_mean"] == pytest.approx(std.mean(), rel=1e-9)
+    assert u["energy_std_max"] == pytest.approx(std.max(), rel=1e-9)
+    assert u["spearman_std_force_error"] == pytest.approx(spearmanr(std, error)[0], rel=1e-9)
+    out = capsys.readouterr().out
+    assert "-> " in out and "rank correlation with the force error" in out
 
 
 def test_nn_training_says_which_device_it_used(frames, tmp_path, capsys):

@@ -65,6 +65,9 @@ def test_smoke_reproduction_end_to_end(smoke_run):
     sets = {e["test_set"] for e in report["metrics"]["force_errors"]}
     assert sets == {"in-pool", "independent", "extrapolation"}
     assert report["scales"]["ions_per_frame"] == 64
+    for path in (results / "metrics").rglob("*.json"):  # the GPR's say how sure it was
+        metrics = json.loads(path.read_text())
+        assert ("uncertainty" in metrics) == (metrics["model"]["family"] == "gpr"), path
     for name in ("fig1_distributions", "fig2_force_errors", "fig3_rdf"):
         for suffix in (".png", ".pdf"):
             assert (results / "figures" / f"{name}{suffix}").stat().st_size > 10_000

@@ -35,17 +35,37 @@ def energy_errors(predicted: np.ndarray, reference: np.ndarray, n_atoms: np.ndar
             "max": float(np.abs(err).max())}
 
 
+def uncertainty_metrics(variance: np.ndarray, predicted: np.ndarray,
+                        reference: np.ndarray) -> dict:
+    """How a model's predicted variance of each atom's energy (eV^2) bears on its force
+    errors (n, 3): the mean and largest predicted standard deviation (eV), and the Spearman
+    rank correlation of each atom's predicted standard deviation with the norm of its force
+    error, near 1 where the model knows which atoms it gets wrong."""
+    from scipy.stats import spearmanr
+
+    std = np.sqrt(np.asarray(variance, float))
+    error = np.linalg.norm(np.asarray(predicted, float) - np.asarray(reference, float), axis=1)
+    return {"energy_std_mean": float(std.mean()), "energy_std_max": float(std.max()),
+            "spearman_std_force_error": float(spearmanr(std, error).statistic)}
+
+
 def error_metrics(numbers: list[np.ndarray], energies: tuple[np.ndarray, np.ndarray],
-                  forces: tuple[list[np.ndarray], list[np.ndarray]], tails=None) -> dict:
+                  forces: tuple[list[np.ndarray], list[np.ndarray]], tails=None,
+                  variances: list[np.ndarray] | None = None) -> dict:
     """All metrics of a test set: per frame atomic ``numbers``, ``energies`` as
     (predicted, reference) totals and ``forces`` as (predicted, reference) lists of (n, 3);
-    with ``tails`` (a mask over all atoms), also the force errors on those atoms."""
+    with ``tails`` (a mask over all atoms), also the force errors on those atoms; with
+    ``variances`` (per frame, the model's predicted variance of each atom's energy), also
+    :func:`uncertainty_metrics`."""
     z = np.concatenate(numbers)
     predicted, reference = np.concatenate(forces[0]), np.concatenate(forces[1])
     n_atoms = np.array([len(n) for n in numbers])
     extra = {}
     if tails is not None and np.any(tails):
         extra["tails"] = {"forces": force_errors(predicted[tails], reference[tails])}
+    if variances is not None:
+        extra["uncertainty"] = uncertainty_metrics(np.concatenate(variances), predicted,
+                                                   reference)
     return {**extra,
         "frames": len(numbers),
         "atoms": int(n_atoms.sum()),

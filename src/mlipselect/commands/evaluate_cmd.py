@@ -3,6 +3,9 @@
 forces.mae, forces.rmse, forces.max (largest absolute component error), forces.max_atom
 (largest per-atom error norm), forces.reference_rms (the zero-force baseline's RMSE), energy
 per atom MAE/RMSE/max, the same force metrics per species, units, frame and atom counts.
+For a model that predicts its own uncertainty (the GPR), also uncertainty: the mean and largest
+predicted standard deviation of an atom's energy and its rank correlation with the atom's
+force error.
 With --tails POOL, also tails.forces: the force errors on the test atoms whose reference
 atomic energy or force magnitude lies beyond the pool's 1st/99th percentiles (per species),
 where selection methods differ by design.
@@ -57,19 +60,22 @@ def evaluate(model, test, out, bounds, args) -> None:
     frames = list(iread_frames(test, require=("energy", "forces")))
     for i, atoms in enumerate(frames):
         model.check_species(atoms, where=f"{test}, frame {i}")
-    energies, forces, numbers = ([], []), ([], []), []
-    start = time.perf_counter()
+    energies, forces, numbers, variances = ([], []), ([], []), [], []
+    seconds = 0.0
     for atoms in tqdm(frames, desc="evaluate", unit="frame", disable=args.quiet):
+        start = time.perf_counter()
         energy, force = model.predict(atoms)
+        seconds += time.perf_counter() - start
+        variances.append(model.energy_variance(atoms))
         ref_energy, ref_force = frame_labels(atoms)
         energies[0].append(energy)
         energies[1].append(ref_energy)
         forces[0].append(force)
         forces[1].append(ref_force)
         numbers.append(atoms.numbers)
-    seconds = time.perf_counter() - start
     tails = None if bounds is None else tail_atoms(frames, bounds)
-    metrics = error_metrics(numbers, energies, forces, tails)
+    metrics = error_metrics(numbers, energies, forces, tails,
+                            None if variances[0] is None else variances)
     manifest = model.manifest
     metrics["model"] = {k: manifest[k] for k in ("family", "size", "seed")}
     metrics["model"]["train"] = manifest["train"]
@@ -85,6 +91,11 @@ def evaluate(model, test, out, bounds, args) -> None:
     f = metrics["forces"]
     print(f"{test}: {len(frames)} frames: force MAE {f['mae']:.4f}, RMSE {f['rmse']:.4f}, "
           f"max {f['max']:.4f} eV/A (zero-force RMSE {f['reference_rms']:.4f}) -> {out}")
+    if "uncertainty" in metrics:
+        u = metrics["uncertainty"]
+        print(f"  predicted energy std per atom: mean {u['energy_std_mean']:.4f}, max "
+              f"{u['energy_std_max']:.4f} eV; rank correlation with the force error "
+              f"{u['spearman_std_force_error']:.2f}")
 
 
 def tail_bounds(pool_path, percent: float) -> dict:

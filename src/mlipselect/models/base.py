@@ -63,6 +63,11 @@ class Potential(abc.ABC):
         """Total energy (eV) and forces (eV/A, shape (n, 3)) of ``atoms``; a species the
         model was not trained on fails (:meth:`check_species`)."""
 
+    def energy_variance(self, atoms: Atoms) -> np.ndarray | None:
+        """The model's own predicted variance (eV^2) of each atom's energy; None for a family
+        that predicts none."""
+        return None
+
     @abc.abstractmethod
     def capacity(self) -> tuple[int, str]:
         """How big the model is, for plots of error against size: ``(value, what)``."""

@@ -171,15 +171,15 @@ class SparseGPRPotential(Potential):
         soap_energy, soap_forces = self.soap.local_energy(atoms, atom_energy)
         return float(energy + pair_energy + soap_energy), forces + pair_forces + soap_forces
 
-    def energy_variance(self, atoms: Atoms) -> np.ndarray:
+    def energy_variance(self, atoms: Atoms) -> np.ndarray | None:
         """The GP's predicted variance (eV^2) of each atom's energy, in the projected-process
         form: :math:`k_{ii} - k_i^T K_{mm}^{-1} k_i + k_i^T A^{-1} k_i`, with :math:`A` the
         posterior precision of the weights. Small where the atom's environment is like the
-        training environments, up to the prior :math:`\\delta^2` far from them."""
+        training environments, up to the prior :math:`\\delta^2` far from them. None for a
+        model saved before the posterior was kept (trained again, it has one)."""
         self.check_species(atoms)
         if self.posterior is None:
-            raise InputError("this GPR was saved without its posterior (trained before "
-                             "variances were kept); train it again to predict variances")
+            return None
         st = self.manifest["settings"]
         delta2, zeta = float(st["delta"]) ** 2, int(st["zeta"])
         variance = np.zeros(len(atoms))
