@@ -139,9 +139,10 @@ def _batch(frame, per_atom, start, stop):
 @given(sizes=st.lists(st.integers(1, 5), min_size=1, max_size=12),
        cuts=st.lists(st.integers(1, 11), max_size=6),
        chunk_bytes=st.sampled_from([8, 40, 1 << 16]),
+       buffer_bytes=st.sampled_from([1, 100, 1 << 22]),
        interrupt_at=st.none() | st.integers(0, 11))
 def test_any_appends_interrupts_and_reruns_give_the_uninterrupted_pool(
-        tmp_path_factory, sizes, cuts, chunk_bytes, interrupt_at):
+        tmp_path_factory, sizes, cuts, chunk_bytes, buffer_bytes, interrupt_at):
     directory = tmp_path_factory.mktemp("pools")
     frame, per_atom = _columns(sizes)
     whole = directory / "whole.h5"
@@ -151,7 +152,7 @@ def test_any_appends_interrupts_and_reruns_give_the_uninterrupted_pool(
     out = directory / "pool.h5"
 
     def write(interrupt):
-        with PoolWriter(out, chunk_bytes=chunk_bytes) as writer:
+        with PoolWriter(out, chunk_bytes=chunk_bytes, buffer_bytes=buffer_bytes) as writer:
             for k, (a, b) in enumerate(itertools.pairwise(bounds)):
                 if k == interrupt:
                     raise KeyboardInterrupt
