@@ -117,7 +117,9 @@ class Soap:
         width = len(self.species) * n_radial
         coefficients = [np.zeros((len(atoms), 2 * lam + 1, width))
                         for lam in range(len(self._products))]
-        blocks = []  # per block: its l, its neighbour type's columns, and its gradients
+        # per block: its l, its neighbour type's columns, and per gradient row the centre
+        # and the atom moved, and the row itself
+        blocks = []
         names = tensor.keys.names
         for k, key in enumerate(tensor.keys.values):
             key = dict(zip(names, key, strict=True))
@@ -153,7 +155,8 @@ class Soap:
             per_centre = np.ascontiguousarray(back[lam][:, :, columns]).reshape(len(atoms), -1)
             pushes.append(np.einsum("gxk,gk->gx", values.reshape(len(centre), 3, -1),
                                     per_centre[centre]))
-        neighbours, pushes = np.concatenate([b[3] for b in blocks]), np.concatenate(pushes)
+        neighbours = np.concatenate([moved for _, _, _, moved, _ in blocks])
+        pushes = np.concatenate(pushes)
         gradient = np.stack([np.bincount(neighbours, pushes[:, axis], minlength=len(atoms))
                              for axis in range(3)], axis=1)
         return energy, -gradient
