@@ -114,8 +114,13 @@ class PoolWriter:
                 self._columns[name] = self._dataset(name, value.shape[1:], value.dtype)
 
     def _write(self, name: str, value) -> None:
-        """Append ``value`` to column ``name`` (held until :meth:`_flush`)."""
-        value = np.array(value, dtype=self._columns[name].dtype)  # a copy: callers reuse
+        """Append ``value`` to column ``name``, held until :meth:`_flush`. A small value is
+        held as a copy, since callers may reuse their arrays; one of the buffer's size or
+        more is written before ``append_columns`` returns, so it is held as it is (a merge's
+        blocks are not copied)."""
+        value = np.asarray(value, dtype=self._columns[name].dtype)
+        if value.nbytes < self._buffer_bytes:
+            value = value.copy()
         self._pending[name].append(value)
         self._pending_bytes += value.nbytes
 
@@ -123,7 +128,8 @@ class PoolWriter:
         for name, parts in self._pending.items():
             if not parts:
                 continue
-            ds, value = self._columns[name], np.concatenate(parts)
+            ds = self._columns[name]
+            value = parts[0] if len(parts) == 1 else np.concatenate(parts)
             start = len(ds)
             ds.resize(start + len(value), axis=0)
             ds[start:] = value
