@@ -110,6 +110,47 @@ def test_a_frame_the_labeller_fails_on_is_recorded_named_and_left_out(smoke_pool
     assert not (tmp_path / "none.extxyz").exists()
 
 
+def test_failed_frames_are_retried_when_asked(smoke_pool, tmp_path, counting):
+    frames = tmp_path / "four.extxyz"
+    export_pool(smoke_pool, frames, indices=range(4))
+    counting.bad = [ase.io.read(frames, index=2).positions]
+    cache = LabelCache(tmp_path / "labels", counting(**SMOKE_REFERENCE))
+    out = tmp_path / "out.extxyz"
+    assert len(label_through_cache(frames, out, cache, progress=False).failed) == 1
+    counting.bad = []  # the fault is mended
+    run = label_through_cache(frames, out, cache, progress=False, retry_failed=True)
+    assert (run.computed, run.reused, run.failed) == (1, 3, [])
+    assert [a.info["pool_index"] for a in ase.io.read(out, ":")] == [0, 1, 2, 3]
+    assert not list(cache.dir.glob("*.failed.json"))
+
+
+def test_open_frames_get_the_labels_their_calculator_gives(tmp_path):
+    """EMT lists stress, but has none for a cluster: energy and forces are asked for alone."""
+    from ase.build import fcc111
+    from ase.cluster import Icosahedron
+
+    from mlipselect.cli import main
+
+    cluster = Icosahedron("Cu", 2)
+    cluster.rattle(0.05, seed=1)
+    slab = fcc111("Cu", size=(2, 2, 3), vacuum=5.0)
+    for atoms in (cluster, slab):
+        atoms.calc = None
+    ase.io.write(tmp_path / "open.extxyz", [cluster, slab])
+    (tmp_path / "emt.py").write_text("from ase.calculators.emt import EMT\n"
+                                     "def make():\n    return EMT()\n")
+    for cache in ([], ["--cache", str(tmp_path / "labels")]):
+        out = tmp_path / f"labelled{len(cache)}.extxyz"
+        assert main(["label", str(tmp_path / "open.extxyz"), "--calculator",
+                     f"{tmp_path / 'emt.py'}:make", "--out", str(out), *cache]) == 0
+        labelled = ase.io.read(out, ":")
+        assert len(labelled) == 2
+        for atoms in labelled:
+            results = atoms.calc.results
+            assert {"energy", "forces", "energies"} <= set(results) and "stress" not in results
+            assert results["energies"].sum() == pytest.approx(results["energy"], abs=1e-6)
+
+
 def test_a_cached_label_run_killed_midway_resumes_without_redoing_frames(tmp_path,
                                                                          slow_calculator):
     frames = [bulk("Cu", "fcc", a=3.6, cubic=True).repeat(2) for _ in range(8)]

@@ -1,5 +1,7 @@
 """The sample and label verbs: profiles, failures by name, resumption, atomic outputs."""
 
+import re
+
 import ase.io
 import numpy as np
 import pytest
@@ -23,6 +25,32 @@ def test_unknown_profile_key_is_named(make_profile):
         load_profile(make_profile(sampel={"every": 3}))
     with pytest.raises(ProfileError, match="no profile named 'quik'"):
         load_profile("quik")
+
+
+@pytest.mark.parametrize("sections, message", [
+    ({"train": {"nn": {"epochs": -1}}}, "'train.nn.epochs' must be >= 1, got -1"),
+    ({"train": {"nn": {"epochs": 2.5}}}, "'train.nn.epochs' must be an integer, got 2.5"),
+    ({"train": {"nn": {"lr": -1e-3}}}, "'train.nn.lr' must be > 0"),
+    ({"sample": {"timestep_fs": -2.0}}, "'sample.timestep_fs' must be > 0"),
+    ({"sample": {"melt_temperature": -5.0}}, "'sample.melt_temperature' must be > 0"),
+    ({"system": {"repeat": 2.5}}, "'system.repeat' must be an integer"),
+    ({"train": {"nn": {"sizes": {"big": {"features": "many", "interactions": 2,
+                                         "cutoff": 5.0, "rbf": 20}}}}},
+     "'train.nn.sizes.big.features' must be an integer, got 'many'"),
+    ({"train": {"gpr": {"sizes": {"s": {"cutoff": 0.3, "max_radial": 3, "max_angular": 2,
+                                        "sparse_points": 4}}}}},
+     "train.gpr.sizes.s.cutoff must be above train.gpr.smoothing"),
+    ({"split": {"test_fraction": 1.5}}, "'split.test_fraction' must be between 0 and 1"),
+])
+def test_out_of_range_profile_values_are_refused_at_load(make_profile, tmp_path, capsys,
+                                                         sections, message):
+    path = make_profile(**sections)
+    with pytest.raises(ProfileError, match=re.escape(message)):
+        load_profile(path)
+    # before any planning: neither a dry run nor the estimate gets past the profile
+    assert main(["reproduce", "--profile", path, "--results", str(tmp_path / "r"),
+                 "--estimate"]) == 2
+    assert message in capsys.readouterr().err
 
 
 def test_negative_temperature_is_refused(make_profile, tmp_path, capsys):

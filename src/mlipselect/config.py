@@ -143,6 +143,51 @@ STATE_KEYS = {"name": str, "ensemble": str, "temperature": (int, float), "pressu
               "phase": str}
 
 
+POSITIVE, AT_LEAST_1, NON_NEGATIVE = (lambda v: v > 0, "> 0"), (lambda v: v >= 1, ">= 1"), \
+    (lambda v: v >= 0, ">= 0")
+FRACTION = (lambda v: 0 < v < 1, "between 0 and 1")
+RANGES: dict[str, tuple] = {
+    "system.repeat": AT_LEAST_1, "system.lattice_constant": POSITIVE,
+    "reference.cutoff": POSITIVE, "reference.accuracy": POSITIVE,
+    "reference.threads": AT_LEAST_1, "reference.kspace": (lambda v: v in ("pppm", "ewald"),
+                                                          "'pppm' or 'ewald'"),
+    "sample.timestep_fs": POSITIVE, "sample.equilibrate_ps": NON_NEGATIVE,
+    "sample.production_ps": POSITIVE, "sample.every": AT_LEAST_1,
+    "sample.melt_temperature": POSITIVE, "sample.melt_ps": NON_NEGATIVE,
+    "sample.jobs": AT_LEAST_1, "sample.seed": NON_NEGATIVE,
+    "split.test_fraction": FRACTION, "split.seed": NON_NEGATIVE,
+    "test.seed": NON_NEGATIVE, "test.production_ps": POSITIVE, "test.every": AT_LEAST_1,
+    "select.n": (lambda v: all(isinstance(k, int) and not isinstance(k, bool) and k >= 1
+                               for k in v), "a list of integers >= 1"),
+    "select.seeds": (lambda v: all(isinstance(k, int) and not isinstance(k, bool) and k >= 0
+                                   for k in v), "a list of integers >= 0"),
+    "select.methods": (lambda v: all(isinstance(k, str) for k in v), "a list of names"),
+    "train.nn.epochs": AT_LEAST_1, "train.nn.batch_size": AT_LEAST_1, "train.nn.lr": POSITIVE,
+    "train.nn.lr_factor": FRACTION, "train.nn.lr_patience": NON_NEGATIVE,
+    "train.nn.min_lr": NON_NEGATIVE, "train.nn.patience": AT_LEAST_1,
+    "train.nn.energy_weight": NON_NEGATIVE, "train.nn.forces_weight": NON_NEGATIVE,
+    "train.nn.validation_fraction": FRACTION,
+    "train.nn.sizes.features": AT_LEAST_1, "train.nn.sizes.interactions": AT_LEAST_1,
+    "train.nn.sizes.cutoff": POSITIVE, "train.nn.sizes.rbf": AT_LEAST_1,
+    "train.gpr.sizes.cutoff": POSITIVE, "train.gpr.sizes.max_radial": NON_NEGATIVE,
+    "train.gpr.sizes.max_angular": NON_NEGATIVE, "train.gpr.sizes.sparse_points": AT_LEAST_1,
+    "train.gpr.atom_width": POSITIVE, "train.gpr.smoothing": NON_NEGATIVE,
+    "train.gpr.zeta": AT_LEAST_1, "train.gpr.delta": POSITIVE,
+    "train.gpr.energy_sigma": POSITIVE, "train.gpr.forces_sigma": POSITIVE,
+    "train.gpr.sparse_method": (lambda v: v in ("cur", "random"), "'cur' or 'random'"),
+    "train.gpr.jitter": NON_NEGATIVE, "train.gpr.pair_basis": NON_NEGATIVE,
+    "train.gpr.pair_cutoff": NON_NEGATIVE, "train.gpr.pair_sigma": POSITIVE,
+    "train.gpr.core_inner": NON_NEGATIVE, "train.gpr.core_outer": NON_NEGATIVE,
+    "rdf.rmax": POSITIVE, "rdf.bins": AT_LEAST_1, "rdf.blocks": AT_LEAST_1,
+    "report.artifact_threshold": NON_NEGATIVE,
+    "report.tail_percent": (lambda v: 0 < v < 50, "between 0 and 50"),
+    "reproduce.threads": AT_LEAST_1,
+}
+"""The values each profile key may take (beyond its type), checked at load: a profile that
+would fail mid-run is refused before any job is planned. ``train.F.sizes.K`` holds for every
+size of family F."""
+
+
 class ProfileError(InputError):
     """A profile that does not fit the schema."""
 
@@ -236,10 +281,24 @@ def _family(path, family: str, given: dict) -> dict:
     needed = set(next(iter(defaults["sizes"].values())))
     if not settings["sizes"]:
         raise ProfileError(f"{path}: train.{family}.sizes names no size")
+    template = next(iter(defaults["sizes"].values()))
     for name, size in settings["sizes"].items():
-        missing = sorted(needed - set(size))
-        if missing:
-            raise ProfileError(f"{path}: train.{family}.sizes.{name} lacks {missing}")
+        if not isinstance(size, dict):
+            raise ProfileError(f"{path}: train.{family}.sizes.{name} must be a mapping")
+        missing, unknown = sorted(needed - set(size)), sorted(set(size) - needed)
+        if missing or unknown:
+            raise ProfileError(f"{path}: train.{family}.sizes.{name}: missing keys {missing}, "
+                               f"unknown keys {unknown}")
+        for key, value in size.items():
+            _check_type(path, f"train.{family}.sizes.{name}.{key}", value, template[key],
+                        rule=f"train.{family}.sizes.{key}")
+    if settings.get("core_outer", 1) < settings.get("core_inner", 0):
+        raise ProfileError(f"{path}: train.{family}.core_outer must not be below core_inner")
+    if "smoothing" in settings:  # a SOAP cutoff must exceed its smoothing width
+        for name, size in settings["sizes"].items():
+            if size["cutoff"] <= settings["smoothing"]:
+                raise ProfileError(f"{path}: train.{family}.sizes.{name}.cutoff must be above "
+                                   f"train.{family}.smoothing ({settings['smoothing']} A)")
     return settings
 
 
@@ -309,17 +368,23 @@ def check_selection_options(options: dict, path) -> None:
             raise ProfileError(f"{path}: select.options.{method}: {err}") from None
 
 
-def _check_type(path, key, value, default) -> None:
+def _check_type(path, key, value, default, rule: str | None = None) -> None:
+    """``value`` has the type of ``default`` (an integer for an integer default, a number for
+    a float one) and lies in the range ``RANGES`` gives ``rule`` (default: ``key``)."""
     if isinstance(default, bool) or default is None:
         ok = isinstance(value, type(default)) or default is None
-    elif isinstance(default, (int, float)):
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     else:
         ok = isinstance(value, type(default))
     if not ok:
-        raise ProfileError(
-            f"{path}: '{key}' must be {type(default).__name__}, got {value!r}"
-        )
+        kind = "an integer" if type(default) is int else type(default).__name__
+        raise ProfileError(f"{path}: '{key}' must be {kind}, got {value!r}")
+    test, said = RANGES.get(rule or key, (None, None))
+    if test is not None and not test(value):
+        raise ProfileError(f"{path}: '{key}' must be {said}, got {value!r}")
 
 
 def check_state(state, where: str) -> None:

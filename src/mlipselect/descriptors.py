@@ -39,6 +39,35 @@ CHUNK_FRAMES = 256
 """Frames featurised per featomic call."""
 
 
+def all_periodic(atoms: Atoms, cutoff: float) -> Atoms:
+    """``atoms`` as featomic can take it: unchanged when periodic in all directions, without a
+    cell when periodic in none;
+    a slab or a wire (periodic in some directions only, which featomic refuses) gets, for each
+    open direction, a cell vector normal to the periodic ones and longer than the atoms'
+    extent along it plus twice ``cutoff``, so that no environment sees an image across it.
+    Environments are the same as in the open system."""
+    pbc = atoms.pbc
+    if pbc.all() or not (pbc.any() or atoms.cell.any()):
+        return atoms
+    if not pbc.any():  # an open system: a cell would be ignored (with a warning)
+        return Atoms(numbers=atoms.numbers, positions=atoms.positions)
+    periodic = atoms.cell.array[pbc]
+    basis = []  # orthonormal directions of the periodic vectors, then of the open ones
+    for vector in [*periodic, *np.eye(3)]:
+        rest = vector - sum((vector @ b) * b for b in basis)
+        if np.linalg.norm(rest) > 1e-8 * max(np.linalg.norm(vector), 1.0):
+            basis.append(rest / np.linalg.norm(rest))
+    open_directions = basis[len(periodic):3]
+    cell = atoms.cell.array.copy()
+    for axis, direction in zip(np.flatnonzero(~pbc), open_directions, strict=True):
+        along = atoms.positions @ direction
+        cell[axis] = direction * (np.ptp(along) + 2 * cutoff + 1.0)
+    wrapped = atoms.copy()
+    wrapped.set_cell(cell, scale_atoms=False)
+    wrapped.pbc = True
+    return wrapped
+
+
 def soap_calculator(settings: dict, kind: str = "power spectrum"):
     """featomic's SOAP power spectrum (or, ``kind="expansion"``, the spherical expansion of
     the neighbour density it is made of) at ``settings``."""
@@ -76,7 +105,11 @@ class Soap:
     def compute(self, atoms: Atoms | list[Atoms], gradients: bool = False) -> dict:
         """``{species: (atom indices, unit descriptors, norms, gradient block or None)}``;
         for a list of frames, the atom indices are ``(frame, atom)`` pairs."""
-        tensor = self.calculator.compute(atoms, gradients=["positions"] if gradients else None)
+        cutoff = float(self.settings["cutoff"])
+        systems = (all_periodic(atoms, cutoff) if isinstance(atoms, Atoms)
+                   else [all_periodic(a, cutoff) for a in atoms])
+        tensor = self.calculator.compute(systems,
+                                         gradients=["positions"] if gradients else None)
         tensor = tensor.keys_to_properties(self.pairs)
         out = {}
         for key, block in tensor.items():
@@ -112,7 +145,8 @@ class Soap:
         :math:`C_l^T C_l`, and the way back is :math:`C_l (G + G^T)`."""
         if self._expansion is None:
             self._expansion = soap_calculator(self.settings, "expansion")
-        tensor = self._expansion.compute(atoms, gradients=["positions"])
+        tensor = self._expansion.compute(all_periodic(atoms, float(self.settings["cutoff"])),
+                                         gradients=["positions"])
         n_radial = int(self.settings["max_radial"]) + 1
         width = len(self.species) * n_radial
         coefficients = [np.zeros((len(atoms), 2 * lam + 1, width))

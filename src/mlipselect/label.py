@@ -18,6 +18,7 @@ not converge) is recorded and named, and left out of ``OUT``; the others are lab
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import importlib
@@ -30,7 +31,7 @@ from pathlib import Path
 
 import ase.io
 import numpy as np
-from ase.calculators.calculator import BaseCalculator
+from ase.calculators.calculator import BaseCalculator, PropertyNotImplementedError
 from ase.calculators.singlepoint import SinglePointCalculator
 from tqdm.auto import tqdm
 
@@ -109,13 +110,37 @@ def reference_species(frames, where: str) -> None:
                              "not know; give your own with --calculator MODULE:CALLABLE")
 
 
+REQUIRED = ("energy", "forces")
+"""The labels every labelled frame must get; the rest of ``LABELS`` (per-atom energies,
+stress) are kept where the calculator gives them for that frame."""
+
+
 def single_point(atoms, calc: BaseCalculator):
-    """A copy of ``atoms`` carrying ``calc``'s labels in a SinglePointCalculator."""
+    """A copy of ``atoms`` carrying ``calc``'s labels in a SinglePointCalculator: energy and
+    forces, and per-atom energies and stress where the calculator gives them for this frame
+    (no stress without a cell periodic in every direction; a calculator that cannot give an
+    optional label for this frame, EMT's stress of a cluster say, is asked without it)."""
     out = atoms.copy()
     out.calc = calc
-    wanted = [k for k in LABELS if k in calc.implemented_properties]
-    calc.calculate(out, properties=wanted)
-    results = {k: np.copy(calc.results[k]) for k in wanted if k in calc.results}
+    optional = [k for k in LABELS if k not in REQUIRED and k in calc.implemented_properties
+                and (k != "stress" or atoms.pbc.all())]
+    results: dict = {}
+
+    def ask(properties) -> None:
+        calc.reset()
+        calc.calculate(out, properties=list(properties))
+        results.update({k: np.copy(calc.results[k]) for k in properties if k in calc.results})
+
+    try:
+        ask([*REQUIRED, *optional])
+    except PropertyNotImplementedError:
+        ask(REQUIRED)
+        for key in optional:  # those this frame allows, asked one at a time
+            with contextlib.suppress(PropertyNotImplementedError):
+                ask([key])
+    missing = [k for k in REQUIRED if k not in results]
+    if missing:
+        raise PropertyNotImplementedError(f"the calculator gave no {', '.join(missing)}")
     out.calc = SinglePointCalculator(out, **results)
     return out
 
@@ -218,6 +243,16 @@ class LabelCache:
             return json.loads(failed.read_text())["reason"]
         return None
 
+    def forget_failure(self, digest: str) -> bool:
+        """Drop the recorded failure of a frame, so that it is labelled again; True if there
+        was one."""
+        failed = self.dir / f"{digest}.failed.json"
+        try:
+            failed.unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
     def label(self, atoms, digest: str, wait: bool):
         """``(result, computed)``: the result of :meth:`lookup`, after labelling ``atoms`` here
         when no one has; ``(None, False)`` when another process is labelling it and not
@@ -258,18 +293,25 @@ class CachedRun:
 
 
 def label_through_cache(inp, out, cache: LabelCache, overwrite: bool = False,
-                        progress: bool = True) -> CachedRun | None:
+                        progress: bool = True, retry_failed: bool = False) -> CachedRun | None:
     """Label every frame of ``inp`` into ``out`` through ``cache``: frames the cache holds are
     not computed again. ``out`` keeps the input frames' info and gets the labeller's labels;
     frames the labeller failed on are left out and named. Returns None when ``out`` already
-    holds this work. Fails, writing nothing, when the labeller failed on every frame."""
+    holds this work. Fails, writing nothing, when the labeller failed on every frame.
+
+    ``retry_failed`` labels again the frames whose failure the cache recorded (after a
+    labeller's settings were fixed outside its parameters, say, or a transient fault), and
+    then replaces an ``out`` of this work that left them out."""
     inp, out = Path(inp), Path(out)
     frames = list(iread_frames(inp, require=()))
     fmt = frame_format(out, len(frames))
     key = labelling_key(inp, cache.calc)
-    if claim_output(out, overwrite, inputs=[inp], done=lambda p: _key_of(p, fmt) == key):
-        return None
     digests = [frame_digest(a) for a in frames]
+    retried = retry_failed and sum(cache.forget_failure(d) for d in digests)
+    ours = out.exists() and _key_of(out, fmt) == key
+    if claim_output(out, overwrite or (retried and ours), inputs=[inp],
+                    done=lambda p: _key_of(p, fmt) == key):
+        return None
     results = {i: found for i, d in enumerate(digests)
                if (found := cache.lookup(d)) is not None}
     pending, computed, start = [i for i in range(len(frames)) if i not in results], 0, time.time()
@@ -291,7 +333,8 @@ def label_through_cache(inp, out, cache: LabelCache, overwrite: bool = False,
               for i, r in sorted(results.items()) if isinstance(r, str)]
     if frames and len(failed) == len(frames):
         raise InputError(f"{inp}: the labeller failed on every frame, e.g. {failed[0]}; the "
-                         f"failures are recorded in {cache.dir}")
+                         f"failures are recorded in {cache.dir} (--retry-failed labels them "
+                         "again)")
     labelled = []
     for i, atoms in enumerate(frames):
         if isinstance(results[i], str):

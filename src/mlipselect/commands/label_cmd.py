@@ -39,12 +39,16 @@ def configure(p) -> None:
     p.add_argument("--cache", type=Path, default=None,
                    help="folder of labels shared by every run that names it: each distinct "
                    "frame is labelled once, failures are recorded and skipped")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="with --cache: label again the frames whose failure the cache "
+                   "recorded (failures are otherwise kept and not retried)")
     p.add_argument("--out", required=True, type=Path,
                    help="labelled frames, in the format of its extension (.extxyz, .traj, ...)")
 
 
 def run(args) -> int:
     from mlipselect.config import SCHEMA, load_profile
+    from mlipselect.errors import InputError
     from mlipselect.label import (
         LabelCache,
         label_file,
@@ -61,6 +65,9 @@ def run(args) -> int:
     if calculator == "reference":
         reference_species(iread_frames(args.input, require=()), str(args.input))
     calc = make_calculator(calculator, profile["reference"] if args.profile else None, settings)
+    if args.retry_failed and args.cache is None:
+        raise InputError("--retry-failed needs --cache (without a cache, failures are not "
+                         "recorded: a rerun retries the frame it stopped at)")
     if args.cache is None:
         counts = label_file(args.input, args.out, calc, overwrite=args.overwrite)
         done = counts and (f"labelled {counts[0]} frames"
@@ -68,10 +75,10 @@ def run(args) -> int:
                               if counts[1] else ""))
     else:
         cached = label_through_cache(args.input, args.out, LabelCache(args.cache, calc),
-                                     overwrite=args.overwrite)
+                                     overwrite=args.overwrite, retry_failed=args.retry_failed)
         for failure in cached.failed if cached else ():
-            print(f"{args.input}: the labeller failed on {failure}; left out of {args.out}",
-                  file=sys.stderr)
+            print(f"{args.input}: the labeller failed on {failure}; left out of {args.out} "
+                  "(--retry-failed labels it again)", file=sys.stderr)
         done = cached and (f"labelled {cached.computed} frames, {cached.reused} from the "
                            f"cache {args.cache}, {len(cached.failed)} failed")
     print(f"{done} -> {args.out}" if done else

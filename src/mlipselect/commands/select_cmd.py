@@ -20,12 +20,18 @@ from pathlib import Path
 from mlipselect.commands import seed
 
 
-def number(text: str) -> int | float:
-    """An option's value: an integer where it reads as one, else a float."""
-    try:
-        return int(text)
-    except ValueError:
-        return float(text)
+def parser_of(option):
+    """``option``'s command-line reader: its own type, and argparse's message on a bad one."""
+    from mlipselect.errors import InputError
+
+    def read(text: str):
+        try:
+            return option.parse(text)
+        except InputError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    read.__name__ = option.name
+    return read
 
 
 def configure(p) -> None:
@@ -53,8 +59,10 @@ def configure(p) -> None:
             p.add_argument(flag, dest=f"option_{option.name}", default=None,
                            action=argparse.BooleanOptionalAction, help=what)
         else:
-            p.add_argument(flag, dest=f"option_{option.name}", default=None, type=number,
-                           metavar="X", help=what)
+            choices = option.choices or None
+            p.add_argument(flag, dest=f"option_{option.name}", default=None,
+                           type=parser_of(option), choices=choices,
+                           metavar="{" + ",".join(choices) + "}" if choices else "X", help=what)
     ordered = ", ".join(name for name, m in METHODS.items() if m.ordered)
     p.add_argument("--extend", type=Path, default=None, metavar="SELECTION",
                    help=f"a selection of this pool to extend to n frames (ordered methods: "

@@ -11,7 +11,8 @@ from mlipselect.selection.structure import DESCRIPTOR_OPTIONS, strata
 
 @register("direct", "one frame per BIRCH cluster of the PCA-reduced SOAP descriptors",
           options=(*DESCRIPTOR_OPTIONS, Option(
-              "variance", float, 0.95, "share of the variance the kept components explain")))
+              "variance", float, 0.95, "share of the variance the kept components explain",
+              require=(lambda v: 0 < v <= 1, "in (0, 1]"))))
 def direct(frames, n, seed, exclude, variance, **soap) -> np.ndarray:
     """``n`` frames by :func:`~mlipselect.selection.structure.strata` on the per-frame
     descriptors: standardised, reduced to the principal components explaining ``variance``,

@@ -9,7 +9,8 @@ from mlipselect.selection.registry import Option, register
 
 
 @register("energy", "uniform in the global energy per atom", options=(
-    Option("bins", int | None, None, "equal-width bins over the range (default: n)"),))
+    Option("bins", int | None, None, "equal-width bins over the range (default: n)",
+           require=(lambda v: v >= 1, ">= 1")),))
 def energy(frames, n, seed, exclude, bins) -> np.ndarray:
     """``n`` frames uniform in the energy per atom ``E / N`` (``E = sum_i E_i``, the frame's
     total potential energy): :func:`~mlipselect.selection.uniform_by_frame_value` on the

@@ -28,36 +28,39 @@ def quotas(environments: dict[int, int], n: int, how: str) -> dict[int, int]:
 @register("fps-atoms", "farthest-point sampling of atomic environments, per-species quotas",
           options=(*DESCRIPTOR_OPTIONS, Option(
               "quota", str, "pool", "each species' share of the frames: 'pool' (as its share "
-              "of the candidates' environments) or 'equal'")))
+              "of the candidates' environments) or 'equal'", choices=("pool", "equal"))))
 def fps_atoms(frames, n, seed, exclude, quota, **soap) -> np.ndarray:
     """``n`` frames, each brought by an atomic environment picked by farthest-point sampling
     among the environments of its species (normalised SOAP power spectra of
     :mod:`mlipselect.descriptors`). Species take turns, the one furthest below its quota
     (:func:`quotas`) next; its first environment is drawn with
     ``numpy.random.default_rng(seed)``, each next one is the farthest from those it picked,
-    and an environment whose frame was already chosen brings none. Each species brings
-    exactly its quota of frames; sorted."""
+    and an environment whose frame was already chosen brings none. Each species brings its
+    quota of frames where its environments allow; a species whose every environment lies in
+    frames already chosen (or that fewer frames hold than its quota) hands the rest of its
+    quota to the others, which take turns. Sorted,
+    distinct; ``InputError`` if the candidates hold fewer than ``n`` frames with atoms."""
     mask = candidate_mask(len(frames), n, exclude, frames.source)
     environments = frames.descriptors(soap, "fps-atoms", per="atom")
     usable = {s: mask[frame] for s, (frame, _) in environments.items()}
     target = quotas({s: int(u.sum()) for s, u in usable.items()}, n, quota)
-    for s, want in target.items():
-        holding = len(np.unique(environments[s][0][usable[s]]))
-        if want > holding:
-            raise InputError(f"{frames.source}: species {s} is to bring {want} frames, but only "
-                             f"{holding} candidate frames hold it")
     rng = np.random.default_rng(seed)
-    samplers = {s: FarthestPoints(environments[s][1], usable[s]) for s in target if target[s]}
+    samplers = {s: FarthestPoints(environments[s][1], usable[s]) for s in target
+                if usable[s].any()}
     chosen: dict[int, None] = {}
     brought = dict.fromkeys(target, 0)
     while len(chosen) < n:
-        s = min((s for s in samplers if brought[s] < target[s]),
-                key=lambda s: (brought[s] / target[s], s))
-        sampler = samplers[s]
-        frame_of = environments[s][0]
-        while True:
-            row = (int(rng.choice(sampler.rows)) if not sampler.picked
-                   else sampler.farthest())
+        # the species furthest below its quota; once every quota is met or out of reach,
+        # the species that can still bring frames make up the rest in turn
+        able = [s for s in samplers if not samplers[s].exhausted]
+        if not able:
+            raise InputError(f"{frames.source}: fps-atoms found only {len(chosen)} distinct "
+                             f"frames of the {n} asked among the candidates' environments")
+        below = [s for s in able if brought[s] < target[s]] or able
+        s = min(below, key=lambda s: (brought[s] / max(target[s], 1), s))
+        sampler, frame_of = samplers[s], environments[s][0]
+        while not sampler.exhausted:  # environments of chosen frames bring none
+            row = int(rng.choice(sampler.rows)) if not sampler.picked else sampler.farthest()
             sampler.add(row)
             if int(frame_of[row]) not in chosen:
                 chosen[int(frame_of[row])] = None

@@ -12,7 +12,8 @@ from mlipselect.selection.registry import Option
 OPTIONS = (
     Option("per_species", bool, True,
            "bin each species (atomic number) over its own range, rather than all atoms together"),
-    Option("bins", int, ATOM_BINS, "equal-width bins per species"),
+    Option("bins", int, ATOM_BINS, "equal-width bins per species",
+           require=(lambda v: v >= 1, ">= 1")),
 )
 
 

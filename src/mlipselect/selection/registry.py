@@ -37,25 +37,49 @@ ENTRY_POINTS = "mlipselect.selection"
 
 @dataclass(frozen=True)
 class Option:
-    """One option of a selection method."""
+    """One option of a selection method: its name, type, default and meaning, the values it
+    may take (``choices``, or ``require``: a test and how to say it, e.g.
+    ``(lambda v: v > 0, "> 0")``)."""
 
     name: str
     type: type
     default: object
     doc: str
+    choices: tuple = ()
+    require: tuple[Callable[[object], bool], str] | None = None
 
     def check(self, value, method: str):
-        """``value`` if it has the option's type (numpy integers count as int)."""
+        """``value`` if it has the option's type (numpy integers count as int) and is one it
+        may take; ``InputError`` naming the option otherwise."""
         if isinstance(value, np.integer):
             value = int(value)
         if (isinstance(value, int) and not isinstance(value, bool)
                 and isinstance(0.5, self.type) and not isinstance(1, self.type)):
             value = float(value)  # 5 is a fine cutoff
-        if isinstance(value, self.type) and not (isinstance(value, bool) and self.type is not
-                                                 bool):
-            return value
         kind = getattr(self.type, "__name__", str(self.type))
-        raise InputError(f"option '{self.name}' of '{method}' must be {kind}, got {value!r}")
+        if not isinstance(value, self.type) or (isinstance(value, bool)
+                                                and self.type is not bool):
+            raise InputError(f"option '{self.name}' of '{method}' must be {kind}, got {value!r}")
+        if self.choices and value not in self.choices:
+            raise InputError(f"option '{self.name}' of '{method}' must be one of "
+                             f"{', '.join(map(repr, self.choices))}, got {value!r}")
+        if self.require is not None and value is not None and not self.require[0](value):
+            raise InputError(f"option '{self.name}' of '{method}' must be {self.require[1]}, "
+                             f"got {value!r}")
+        return value
+
+    def parse(self, text: str):
+        """The value a command-line string gives the option, of its type (before
+        :meth:`check`)."""
+        kinds = [k for k in getattr(self.type, "__args__", (self.type,)) if k is not type(None)]
+        for kind in (int, float, str):  # the narrowest type the option takes that reads it
+            if kind in kinds or (kind is int and float in kinds):
+                try:
+                    return kind(text)
+                except ValueError:
+                    continue
+        kind = getattr(self.type, "__name__", str(self.type))
+        raise InputError(f"option '{self.name}' must be {kind}, got {text!r}")
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ The kernels work on a plain matrix ``x`` (rows: frames or environments; columns:
 
 from __future__ import annotations
 
+import warnings
+
 import numba
 import numpy as np
 
@@ -31,9 +33,13 @@ from mlipselect.errors import InputError
 from mlipselect.selection.registry import Option
 
 DESCRIPTOR_OPTIONS = (
-    Option("cutoff", float, SETTINGS["cutoff"], "SOAP cutoff radius, A"),
-    Option("max_radial", int, SETTINGS["max_radial"], "SOAP radial basis size"),
-    Option("max_angular", int, SETTINGS["max_angular"], "SOAP largest angular momentum"),
+    Option("cutoff", float, SETTINGS["cutoff"], "SOAP cutoff radius, A",
+           require=(lambda v: v > SETTINGS["smoothing"],
+                    f"above the smoothing width ({SETTINGS['smoothing']} A)")),
+    Option("max_radial", int, SETTINGS["max_radial"], "SOAP radial basis size",
+           require=(lambda v: 0 <= v <= 20, "from 0 to 20")),
+    Option("max_angular", int, SETTINGS["max_angular"], "SOAP largest angular momentum",
+           require=(lambda v: 0 <= v <= 12, "from 0 to 12")),
 )
 """The descriptor settings every structure-based method takes."""
 
@@ -98,21 +104,30 @@ class FarthestPoints:
         self.z = np.concatenate([np.asarray(self.xs[s:s + _BLOCK], np.float64) @ basis
                                  for s in range(0, len(self.xs), _BLOCK)])
         self.rest = np.sqrt(np.maximum(self.norms - (self.z ** 2).sum(axis=1), 0.0))
-        self.nearest = np.full(len(self.xs), np.inf)  # squared distance to the nearest pick
+        # squared distance to the nearest pick; -1 marks a pick
+        self.nearest = np.full(len(self.xs), np.inf)
         self.owner = np.zeros(len(self.xs), np.int64)
         self.centres: list[np.ndarray] = []
         self.picked: list[int] = []
 
+    @property
+    def exhausted(self) -> bool:
+        """Every candidate is picked."""
+        return len(self.picked) == len(self.rows)
+
     def farthest(self) -> int:
-        """The candidate row farthest from the picks (ties: the lowest)."""
+        """The unpicked candidate row farthest from the picks (ties, such as coincident
+        rows all at distance zero: the lowest)."""
+        if self.exhausted:
+            raise InputError(f"farthest points: all {len(self.rows)} candidates are picked")
         return int(self.rows[np.argmax(self.nearest)])
 
     def add(self, row: int) -> float:
         """Pick ``row``; returns its distance to the earlier picks (``inf`` for the first)."""
         size = len(self.xs) if self.local is None else len(self.local)
         c = -1 if not 0 <= row < size else row if self.local is None else int(self.local[row])
-        if c < 0:
-            raise InputError(f"farthest points: row {row} is not a candidate")
+        if c < 0 or self.nearest[c] < 0:
+            raise InputError(f"farthest points: row {row} is not a candidate, or is picked")
         k = len(self.centres)
         distance = float(np.sqrt(self.nearest[c]))
         centre = np.asarray(self.xs[c], np.float64)
@@ -122,7 +137,7 @@ class FarthestPoints:
         _lower_nearest(self.xs, self.norms, self.z, self.rest, centre, self.z[c],
                        float(self.rest[c]), float(centre @ centre), between, self.nearest,
                        self.owner, k)
-        self.nearest[c] = 0.0
+        self.nearest[c] = -1.0  # below every distance: a pick is never the farthest again
         self.centres.append(centre)
         self.picked.append(int(row))
         return distance
@@ -241,6 +256,7 @@ def strata(x, n: int, seed: int = 0, variance: float = 0.95, candidates=None) ->
     """One row from each of ``n`` BIRCH clusters of the standardised, PCA-reduced ``x`` (the
     row nearest its cluster's centroid), sorted."""
     from sklearn.cluster import Birch
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.decomposition import PCA
 
     rows = np.flatnonzero(np.ones(len(x), bool) if candidates is None else candidates)
@@ -251,10 +267,22 @@ def strata(x, n: int, seed: int = 0, variance: float = 0.95, candidates=None) ->
     data = np.asarray(x[rows], np.float64)
     scale = data.std(axis=0)
     data = (data - data.mean(axis=0)) / np.where(scale > 0, scale, 1.0)
+    if n == 1:  # one cluster: the row nearest the centroid
+        return rows[[int(np.argmin((data ** 2).sum(axis=1)))]].astype(np.int64)
+    if not (scale > 0).any():
+        raise InputError(f"strata: all {len(rows)} candidates have the same descriptor, one "
+                         f"cluster, fewer than {n}")
     pca = PCA(n_components=min(data.shape), random_state=seed).fit(data)
     keep = int(np.searchsorted(np.cumsum(pca.explained_variance_ratio_), variance) + 1)
     reduced = pca.transform(data)[:, :min(keep, data.shape[1])]
-    labels = Birch(n_clusters=n, threshold=_birch_threshold(reduced, n)).fit_predict(reduced)
+    threshold = _birch_threshold(reduced, n)
+    for _ in range(6):  # a tighter subcluster radius where too few subclusters formed
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            labels = Birch(n_clusters=n, threshold=threshold).fit_predict(reduced)
+        if len(np.unique(labels)) >= n:
+            break
+        threshold /= 4
     chosen = []
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
