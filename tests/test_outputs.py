@@ -185,9 +185,14 @@ def test_output_format_follows_the_extension(user_files, capsys):
     assert run(*argv, d / "sel.idx") == 2
     assert run("export", user_files["pool"], d / "x.h5") == 2
     err = capsys.readouterr().err.splitlines()
-    assert "no frame format has the extension '.idx'" in err[-2]
+    assert "the extension '.idx' cannot hold 3 frames with their labels" in err[-2]
     assert ".h5 is a pool's extension" in err[-1]
-    assert not (d / "sel.idx").exists() and not (d / "x.h5").exists()
+    # formats that would lose the labels or where a frame came from are refused
+    for lossy in ("sel.pdb", "sel.cif", "sel.db"):
+        assert run(*argv, d / lossy) == 2
+        assert "cannot hold 3 frames with their labels and provenance; use extxyz" in \
+            capsys.readouterr().err
+    assert not [p for p in d.iterdir() if p.name.startswith(("sel.", ".sel.", "x.h5"))]
 
 
 @pytest.mark.parametrize("mask", [0o022, 0o027])

@@ -45,6 +45,55 @@ def test_streamed_column_equals_the_whole(smoke_pool):
         np.testing.assert_array_equal(np.concatenate(chunks), pool.atom_column("energies"))
 
 
+def metadata_rich_frames():
+    """EMT copper frames carrying what users' files carry: a time that is an integer in the
+    first frame only, a text tag, a virial, charges, a key some frames lack."""
+    from ase.build import bulk
+    from ase.calculators.emt import EMT
+
+    frames = []
+    for i, time in enumerate([2, 2.5, 5.0]):
+        atoms = bulk("Cu", "fcc", 3.6, cubic=True)
+        atoms.rattle(0.05, seed=i)
+        atoms.calc = EMT()
+        atoms.get_potential_energies()
+        atoms.info.update(time=time, config_type=["bulk", "bulk-hot", "ünïcode"][i],
+                          virial=np.eye(3) * i, weight=1.0 if i else None)
+        if atoms.info["weight"] is None:
+            del atoms.info["weight"]
+        atoms.arrays["charges_in"] = np.arange(len(atoms)) * 0.1 * (i + 1)
+        frames.append(atoms)
+    return frames
+
+
+def test_import_keeps_every_value_with_its_type_decided_over_all_frames(tmp_path, capsys):
+    ase.io.write(tmp_path / "cu.extxyz", metadata_rich_frames())
+    assert main(["import", str(tmp_path / "cu.extxyz"), str(tmp_path / "cu.h5")]) == 0
+    assert "not kept: 'weight', in 2 of 3 frames" in capsys.readouterr().err
+    with Pool(tmp_path / "cu.h5") as pool:
+        np.testing.assert_array_equal(pool.frame_column("time"), [2.0, 2.5, 5.0])
+        assert pool.metadata["imported"]["dropped"] == {"weight": "in 2 of 3 frames"}
+        frames = list(pool.frames())
+    assert [a.info["config_type"] for a in frames] == ["bulk", "bulk-hot", "ünïcode"]
+    np.testing.assert_array_equal(frames[2].info["virial"], 2 * np.eye(3))
+    np.testing.assert_allclose(frames[1].arrays["charges_in"], np.arange(4) * 0.2)
+    assert "free_energy" in frames[0].calc.results  # EMT's, kept as a calculator result
+    # and out again: the same values, readable by ASE alone
+    export_pool(tmp_path / "cu.h5", tmp_path / "out.extxyz")
+    again = ase.io.read(tmp_path / "out.extxyz", ":")
+    assert [a.info["time"] for a in again] == [2.0, 2.5, 5.0]
+    assert again[2].info["config_type"] == "ünïcode"
+
+
+def test_a_later_value_that_does_not_fit_a_column_is_refused_not_cut(tmp_path):
+    frames = metadata_rich_frames()
+    with pytest.raises(PoolError, match="column 'frames/time' holds int64"):
+        with PoolWriter(tmp_path / "p.h5") as writer:
+            for atoms in frames:
+                writer.append(atoms, time=atoms.info["time"])
+    assert not list(tmp_path.iterdir())
+
+
 def test_extxyz_round_trip_keeps_every_label(smoke_pool, tmp_path):
     export_pool(smoke_pool, tmp_path / "a.extxyz")
     first = ase.io.read(tmp_path / "a.extxyz", ":")

@@ -106,13 +106,56 @@ def test_the_command_line_extends_a_selection_file_of_the_same_pool(tmp_path, ca
     assert main([*args, "-n", "25", "--extend", str(first), "--out", str(grown)]) == 0
     rows = [[a.info["pool_index"] for a in ase.io.read(f, ":")] for f in (first, grown)]
     assert rows[1][:10] == rows[0] and len(set(rows[1])) == 25
-    assert ase.io.read(grown, 0).info["selection_n"] == 25
+    # each frame keeps the provenance of the selection that chose it
+    assert [ase.io.read(grown, i).info["selection_n"] for i in (0, 9, 10, 24)] == [10, 10, 25, 25]
     ase.io.write(tmp_path / "other.extxyz", nacl_frames(60, seed=1))
     assert main(["import", str(tmp_path / "other.extxyz"), str(tmp_path / "other.h5")]) == 0
     capsys.readouterr()
     assert main(["select", str(tmp_path / "other.h5"), "--method", "random", "-n", "25",
                  "--extend", str(first), "--out", str(tmp_path / "c.extxyz")]) == 2
     assert "not a selection of this pool" in capsys.readouterr().err
+
+
+def test_an_extension_excludes_what_its_selection_excluded(tmp_path, capsys):
+    ase.io.write(tmp_path / "mine.extxyz", nacl_frames(60))
+    pool, first, grown = (tmp_path / name for name in ("pool.h5", "a.extxyz", "b.extxyz"))
+    assert main(["import", str(tmp_path / "mine.extxyz"), str(pool)]) == 0
+    test, other = tmp_path / "test.idx", tmp_path / "other.idx"
+    assert main(["split", str(pool), "--test-fraction", "0.5", "--out", str(test)]) == 0
+    assert main(["split", str(pool), "--test-fraction", "0.5", "--seed", "1",
+                 "--out", str(other)]) == 0
+    held_out = set(np.loadtxt(test, dtype=int).tolist())
+    args = ["select", str(pool), "--method", "fps", "--seed", "2"]
+    assert main([*args, "-n", "5", "--exclude", str(test), "--out", str(first)]) == 0
+    # the docs' own call, without --exclude: the test set is carried over
+    assert main([*args, "-n", "30", "--extend", str(first), "--out", str(grown)]) == 0
+    rows = [a.info["pool_index"] for a in ase.io.read(grown, ":")]
+    assert len(set(rows)) == 30 and not held_out & set(rows)
+    # another test set conflicts; a test set that is gone or changed must be named again
+    capsys.readouterr()
+    assert main([*args, "-n", "8", "--extend", str(first), "--exclude", str(other),
+                 "--out", str(tmp_path / "c.extxyz")]) == 2
+    assert "excluding another test set" in capsys.readouterr().err
+    test.rename(tmp_path / "moved.idx")
+    assert main([*args, "-n", "8", "--extend", str(first), "--out",
+                 str(tmp_path / "d.extxyz")]) == 2
+    assert "which is not there unchanged; pass it with --exclude" in capsys.readouterr().err
+    assert main([*args, "-n", "8", "--extend", str(first), "--exclude",
+                 str(tmp_path / "moved.idx"), "--out", str(tmp_path / "e.extxyz")]) == 0
+    assert not {tmp_path / "c.extxyz", tmp_path / "d.extxyz"} & set(tmp_path.iterdir())
+
+
+def test_an_index_file_of_another_pool_is_refused_by_export(tmp_path, capsys):
+    for name, seed in (("a", 0), ("b", 1)):
+        ase.io.write(tmp_path / f"{name}.extxyz", nacl_frames(20, seed=seed))
+        assert main(["import", str(tmp_path / f"{name}.extxyz"),
+                     str(tmp_path / f"{name}.h5")]) == 0
+    assert main(["split", str(tmp_path / "a.h5"), "--out", str(tmp_path / "a.idx")]) == 0
+    capsys.readouterr()
+    assert main(["export", str(tmp_path / "b.h5"), str(tmp_path / "t.extxyz"), "--indices",
+                 str(tmp_path / "a.idx")]) == 2
+    assert "a.idx: made for another pool" in capsys.readouterr().err
+    assert not (tmp_path / "t.extxyz").exists()
 
 
 def test_frames_without_a_label_name_what_the_method_needs():

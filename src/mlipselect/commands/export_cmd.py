@@ -19,11 +19,11 @@ def run(args) -> int:
     from mlipselect.io import claim_output
     from mlipselect.pool.frames_io import export_pool, frame_format
     from mlipselect.pool.store import Pool
-    from mlipselect.selection.split import read_index
+    from mlipselect.selection.split import index_for
 
     claim_output(args.out, args.overwrite, inputs=[args.pool, args.indices])
     with Pool(args.pool) as pool:
-        indices = None if args.indices is None else read_index(args.indices, len(pool))[0]
+        indices = None if args.indices is None else index_for(args.indices, pool)[0]
         frame_format(args.out, len(pool) if indices is None else len(indices))
     n = export_pool(args.pool, args.out, indices)
     print(f"wrote {n} frames to {args.out}")

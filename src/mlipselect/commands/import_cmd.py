@@ -1,9 +1,13 @@
 """Build a pool from any ASE-readable file(s) with energies and forces.
 
 Per-frame `energy` and per-atom `forces` are required; per-atom `energies`, `stress` and
-`momenta` are kept when present (the `atomic-energies` selection needs `energies`).
+`momenta` are kept when present (the `atomic-energies` selection needs `energies`). Every
+other per-frame value (info, calculator results) and per-atom array is kept too, its type
+decided over all frames (the files are read twice); what cannot be kept (a key some frames
+lack, or whose shape changes) is named.
 """
 
+import sys
 from pathlib import Path
 
 
@@ -17,6 +21,8 @@ def run(args) -> int:
     from mlipselect.pool.frames_io import import_frames, pool_path
 
     claim_output(pool_path(args.out), args.overwrite, inputs=args.inputs)
-    n = import_frames(args.inputs, args.out)
+    n, dropped = import_frames(args.inputs, args.out)
+    for key, why in dropped.items():
+        print(f"mlipselect import: not kept: '{key}', {why}", file=sys.stderr)
     print(f"wrote {n} frames to {args.out}")
     return 0

@@ -11,7 +11,12 @@ select.options.METHOD, else the method's defaults.
 OUT gets the frames with their labels under ASE's keys (info['energy'], arrays['forces'],
 arrays['energies']) and info['pool_index'], their row in the pool; every frame's info also
 records the provenance: selection_method, selection_n, selection_seed, selection_OPTION for
-each of the method's options, selection_excluded, selection_pool and selection_pool_sha256.
+each of the method's options, selection_excluded (with selection_exclude and
+selection_exclude_sha256, the test set's file), selection_pool and selection_pool_sha256.
+
+--extend SELECTION keeps SELECTION's frames first, each with the method and seed that chose
+it, and excludes the test set SELECTION was selected without (named again with --exclude, or
+carried over from where SELECTION records it); a different test set is refused.
 """
 
 import argparse
@@ -76,15 +81,12 @@ def configure(p) -> None:
 def run(args) -> int:
     import sys
 
-    import numpy as np
-
     from mlipselect.config import SCHEMA, load_profile
-    from mlipselect.errors import InputError
     from mlipselect.io import claim_output
     from mlipselect.pool.frames_io import frame_format, write_frames
     from mlipselect.pool.store import Pool
-    from mlipselect.provenance import record, selection_rows
-    from mlipselect.selection import get_method, read_index, select
+    from mlipselect.provenance import carried_exclusion, record, selection_frames
+    from mlipselect.selection import exclusions, get_method, select
 
     settings = load_profile(args.profile)["select"] if args.profile else SCHEMA["select"]
     claim_output(args.out, args.overwrite, inputs=[args.pool, args.exclude, args.extend])
@@ -95,25 +97,23 @@ def run(args) -> int:
     options = method.settings({**settings["options"].get(args.method, {}), **given})
     with Pool(args.pool) as pool:
         checksum = pool.checksum()
-        exclude = []
-        if args.exclude is not None:
-            exclude, made_for = read_index(args.exclude, len(pool))
-            if made_for.get("pool_sha256", checksum) != checksum:
-                raise InputError(
-                    f"{args.exclude}: made for another pool ({made_for.get('pool')}, SHA-256"
-                    f" {made_for['pool_sha256'][:12]}...) than {args.pool} ({checksum[:12]}...)"
-                )
-            # a block split's buffer is neither test nor candidate
-            exclude = np.union1d(exclude, np.asarray(made_for.get("buffer", []), np.int64))
+        excluded = None if args.exclude is None else exclusions(args.exclude, pool)
+        base = [] if args.extend is None else selection_frames(args.extend, checksum)
+        if args.extend is not None:  # the extension excludes what the selection excluded
+            test_set = carried_exclusion(base, excluded and excluded[1], args.extend)
+            if test_set is not None and excluded is None:
+                excluded = exclusions(test_set["exclude"], pool)
+        exclude, test_set = excluded or ([], {})
         print(f"selecting {args.n} of {len(pool) - len(exclude)} candidate frames by "
               f"'{args.method}' from {args.pool} ({len(pool)} frames, {len(exclude)} excluded)",
               file=sys.stderr)
-        selected = None if args.extend is None else selection_rows(args.extend, checksum)
+        selected = [int(a.info["pool_index"]) for a in base] if base else None
         indices = select(pool, args.method, args.n, seed=args.seed, exclude=exclude,
                          selected=selected, **options)
-        frames = list(pool.frames(indices))
+        frames = list(pool.frames(indices[len(base):]))
         record(frames, method=args.method, n=args.n, seed=args.seed, **options,
-               excluded=len(exclude), pool=str(args.pool), pool_sha256=checksum)
-        write_frames(frames, args.out)
-    print(f"selected {len(frames)} frames -> {args.out}")
+               excluded=len(exclude), **test_set, pool=str(args.pool), pool_sha256=checksum)
+        write_frames(base + frames, args.out)
+    print(f"selected {len(frames)} frames -> {args.out}"
+          + (f" (after the {len(base)} of {args.extend})" if base else ""))
     return 0

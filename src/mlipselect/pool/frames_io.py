@@ -11,11 +11,13 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import ase.io
+import numpy as np
 from ase import Atoms
+from ase.outputs import all_outputs
 from tqdm.auto import tqdm
 
 from mlipselect.io import atomic_path
-from mlipselect.pool.store import Pool, PoolError, PoolWriter
+from mlipselect.pool.store import LABELS, Pool, PoolError, PoolWriter
 
 POOL_SUFFIXES = (".h5", ".hdf5")
 """Pool files are HDF5; frames files are anything else ASE writes."""
@@ -31,9 +33,15 @@ def pool_path(path) -> Path:
     return path
 
 
+LABELLED_FORMATS = {"extxyz": "extxyz (.extxyz, .xyz)", "traj": "ASE trajectory (.traj)"}
+"""The ASE formats that hold what frames carry here: energy, forces, per-atom energies and
+stress, and the info that records where each frame came from (pool index, selection)."""
+
+
 def frame_format(path, frames: int = 2) -> str:
     """The ASE format that ``path``'s extension names (extxyz for .xyz and .extxyz), checked
-    to write ``frames`` frames; ``PoolError`` for a pool's extension or one ASE cannot write."""
+    to hold ``frames`` labelled frames with their info; ``PoolError`` for a pool's extension
+    or a format that would lose labels or provenance (.pdb, .cif, .vasp, ...)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in (".xyz", ".extxyz"):
@@ -44,13 +52,13 @@ def frame_format(path, frames: int = 2) -> str:
                         "`mlipselect import FRAMES POOL.h5` makes a pool")
     try:
         fmt = ase.io.formats.filetype(path, read=False)
-        io = ase.io.formats.ioformats[fmt]
     except Exception:  # ASE raises several kinds for names it does not know
-        raise PoolError(f"{path}: no frame format has the extension '{suffix}' (use .extxyz, "
-                        ".xyz, .traj or another extension ASE writes)") from None
-    if not io.can_write or (io.single and frames > 1):
-        raise PoolError(f"{path}: ASE's '{fmt}' format cannot hold {frames} frames with their "
-                        "labels; use .extxyz or .traj")
+        fmt = None
+    if fmt not in LABELLED_FORMATS:
+        known = fmt in ase.io.formats.ioformats
+        what = f"ASE's '{fmt}' format" if known else f"the extension '{suffix}'"
+        raise PoolError(f"{path}: {what} cannot hold {frames} frames with their labels and "
+                        f"provenance; use {' or '.join(LABELLED_FORMATS.values())}")
     return fmt
 
 
@@ -108,22 +116,112 @@ def write_frames(frames: Iterable[Atoms], out) -> int:
     return len(frames)
 
 
+IMPORTED = "imported"
+"""Pool metadata key recording what an import kept and dropped of the frames' own data."""
+
+
 def import_frames(paths: Iterable, out, metadata: dict | None = None,
-                  progress: bool = True) -> int:
+                  progress: bool = True) -> tuple[int, dict[str, str]]:
     """Build a pool at ``out`` from ASE-readable files, streamed frame by frame; returns the
-    number of frames."""
+    number of frames and ``{key: why}`` for what was not kept.
+
+    Besides the labels, every per-frame value (``info``, calculator results such as
+    ``free_energy`` or ``dipole``) and per-atom array (``arrays``, results such as
+    ``charges``) becomes a column of the pool, with one type decided over all frames (an
+    integer ``time`` in the first frame and 2.5 fs in a later one make a float column): the
+    files are read twice, once to decide, once to write. A key is dropped, and named, when
+    some frames lack it, its shape changes, it mixes text and numbers or it is neither."""
     paths = [Path(p) for p in paths]
-    metadata = {"imported_from": [str(p) for p in paths], **(metadata or {})}
+    n_frames, columns, dropped = _survey(paths, progress)
+    metadata = {"imported_from": [str(p) for p in paths], **(metadata or {}),
+                IMPORTED: {"kept": sorted(columns), "dropped": dropped}}
     with PoolWriter(pool_path(out), metadata=metadata) as w:
         for path in paths:
-            frames = tqdm(iread_frames(path), desc=path.name, unit="frame", disable=not progress)
+            frames = tqdm(iread_frames(path), desc=f"import {path.name}", unit="frame",
+                          disable=not progress)
             for i, atoms in enumerate(frames):
-                frame_info = {k: v for k, v in atoms.info.items() if k in _INFO_COLUMNS}
-                w.append(atoms, **frame_info, where=f"{path}, frame {i}")
-        return w.n_frames
+                per_frame, per_atom = _extras(atoms)
+                w.append(atoms, where=f"{path}, frame {i}",
+                         atom_columns={k: _as_column(v, columns[f"atoms/{k}"])
+                                       for k, v in per_atom.items() if f"atoms/{k}" in columns},
+                         **{k: _as_column(v, columns[f"frames/{k}"])
+                            for k, v in per_frame.items() if f"frames/{k}" in columns})
+        return w.n_frames, dropped
 
 
-_INFO_COLUMNS = ("temperature", "pressure", "time", "state", "seed")
+_OWN = {"frames": ("energy", "stress", "cell", "pbc"),
+        "atoms": ("numbers", "positions", "forces", "energies", "momenta", "natoms")}
+"""Keys the pool stores as its own columns (or, ``pool_index``, gives every frame it reads)."""
+
+
+def _extras(atoms: Atoms) -> tuple[dict, dict]:
+    """A frame's values beyond the pool's own columns: per frame and per atom."""
+    results = {k: v for k, v in (atoms.calc.results if atoms.calc is not None else {}).items()
+               if k not in LABELS}
+    per_frame, per_atom = {}, {}
+    for key, value in {**atoms.info, **results}.items():
+        spec = all_outputs.get(key)
+        if key in results and spec is not None and spec.shapespec[:1] == ("natoms",):
+            per_atom[key] = value
+        else:
+            per_frame[key] = value
+    per_atom.update(atoms.arrays)
+    return ({k: v for k, v in per_frame.items() if k not in _OWN["frames"]},
+            {k: v for k, v in per_atom.items() if k not in _OWN["atoms"]})
+
+
+def _survey(paths: list[Path], progress: bool) -> tuple[int, dict[str, np.dtype], dict]:
+    """Read every frame once: the frame count, each extra column's type (``"frames/key"`` or
+    ``"atoms/key"``) and the keys that cannot be kept, with the reason."""
+    seen: dict[str, dict] = {}
+    n_frames = 0
+    for path in paths:
+        for atoms in tqdm(iread_frames(path), desc=f"survey {path.name}", unit="frame",
+                          disable=not progress):
+            for group, values in zip(("frames", "atoms"), _extras(atoms), strict=True):
+                for key, value in values.items():
+                    value = np.asarray(value)
+                    shape = value.shape if group == "frames" else value.shape[1:]
+                    entry = seen.setdefault(f"{group}/{key}", {"count": 0, "shapes": set(),
+                                                               "dtypes": set()})
+                    entry["count"] += 1
+                    entry["shapes"].add(shape)
+                    entry["dtypes"].add(value.dtype if value.dtype.kind != "U"
+                                        else np.dtype(f"S{_utf8_bytes(value)}"))
+            n_frames += 1
+    columns, dropped = {}, {}
+    for name, entry in seen.items():
+        key = name.split("/", 1)[1]
+        kinds = {d.kind for d in entry["dtypes"]}
+        if entry["count"] < n_frames:
+            dropped[key] = f"in {entry['count']} of {n_frames} frames"
+        elif len(entry["shapes"]) > 1:
+            dropped[key] = f"its shape changes between frames ({sorted(entry['shapes'])})"
+        elif "/" in key:
+            dropped[key] = "a name holding '/'"
+        elif name == "frames/pool_index":
+            dropped[key] = "each frame's row in the new pool replaces it"
+        elif kinds <= set("biuf"):
+            columns[name] = np.result_type(*entry["dtypes"])
+        elif kinds == {"S"}:
+            columns[name] = max(entry["dtypes"], key=lambda d: d.itemsize)
+        else:
+            dropped[key] = ("text in some frames, numbers in others" if "S" in kinds
+                            else "neither numbers nor text")
+    return n_frames, columns, dropped
+
+
+def _as_column(value, dtype: np.dtype) -> np.ndarray:
+    """``value`` as a column of ``dtype`` (text as UTF-8 bytes)."""
+    value = np.asarray(value)
+    if dtype.kind == "S" and value.dtype.kind == "U":
+        value = np.char.encode(value, "utf-8")
+    return value.astype(dtype)
+
+
+def _utf8_bytes(text: np.ndarray) -> int:
+    """Bytes of the longest string of ``text`` in UTF-8 (at least 1)."""
+    return max([1, *(len(str(t).encode()) for t in text.ravel())])
 
 
 def export_pool(pool_path, out, indices=None) -> int:

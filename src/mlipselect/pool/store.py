@@ -7,11 +7,14 @@ Layout (all lengths in frames F and atoms A, where A is the sum of the frames' a
     /frames/cell        (F,3,3)  float64 A
     /frames/pbc         (F,3)    bool
     /frames/<key>       (F,...)  optional per-frame columns: stress (F,6) eV/A^3 (ASE Voigt),
-                                 temperature K, pressure bar, time fs, state (int), seed (int)
+                                 temperature K, pressure bar, time fs, state (int), seed (int);
+                                 an imported frame's own info values and calculator results
+                                 (text as UTF-8 bytes, fixed length)
     /atoms/numbers      (A,)     int32   atomic numbers
     /atoms/positions    (A,3)    float64 A
     /atoms/forces       (A,3)    float64 eV/A
-    /atoms/<key>        (A,...)  optional per-atom columns: energies (A,) eV, momenta (A,3)
+    /atoms/<key>        (A,...)  optional per-atom columns: energies (A,) eV, momenta (A,3);
+                                 an imported frame's own arrays and per-atom results
     attrs: "metadata"   JSON text (provenance, state-point table, ...)
            "format_version"  FORMAT_VERSION; absent in pools of format 1
 
@@ -37,6 +40,7 @@ import h5py
 import numpy as np
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
+from ase.outputs import all_outputs
 
 from mlipselect.errors import InputError
 from mlipselect.io import atomic_path, file_digest
@@ -118,7 +122,13 @@ class PoolWriter:
         held as a copy, since callers may reuse their arrays; one of the buffer's size or
         more is written before ``append_columns`` returns, so it is held as it is (a merge's
         blocks are not copied)."""
-        value = np.asarray(value, dtype=self._columns[name].dtype)
+        value = np.asarray(value)
+        dtype = self._columns[name].dtype
+        if value.dtype != dtype and not np.can_cast(value.dtype, dtype, casting="safe"):
+            raise PoolError(f"column '{name}' holds {dtype} since its first frame; a later "
+                            f"{value.dtype} value would be cut to fit (import decides a "
+                            "column's type over all frames)")
+        value = value.astype(dtype, copy=False)
         if value.nbytes < self._buffer_bytes:
             value = value.copy()
         self._pending[name].append(value)
@@ -137,13 +147,16 @@ class PoolWriter:
             parts.clear()
         self._pending_bytes = 0
 
-    def append(self, atoms: Atoms, where: str = "", **frame_info) -> None:
+    def append(self, atoms: Atoms, where: str = "", atom_columns: dict | None = None,
+               **frame_info) -> None:
         """Append one labelled frame: an ``Atoms`` whose calculator or info/arrays hold the
-        ``energy`` and ``forces`` (``energies``, ``stress`` optional), plus per-frame columns.
+        ``energy`` and ``forces`` (``energies``, ``stress`` optional), plus per-frame columns
+        (``frame_info``) and per-atom ones (``atom_columns``, one row per atom).
         ``where`` names the frame's origin in error messages."""
         where = where or f"frame {self.n_frames}"
         frame, per_atom = frame_columns(atoms, where)
         frame.update({k: np.asarray(v)[None] for k, v in frame_info.items() if v is not None})
+        per_atom.update(atom_columns or {})
         self.append_columns(frame, per_atom, where)
 
     def append_columns(self, frame: dict, per_atom: dict, where: str = "") -> None:
@@ -385,12 +398,27 @@ class Pool:
             )
             if "momenta" in per:
                 atoms.set_momenta(per["momenta"])
-            results = {"energy": float(info.pop("energy")), "forces": per["forces"]}
+            results = {"energy": float(info.pop("energy")), "forces": per.pop("forces")}
             if "energies" in per:
-                results["energies"] = per["energies"]
+                results["energies"] = per.pop("energies")
             if "stress" in info:
                 results["stress"] = info.pop("stress")
+            for key in ("numbers", "positions", "momenta"):
+                per.pop(key, None)
+            # other columns: calculator results where ASE names them so, info and arrays else
+            for values in (info, per):
+                for key in [k for k in values if k in all_outputs]:
+                    results[key] = values.pop(key)
+            for key, value in per.items():  # before the calculator, which copies the atoms
+                atoms.set_array(key, _value(value))
             atoms.calc = SinglePointCalculator(atoms, **results)
-            atoms.info.update({k: v.item() for k, v in info.items()})
+            atoms.info.update({k: _value(v) for k, v in info.items()})
             atoms.info["pool_index"] = i
             yield atoms
+
+
+def _value(column: np.ndarray):
+    """A stored value as ASE holds it: a number or text for a scalar, else an array."""
+    if column.dtype.kind == "S":
+        column = np.char.decode(column, "utf-8")
+    return column.item() if column.ndim == 0 else column

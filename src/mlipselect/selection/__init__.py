@@ -36,12 +36,20 @@ from mlipselect.selection import (  # noqa: F401
 from mlipselect.selection.frames import Frames
 from mlipselect.selection.kernels import uniform_by_atom_value, uniform_by_frame_value
 from mlipselect.selection.registry import METHODS, Option, get_method, register, select
-from mlipselect.selection.split import read_index, split_test_set, write_index
+from mlipselect.selection.split import (
+    exclusions,
+    index_for,
+    read_index,
+    split_test_set,
+    write_index,
+)
 
 __all__ = [
     "METHODS",
     "Frames",
     "Option",
+    "exclusions",
+    "index_for",
     "get_method",
     "read_index",
     "register",

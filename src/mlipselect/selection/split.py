@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from mlipselect.errors import InputError
-from mlipselect.io import atomic_path
+from mlipselect.io import atomic_path, file_digest
 
 
 def split_test_set(n_frames: int, fraction: float, seed: int) -> np.ndarray:
@@ -150,6 +150,30 @@ def read_index(path, n_frames: int | None = None) -> tuple[np.ndarray, dict]:
             raise InputError(f"{path}, line {number}: frame {i} is not in the pool{pool}")
         seen[i] = number
     return array, provenance
+
+
+def index_for(path, pool) -> tuple[np.ndarray, dict]:
+    """The indices and provenance of an index file, checked to be made for ``pool`` (a
+    :class:`~mlipselect.pool.store.Pool`): an index file recording another pool's SHA-256
+    is refused, since its numbers would name other frames."""
+    indices, made_for = read_index(path, len(pool))
+    checksum = pool.checksum()
+    if made_for.get("pool_sha256", checksum) != checksum:
+        raise InputError(f"{path}: made for another pool ({made_for.get('pool')}, SHA-256 "
+                         f"{made_for['pool_sha256'][:12]}...) than {pool.path} "
+                         f"({checksum[:12]}...)")
+    return indices, made_for
+
+
+def exclusions(path, pool) -> tuple[np.ndarray, dict]:
+    """The frames an index file (a test set from ``mlipselect split``) keeps out of a
+    selection from ``pool``: its frames and, for a block split, its buffer. Also returns
+    what identifies the file (``exclude``: its path, ``exclude_sha256``: its bytes), which
+    a selection records so that its extension excludes the same frames."""
+    indices, made_for = index_for(path, pool)
+    buffer = np.asarray(made_for.get("buffer", []), np.int64)
+    return np.union1d(indices, buffer), {"exclude": str(path),
+                                         "exclude_sha256": file_digest(path)}
 
 
 def _json(text: str, path) -> dict:
