@@ -186,7 +186,8 @@ def test_guard_stops_a_collapsing_potential_and_the_verb_exits_cleanly(
     # The collapse also heats the ions; a lenient temperature limit lets the distance guard,
     # the one this potential is about, fire first.
     class Broken:
-        manifest = {"family": "broken", "size": "any", "seed": 0, "train": {}}
+        manifest = {"family": "broken", "size": "any", "seed": 0, "train": {},
+                    "species": [11, 17]}
 
         def calculator(self):
             return Collapsing()
@@ -195,7 +196,7 @@ def test_guard_stops_a_collapsing_potential_and_the_verb_exits_cleanly(
     start, out = tmp_path / "start.extxyz", tmp_path / "broken.extxyz"
     ase.io.write(start, melt)
     profile = make_profile(md={"max_temperature_factor": 20.0})
-    assert main(["md", str(tmp_path), "--config", profile, "--start", str(start),
+    assert main(["md", str(tmp_path / "model"), "--config", profile, "--start", str(start),
                  "--time-ps", "5", "--stride", "5", "--out", str(out), "--no-progress"]) == 0
     log = capsys.readouterr().out
     status = read_status(out)
@@ -312,6 +313,7 @@ def test_md_verb_with_the_reference(melt, tmp_path, make_profile, capsys):
     # A model directory cannot run inside LAMMPS; a directory that is no model is named.
     assert main(["md", str(tmp_path), "--engine", "lammps", "--start", str(start),
                  "--out", str(tmp_path / "x.extxyz")]) == 2
-    assert main(["md", str(tmp_path), "--start", str(start),
+    (tmp_path / "empty").mkdir()
+    assert main(["md", str(tmp_path / "empty"), "--start", str(start),
                  "--out", str(tmp_path / "x.extxyz")]) == 2
-    assert str(tmp_path) in capsys.readouterr().err
+    assert f"{tmp_path / 'empty'}: not a model directory" in capsys.readouterr().err

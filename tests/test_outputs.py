@@ -409,3 +409,161 @@ def test_an_unfinished_pool_writer_leaves_what_was_there(user_files):
     assert sorted(p.name for p in user_files["dir"].glob(".pool.h5*")) == []
     with pytest.raises(PoolError, match="not a pool file|cannot read as a pool"):
         Pool(out)
+
+
+def test_two_processes_never_write_one_output(user_files, slow_calculator):
+    d = user_files["dir"]
+    frames = copper_frames(d / "cu40.extxyz", count=40)  # 12 s: outlasts the second's start
+    argv = ["label", frames, "--calculator", slow_calculator, "--out", "out.extxyz"]
+    first = _start(argv, d)
+    _wait_for(lambda: (d / "out.extxyz.partial").exists(), first)
+    # a second writer of the same output, with other frames, with and without --overwrite
+    for extra in ([], ["--overwrite"]):
+        second = subprocess.run([sys.executable, "-m", "mlipselect.cli", "label",
+                                 str(user_files["cu"]), "--calculator", slow_calculator,
+                                 "--out", "out.extxyz", *extra], cwd=d, capture_output=True,
+                                text=True)
+        assert second.returncode == 2
+        assert "out.extxyz: another process is writing it" in second.stderr
+    _, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err
+    assert len(ase.io.read(d / "out.extxyz", ":")) == 40
+    assert not [p.name for p in d.iterdir() if p.name.startswith(".out.extxyz")]
+
+
+def test_an_output_that_appears_while_a_command_runs_is_left_alone(user_files, slow_calculator):
+    d = user_files["dir"]
+    frames = copper_frames(d / "cu8.extxyz", count=8)
+    argv = ["label", frames, "--calculator", slow_calculator, "--out", "out.extxyz"]
+    proc = _start(argv, d)
+    _wait_for(lambda: (d / "out.extxyz.partial").exists(), proc)
+    (d / "out.extxyz").write_bytes(SENTINEL)  # the user's own file, made meanwhile
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2
+    assert "out.extxyz: appeared while this command ran; left untouched" in err
+    assert (d / "out.extxyz").read_bytes() == SENTINEL
+    # the labelled frames are kept: --overwrite finishes the same work without redoing it
+    assert (d / "out.extxyz.partial").read_bytes().count(b"Lattice") == 8
+    resumed = subprocess.run([sys.executable, "-m", "mlipselect.cli", *map(str, argv),
+                              "--overwrite"], cwd=d, capture_output=True, text=True, check=True)
+    assert "labelled 0 frames (8 more resumed" in resumed.stdout
+
+
+def test_a_pool_that_appears_during_an_import_is_left_alone(user_files):
+    from mlipselect.io import OutputExistsError, claim_output
+    from mlipselect.io import release as release_claim
+    from mlipselect.pool.store import PoolWriter
+
+    out = user_files["dir"] / "pool.h5"
+    assert claim_output(out, overwrite=False) is False
+    try:
+        with pytest.raises(OutputExistsError, match="appeared while this command ran"), \
+                PoolWriter(out) as writer:
+            for atoms in ase.io.iread(user_files["cu"]):
+                writer.append(atoms)
+            out.write_bytes(SENTINEL)
+    finally:
+        release_claim(out)
+    assert out.read_bytes() == SENTINEL
+    assert not list(user_files["dir"].glob(".pool.h5*"))
+
+
+def test_no_output_is_written_inside_a_directory_the_command_reads(user_files, smoke_pool,
+                                                                   capsys):
+    d = user_files["dir"]
+    model = d / "model"
+    model.mkdir()
+    (model / "model.json").write_bytes(SENTINEL)
+    assert run("evaluate", model, "--test", user_files["frames"], "--out",
+               model / "model.json", "--overwrite") == 2
+    assert "model.json lies inside" in capsys.readouterr().err
+    assert (model / "model.json").read_bytes() == SENTINEL
+    # training into a model directory that holds its own training frames
+    export_pool(smoke_pool, model / "train.extxyz", indices=range(4))
+    assert run("train", "--model", "gpr", "--profile", "smoke", "--train",
+               model / "train.extxyz", "--out", model, "--overwrite", "--quiet") == 2
+    assert "lies inside" in capsys.readouterr().err
+    assert sorted(p.name for p in model.iterdir()) == ["model.json", "train.extxyz"]
+
+
+def _tmpfs(path, size: str) -> None:
+    """Mount a tmpfs of ``size`` at ``path``, or skip where this machine cannot."""
+    path.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small full filesystem needs root")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                          capture_output=True, text=True)
+    if done.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+
+
+def test_an_import_onto_a_full_disk_fails_in_one_line_and_leaves_nothing(tmp_path):
+    frames = copper_frames(tmp_path / "cu.extxyz", count=4)
+    ase.io.write(frames, ase.io.read(frames, ":") * 250, format="extxyz")  # 1000 frames
+    disk = tmp_path / "disk"
+    _tmpfs(disk, "1m")
+    try:
+        for filler in (0, 900):  # an empty small disk, and one nearly full
+            if filler:
+                (disk / "filler").write_bytes(b"\0" * filler * 1024)
+            done = subprocess.run([sys.executable, "-m", "mlipselect.cli", "import",
+                                   str(frames), str(disk / "pool.h5")], capture_output=True,
+                                  text=True)
+            assert done.returncode == 2, done.stderr  # not a crash (-11)
+            errors = [line for line in done.stderr.splitlines() if "error" in line]
+            assert errors == [f"mlipselect import: error: {disk / 'pool.h5'}: cannot write the "
+                              "pool (No space left on device: " + errors[0].split(": ", 4)[-1]]
+            assert "nothing was written" in errors[0] and "Traceback" not in done.stderr
+            assert sorted(p.name for p in disk.iterdir()) == (["filler"] if filler else [])
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_ctrl_c_stops_a_command_inside_native_code_within_a_second(user_files):
+    """A labeller busy in BLAS (an eigendecomposition of seconds) returns to Python only when
+    done: the watchdog stops the command anyway, and leaves nothing half-written."""
+    d = user_files["dir"]
+    (d / "blas.py").write_text(textwrap.dedent("""\
+        import pathlib
+        import numpy as np
+        from ase.calculators.emt import EMT
+
+        class BlasEMT(EMT):
+            def calculate(self, *args, **kwargs):
+                pathlib.Path("busy").touch()
+                x = np.random.default_rng(0).random((2500, 2500))
+                for _ in range(10):
+                    np.linalg.eigh(x + x.T)
+                super().calculate(*args, **kwargs)
+
+        def make():
+            return BlasEMT()
+        """))
+    proc = _start(["label", user_files["cu"], "--calculator", "blas.py:make", "--out",
+                   "out.extxyz"], d)
+    _wait_for(lambda: (d / "busy").exists(), proc)
+    time.sleep(0.5)  # inside LAPACK
+    sent = time.monotonic()
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    took = time.monotonic() - sent
+    assert proc.returncode == 130, err
+    assert "stopped inside native code" in err
+    assert took < 3.0, f"{took:.1f} s after Ctrl-C"  # 1 s and the exit, on a loaded machine
+    assert not [p.name for p in d.iterdir() if p.name.startswith(("out.", ".out."))]
+
+
+def test_md_refuses_a_start_it_cannot_run_before_any_work(user_files, capsys):
+    d = user_files["dir"]
+    nacl = ase.io.read(user_files["frames"], 0)
+    cluster = nacl.copy()
+    cluster.pbc = False
+    cluster.cell = None
+    copper = ase.io.read(user_files["cu"], 0)
+    for name, atoms, message in (("cluster", cluster, "must be periodic in all three"),
+                                 ("copper", copper, "holds Cu, which the potential does not")):
+        ase.io.write(d / f"{name}.extxyz", atoms)
+        assert run("md", "reference", "--config", "smoke", "--start", d / f"{name}.extxyz",
+                   "--out", d / f"{name}-md.extxyz", "--time-ps", "0.01") == 2
+        assert message in capsys.readouterr().err
+        assert not list(d.glob(f"{name}-md*")) and not list(d.glob(f".{name}-md*"))

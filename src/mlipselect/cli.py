@@ -12,12 +12,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import os
 import signal
 import sys
 import threading
 
 from mlipselect import __version__
 from mlipselect.errors import InputError
+from mlipselect.io import abandon_writes, release_all
 
 VERBS = (
     "sample",
@@ -65,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    with reliable_interrupts():
+    kept = args.on_interrupt.format(**vars(args))
+    with reliable_interrupts(f"{args.verb} interrupted; {kept}"):
         try:
             return int(args.run(args) or 0)
         except (InputError, OSError) as err:
@@ -73,16 +76,29 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         except KeyboardInterrupt:
             signal.setitimer(signal.ITIMER_REAL, 0)
-            kept = args.on_interrupt.format(**vars(args))
             print(f"mlipselect {args.verb}: interrupted; {kept}", file=sys.stderr)
             return 130
+        finally:
+            release_all()
+
+
+STOP_WITHIN_S = 1.0
+"""After Ctrl-C, a command still running this long (inside native code that returns to
+Python only when done: BLAS, a calculator's library) is stopped outright."""
 
 
 @contextlib.contextmanager
-def reliable_interrupts():
-    """Ctrl-C raises KeyboardInterrupt, but one raised inside a finaliser is lost (h5py's
-    weakref callbacks run all the time), and the command would go on as if nothing happened.
-    So after Ctrl-C it is raised again every half second until the command stops."""
+def reliable_interrupts(on_stop: str = "interrupted"):
+    """Ctrl-C stops the command within ``STOP_WITHIN_S`` seconds, whatever it is running.
+
+    Ctrl-C raises KeyboardInterrupt, but one raised inside a finaliser is lost (h5py's weakref
+    callbacks run all the time), and the command would go on as if nothing happened: so it is
+    raised again every half second until the command stops. And Python runs its handler only
+    between bytecodes, never inside native code: so a watchdog thread, woken by the signal
+    itself (``signal.set_wakeup_fd``, written by the C-level handler), removes the temporary
+    files of writes in progress and ends the process when the command has not stopped in
+    time. Every result is safe against that, as against a kill: finished work is committed,
+    partial results resume."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -91,13 +107,32 @@ def reliable_interrupts():
         signal.setitimer(signal.ITIMER_REAL, 0.5)
         raise KeyboardInterrupt
 
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_write, False)
+    finished = threading.Event()
+
+    def watchdog():
+        with open(wake_read, "rb", buffering=0) as wake:
+            while (byte := wake.read(1)) and byte[0] != signal.SIGINT:
+                pass  # another signal (the half-second repeat): keep waiting for Ctrl-C
+        if byte and not finished.wait(STOP_WITHIN_S):
+            abandon_writes()
+            print(f"\nmlipselect: {on_stop}; stopped inside native code", file=sys.stderr,
+                  flush=True)
+            os._exit(130)
+
     previous = signal.signal(signal.SIGINT, interrupt), signal.signal(signal.SIGALRM, interrupt)
+    previous_fd = signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
+    threading.Thread(target=watchdog, name="interrupt-watchdog", daemon=True).start()
     try:
         yield
     finally:
+        finished.set()
         signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.set_wakeup_fd(previous_fd)
         signal.signal(signal.SIGINT, previous[0])
         signal.signal(signal.SIGALRM, previous[1])
+        os.close(wake_write)  # the watchdog reads the end of the pipe and returns
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ The guarantees (docs/writing.md states them for users):
 
 - a file appears complete or not at all (:class:`atomic_path`);
 - an existing output is replaced only when asked (``overwrite``), never when it is one of the
-  command's own inputs (:func:`claim_output`);
+  command's own inputs or inside one (:func:`claim_output`); an output is claimed before the
+  work, so two processes never write it at once, and one that appears during the work is left
+  alone (:func:`commit_file`);
 - a resumable result records the work it is the result of (:func:`work_key`): a rerun of the
   same work resumes or does nothing, a rerun of other work is refused.
 """
@@ -20,6 +22,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -63,14 +66,20 @@ class atomic_path:  # noqa: N801 - used like a function: `with atomic_path(p) as
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=parent)
         os.close(fd)
         self.tmp = Path(tmp)
+        TEMPORARIES.add(self.tmp)
 
     def commit(self) -> None:
         os.chmod(self.tmp, 0o666 & ~umask())
-        os.replace(self.tmp, self.path)
+        try:
+            commit_file(self.tmp, self.path)
+        finally:
+            self.discard()  # nothing left where the commit failed; a no-op where it worked
 
     def discard(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.tmp)
+        TEMPORARIES.discard(self.tmp)
+        release(self.path)
 
     def __enter__(self) -> Path:
         return self.tmp
@@ -82,13 +91,40 @@ class atomic_path:  # noqa: N801 - used like a function: `with atomic_path(p) as
             self.discard()
 
 
+def commit_file(finished, out) -> None:
+    """Rename the finished file ``finished`` onto ``out`` (same directory). Where this
+    process claimed ``out`` without ``--overwrite`` (:func:`claim_output`), a file that
+    appeared there since is left untouched, and so is ``finished``, with an
+    ``OutputExistsError``; otherwise ``out`` is replaced. Releases the claim."""
+    finished, out = Path(finished), Path(out)
+    claimed = _CLAIMS.get(_key(out))
+    try:
+        if claimed is None or claimed.overwrite:
+            os.replace(finished, out)
+            return
+        try:
+            os.link(finished, out)  # fails where anything is at out: no check-then-rename race
+        except FileExistsError:
+            raise OutputExistsError(f"{out}: appeared while this command ran; left untouched "
+                                    "(pass --overwrite to replace it)") from None
+        finished.unlink()
+    finally:
+        release(out)
+
+
 def commit_directory(tmp: Path, out: Path) -> None:
-    """Move the finished directory ``tmp`` onto ``out`` (replacing a directory there), with
-    the mode ``mkdir`` would give it (``mkdtemp`` makes it private)."""
+    """Move the finished directory ``tmp`` onto ``out``, with the mode ``mkdir`` would give
+    it (``mkdtemp`` makes it private). A directory at ``out`` is replaced only where the
+    claim on ``out`` allowed it (``--overwrite``); one that appeared since is left alone."""
     os.chmod(tmp, 0o777 & ~umask())
-    if out.is_dir():
+    claim = _CLAIMS.get(_key(out))
+    if out.exists():
+        if claim is not None and not claim.overwrite:
+            raise OutputExistsError(f"{out}: appeared while this command ran; left untouched "
+                                    "(pass --overwrite to replace it)")
         shutil.rmtree(out)
-    os.replace(tmp, out)
+    os.rename(tmp, out)
+    release(out)
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -98,18 +134,35 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
+def _inside(path: Path, directory: Path) -> bool:
+    """``path`` lies within ``directory`` (at any depth)."""
+    return directory.resolve() in path.resolve().parents
+
+
 def check_not_input(out, inputs: Iterable) -> None:
-    """``OutputExistsError`` when ``out`` is one of the ``inputs`` (None entries are skipped)."""
+    """``OutputExistsError`` when ``out`` is one of the ``inputs`` (None entries are skipped),
+    lies inside one (a model directory the command reads, say), or holds one (a directory
+    output that would replace its own input)."""
+    out = Path(out)
     for path in inputs:
-        if path is not None and _same_file(Path(out), Path(path)):
+        if path is None:
+            continue
+        path = Path(path)
+        if _same_file(out, path):
             raise OutputExistsError(f"{out}: is also an input of this command; write the output "
                                     "to another path")
+        if _inside(out, path) or _inside(path, out):
+            inner, outer = (out, path) if _inside(out, path) else (path, out)
+            raise OutputExistsError(f"{out}: {inner} lies inside {outer}, and one is an input "
+                                    "of this command; write the output elsewhere")
 
 
 def claim_output(out, overwrite: bool, inputs: Iterable = (),
                  done: Callable[[Path], bool] | None = None) -> bool:
-    """Check, before any work, that ``out`` may be written; True when it already holds the
-    result of this very work (the caller then has nothing to do).
+    """Check, before any work, that ``out`` may be written, and claim it (:func:`claim`) until
+    the result is committed (:func:`commit_file`, :class:`atomic_path`,
+    :func:`commit_directory`); True when it already holds the result of this very work (the
+    caller then has nothing to do).
 
     Parameters
     ----------
@@ -128,12 +181,20 @@ def claim_output(out, overwrite: bool, inputs: Iterable = (),
     Raises
     ------
     OutputExistsError
-        ``out`` is an input, or exists (and is not this work's result) without ``overwrite``.
+        ``out`` is an input, lies inside or holds one, exists (and is not this work's result)
+        without ``overwrite``, sits in a missing or read-only directory, or another process
+        is writing it.
     """
     out = Path(out)
     check_not_input(out, inputs)
+    if not out.parent.is_dir():
+        raise OutputExistsError(f"{out}: directory '{out.parent}' does not exist")
+    if not os.access(out.parent, os.W_OK):
+        raise OutputExistsError(f"{out}: directory '{out.parent}' is not writable")
+    claim(out, overwrite)
     if not out.exists() or overwrite:
         return False
+    release(out)
     if done is not None and done(out):
         return True
     what = ", the result of other work (other inputs or settings)" if done else ""
@@ -141,18 +202,118 @@ def claim_output(out, overwrite: bool, inputs: Iterable = (),
                             "another output path")
 
 
+@dataclass(frozen=True)
+class Claim:
+    """An output this process is making: the open lock file that says so, and whether it may
+    replace what is there (``--overwrite``)."""
+
+    lock: int
+    overwrite: bool
+
+
+_CLAIMS: dict[Path, Claim] = {}
+"""The outputs this process has claimed and not yet committed."""
+
+TEMPORARIES: set[Path] = set()
+"""Temporary files and directories of writes in progress (:class:`atomic_path`, a model
+being trained): what a forced stop removes."""
+
+
+APPENDING: set[Path] = set()
+"""Partial results open for appending (:func:`appending`)."""
+
+
+def _remove_if_empty(path) -> None:
+    """Remove ``path`` if it is an empty file (a partial result with nothing in it yet)."""
+    with contextlib.suppress(OSError):  # renamed away, or never there
+        if os.stat(path).st_size == 0:
+            os.unlink(path)
+
+
+def abandon_writes() -> None:
+    """For a forced stop: remove the temporary files and directories of writes in progress,
+    partial results that hold nothing yet, and the claims' lock files."""
+    release_all()
+    for path in list(APPENDING):
+        _remove_if_empty(path)
+    for path in list(TEMPORARIES):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        TEMPORARIES.discard(path)
+
+
+def _key(out) -> Path:
+    out = Path(out)
+    return out.parent.resolve() / out.name
+
+
+def _lock_path(out: Path) -> Path:
+    return out.with_name(f".{out.name}.lock")
+
+
+def claim(out, overwrite: bool) -> None:
+    """Claim ``out`` for this process until it is committed or released (:func:`release`): an
+    exclusive lock on a hidden ``.NAME.lock`` beside it, which the kernel drops when the
+    process dies, however it dies. ``OutputExistsError`` while another process holds it: two
+    commands never write one output at once."""
+    key = _key(out)
+    if key in _CLAIMS:  # claimed again by this process: the latest word on overwriting holds
+        _CLAIMS[key] = Claim(_CLAIMS[key].lock, overwrite)
+        return
+    lock = _lock_path(key)
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666 & ~umask())
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise OutputExistsError(f"{out}: another process is writing it; wait for it to "
+                                    "finish or stop it, then run again") from None
+        try:
+            if os.fstat(fd).st_ino == os.stat(lock).st_ino:
+                break  # the lock file is still the one on disk: ours
+        except FileNotFoundError:
+            pass  # its last holder removed it after we opened it: take a fresh one
+        os.close(fd)
+    _CLAIMS[key] = Claim(fd, overwrite)
+
+
+def release(out) -> None:
+    """Give up the claim on ``out`` (if this process holds one) and remove its lock file."""
+    found = _CLAIMS.pop(_key(out), None)
+    if found is not None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(_lock_path(_key(out)))
+        os.close(found.lock)
+
+
+def release_all() -> None:
+    """Give up every claim of this process (a command ends, whether or not it wrote)."""
+    for out in list(_CLAIMS):
+        release(out)
+
+
 @contextlib.contextmanager
 def appending(path):
     """Open ``path`` to append, holding an exclusive lock on it: two processes never append to
     one partial result (a run left over from a killed parent, say). The kernel drops the lock
-    when its holder dies, however it dies."""
+    when its holder dies, however it dies. A file still empty when the writer ends (it failed
+    before its first record) is removed."""
     with open(path, "a") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise OutputExistsError(f"{path}: another process is writing it; wait for it to "
                                     "finish or stop it, then run again") from None
-        yield fh
+        APPENDING.add(Path(path))
+        try:
+            yield fh
+        finally:
+            APPENDING.discard(Path(path))
+            _remove_if_empty(path)
 
 
 def file_digest(path, block: int = 1 << 22) -> str:

@@ -36,7 +36,14 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from tqdm.auto import tqdm
 
 from mlipselect.errors import InputError
-from mlipselect.io import OutputExistsError, appending, atomic_path, claim_output, work_key
+from mlipselect.io import (
+    OutputExistsError,
+    appending,
+    atomic_path,
+    claim_output,
+    commit_file,
+    work_key,
+)
 from mlipselect.pool.frames_io import complete_frames, frame_format, iread_frames, write_frames
 from mlipselect.pool.store import LABELS
 
@@ -199,7 +206,7 @@ def label_file(inp, out, calc: BaseCalculator, overwrite: bool = False,
             ase.io.write(fh, labelled, format="extxyz")
             fh.flush()
     if fmt == "extxyz":
-        partial.replace(out)
+        commit_file(partial, out)
     else:
         write_frames(ase.io.iread(partial, index=":", format="extxyz"), out)
         partial.unlink()

@@ -37,7 +37,7 @@ def run(args) -> int:
         raise InputError(f"{len(args.test)} --test but {len(args.out)} --out: give one metrics "
                          "file per test set, in the same order")
     for out in args.out:
-        claim_output(out, args.overwrite, inputs=[*args.test, args.tails])
+        claim_output(out, args.overwrite, inputs=[*args.test, args.tails, args.model])
     model = load_model(args.model)
     bounds = None if args.tails is None else tail_bounds(args.tails, args.tail_percent)
     for test, out in zip(args.test, args.out, strict=True):

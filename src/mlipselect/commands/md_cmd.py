@@ -53,7 +53,7 @@ def run(args) -> int:
     if args.model != "reference" and args.engine == "lammps":
         raise InputError(f"{args.model}: --engine lammps runs the reference only")
     engine = "ase" if args.model != "reference" else args.engine or settings["reference_engine"]
-    check_not_input(args.out, [args.start])
+    check_not_input(args.out, [args.start, None if args.model == "reference" else args.model])
     if not args.start.is_file():
         raise InputError(f"{args.start}: no such file")
     try:
@@ -62,23 +62,23 @@ def run(args) -> int:
         raise InputError(f"{args.start}: cannot read ({type(err).__name__}: {err})") from None
 
     calculator, reference = None, dict(profile["reference"])
-    potential = {"family": "reference"}
+    potential, species = {"family": "reference"}, None
     if args.model != "reference":
         from mlipselect.models import load_model
 
         model = load_model(args.model)
         calculator, reference = model.calculator(), None
         potential = {k: model.manifest[k] for k in ("family", "size", "seed", "train")}
+        species = model.manifest["species"]
     elif engine == "ase":
         from mlipselect.reference.calculator import BMHTF
 
         calculator, reference = BMHTF(**reference), None
-
     print(f"md {args.model}: {settings['time_ps']} ps at {settings['temperature']} K "
           f"({engine}, {settings['thermostat']}) -> {args.out}")
     status = run_md(start, args.out, settings, model=args.model, calculator=calculator,
                     reference=reference, progress=args.progress, overwrite=args.overwrite,
-                    potential=potential)
+                    potential=potential, species=species)
     if status.get("already_done"):
         print(f"md {args.model}: {args.out} already holds this run; nothing to do")
         return 0

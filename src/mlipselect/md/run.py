@@ -23,15 +23,17 @@ from pathlib import Path
 import ase.io
 import numpy as np
 from ase import Atoms
+from ase.data import atomic_numbers, chemical_symbols
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 from tqdm.auto import tqdm
 
 from mlipselect.config import check_md
 from mlipselect.errors import InputError
-from mlipselect.io import OutputExistsError, appending, atomic_path, claim_output
+from mlipselect.io import OutputExistsError, appending, atomic_path, claim_output, commit_file
 from mlipselect.md.engines import AseEngine, LammpsEngine
 from mlipselect.md.guard import Guard, temperature
 from mlipselect.pool.frames_io import complete_frames
+from mlipselect.reference.bmhtf import SPECIES
 
 
 def status_path(out) -> Path:
@@ -66,6 +68,22 @@ def starting_state(start: Atoms, temperature_k: float, seed: int) -> Atoms:
     return atoms
 
 
+def check_start(start: Atoms, species, where: str) -> None:
+    """Refuse, before any work, a start an MD run cannot take: a cell that is not periodic in
+    all three directions (or has no volume), or species outside those the potential knows
+    (atomic numbers ``species``)."""
+    if not start.pbc.all() or start.cell.volume < 1e-6:
+        raise InputError(f"{where}: the start must be periodic in all three directions with a "
+                         f"cell (pbc {start.pbc.tolist()}, volume {start.cell.volume:.3g} A^3); "
+                         "MD here runs bulk systems")
+    unknown = sorted(set(start.get_chemical_symbols())
+                     - {chemical_symbols[z] for z in species})
+    if unknown:
+        known = ", ".join(chemical_symbols[z] for z in sorted(species))
+        raise InputError(f"{where}: holds {', '.join(unknown)}, which the potential does not "
+                         f"know (it knows {known})")
+
+
 def run_key(start: Atoms, settings: dict, model: str) -> str:
     """Identifies a run: a partial trajectory resumes only under the same key."""
     digest = hashlib.sha256(json.dumps({"settings": settings, "model": model}, sort_keys=True)
@@ -97,7 +115,7 @@ def _resume_point(fh, partial: Path, key: str, overwrite: bool) -> Atoms | None:
 
 def run_md(start: Atoms, out, settings: dict, model: str, calculator=None,
            reference: dict | None = None, progress: bool = True,
-           overwrite: bool = False, potential: dict | None = None) -> dict:
+           overwrite: bool = False, potential: dict | None = None, species=None) -> dict:
     """Run MD from ``start`` and write the trajectory to ``out`` (extxyz); return the status.
 
     Parameters
@@ -123,6 +141,11 @@ def run_md(start: Atoms, out, settings: dict, model: str, calculator=None,
         What drove the run (a model's family, size, seed and training set), kept in the
         status as ``potential`` (``mlipselect md`` gives ``{"family": "reference"}`` for the
         reference).
+    species : iterable of int, optional
+        Atomic numbers the potential knows (a model's ``species``); a start holding others is
+        refused before any work, as is one not periodic in three directions. Default: Na and
+        Cl for the reference (``reference`` given, or ``model == "reference"``), no species
+        check for another ``calculator``.
 
     Returns
     -------
@@ -133,6 +156,10 @@ def run_md(start: Atoms, out, settings: dict, model: str, calculator=None,
     settings = check_md(dict(settings))
     if (calculator is None) == (reference is None):
         raise ValueError("run_md needs either a calculator or the reference settings")
+    if species is None and (reference is not None or model == "reference"):
+        species = [atomic_numbers[s] for s in SPECIES]
+    check_start(start, range(len(chemical_symbols)) if species is None else species,
+                f"the start of {out}")
     out = Path(out)
     partial = out.with_name(out.name + ".partial")
     engine_name = "ase" if reference is None else "lammps"
@@ -203,7 +230,7 @@ def run_md(start: Atoms, out, settings: dict, model: str, calculator=None,
         status["ps_per_s"] = (step - first_step) * dt_fs / 1000 / status["wall_s"]
         with atomic_path(status_path(out)) as tmp:
             tmp.write_text(json.dumps(status, indent=2) + "\n")
-        partial.replace(out)
+        commit_file(partial, out)
     return status
 
 

@@ -19,7 +19,7 @@ from ase.data import chemical_symbols
 
 from mlipselect import provenance
 from mlipselect.errors import InputError
-from mlipselect.io import claim_output, commit_directory, work_key
+from mlipselect.io import TEMPORARIES, claim_output, commit_directory, release, work_key
 
 MANIFEST = "model.json"
 FAMILIES = {"nn": "mlipselect.models.nn:SchNetPotential",
@@ -187,7 +187,8 @@ def train_model(family: str, frames: list[Atoms], profile: dict, out, size: str 
     cls = _family_class(family)
     settings = family_settings(profile, family, size)
     key = training_key(family, settings, seed, frames)
-    if claim_output(out, overwrite, done=lambda p: _manifest(p).get("work") == key):
+    if claim_output(out, overwrite, inputs=[source] if source else [],
+                    done=lambda p: _manifest(p).get("work") == key):
         return load_model(out)
     if out.exists() and not (out / MANIFEST).is_file():  # never remove a user's directory
         raise InputError(f"{out}: exists and is not a model directory; not replacing it")
@@ -198,6 +199,7 @@ def train_model(family: str, frames: list[Atoms], profile: dict, out, size: str 
                           "atoms": int(sum(len(a) for a in frames)),
                           "selection": provenance.recorded(frames)}}
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent))
+    TEMPORARIES.add(tmp)
     try:
         start = time.perf_counter()
         model = cls.fit(frames, manifest, tmp, progress=progress)
@@ -208,6 +210,8 @@ def train_model(family: str, frames: list[Atoms], profile: dict, out, size: str 
         commit_directory(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        TEMPORARIES.discard(tmp)
+        release(out)
     return model
 
 

@@ -30,8 +30,12 @@ still read (without that protection); ``mlipselect merge OLD --out NEW`` rewrite
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
+import re
+import shutil
 import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -72,6 +76,17 @@ _WARNED: set[Path] = set()
 """Pools of an earlier format already named in this process: said once, not at every open."""
 
 
+def _write_error(path: Path, failure: Exception) -> PoolError:
+    """One line for a failed write of the pool ``path``: the system's words for the errno
+    (HDF5 quotes it in a long message: ``errno = 28``), and what the writer said."""
+    found = re.search(r"errno = (\d+)", str(failure))
+    code = int(found.group(1)) if found else getattr(failure, "errno", None)
+    reason = os.strerror(code) if code else str(failure).splitlines()[0]
+    if found is None and getattr(failure, "strerror", None) not in (None, reason):
+        reason += f": {failure.strerror}"
+    return PoolError(f"{path}: cannot write the pool ({reason}); nothing was written")
+
+
 def _check_finite(name: str, values: np.ndarray, where: str) -> None:
     if values.dtype.kind == "f" and not np.all(np.isfinite(values)):
         raise PoolError(f"{where}: '{name}' has a NaN or infinite value")
@@ -89,7 +104,16 @@ class PoolWriter:
                  buffer_bytes: int = BUFFER_BYTES):
         self.path = Path(path)
         self._atomic = atomic_path(self.path)
-        self._h5 = h5py.File(self._atomic.tmp, "w")
+        self._written = 0
+        try:
+            self._ensure_space(0)
+            self._h5 = h5py.File(self._atomic.tmp, "w")
+        except PoolError:
+            self._atomic.discard()
+            raise
+        except OSError as err:
+            self._atomic.discard()
+            raise _write_error(self.path, err) from None
         self._h5.attrs["metadata"] = json.dumps(metadata or {})
         self._h5.attrs["format_version"] = FORMAT_VERSION
         self._chunk_bytes = chunk_bytes
@@ -134,7 +158,20 @@ class PoolWriter:
         self._pending[name].append(value)
         self._pending_bytes += value.nbytes
 
+    def _ensure_space(self, incoming: int) -> None:
+        """Refuse, before HDF5 writes, a write the disk has no room for, with a margin for the
+        file's own metadata (written when it is closed). HDF5 cannot recover from a write
+        that fails for want of space: the file can then be neither closed nor let go without
+        crashing the process (h5py#914)."""
+        margin = (1 << 20) + self._written // 100
+        free = shutil.disk_usage(self._atomic.tmp.parent).free
+        if free < incoming + margin:
+            raise _write_error(self.path, OSError(
+                errno.ENOSPC, f"{free / 2**20:.1f} MB free, {incoming / 2**20:.1f} MB to write"))
+
     def _flush(self) -> None:
+        self._ensure_space(self._pending_bytes)
+        self._written += self._pending_bytes
         for name, parts in self._pending.items():
             if not parts:
                 continue
@@ -188,15 +225,31 @@ class PoolWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None and self._columns is not None:
-            self._flush()
-            for name, digest in self._digests.items():
-                self._columns[name].attrs["sha256"] = digest.hexdigest()
-        self._h5.close()
-        if exc_type is None and self.n_frames == 0:
+        failure = exc
+        try:
+            if exc is None and self._columns is not None:
+                self._flush()
+                for name, digest in self._digests.items():
+                    self._columns[name].attrs["sha256"] = digest.hexdigest()
+        except BaseException as err:  # noqa: BLE001 - a full disk, a signal: the same end
+            failure = err
+        self._columns = None  # HDF5 objects are let go before the file (a failed file's
+        self._pending.clear()  # datasets crash the garbage collector when left to it)
+        try:
+            self._h5.close()
+        except Exception as err:  # HDF5 reports a failed last write here (RuntimeError)
+            failure = failure or err
+        if failure is not None:
+            self._atomic.discard()
+            if failure is exc:
+                return  # the caller's exception goes on
+            if isinstance(failure, OSError | RuntimeError):
+                raise _write_error(self.path, failure) from None
+            raise failure
+        if self.n_frames == 0:
             self._atomic.discard()
             raise PoolError(f"{self.path}: no frames to write")
-        self._atomic.__exit__(exc_type, exc, tb)
+        self._atomic.commit()
 
 
 LABELS = ("energy", "forces", "energies", "stress")

@@ -256,8 +256,8 @@ def strata(x, n: int, seed: int = 0, variance: float = 0.95, candidates=None) ->
     """One row from each of ``n`` BIRCH clusters of the standardised, PCA-reduced ``x`` (the
     row nearest its cluster's centroid), sorted."""
     from sklearn.cluster import Birch
-    from sklearn.exceptions import ConvergenceWarning
     from sklearn.decomposition import PCA
+    from sklearn.exceptions import ConvergenceWarning
 
     rows = np.flatnonzero(np.ones(len(x), bool) if candidates is None else candidates)
     if not 0 < n <= len(rows):
