@@ -251,7 +251,8 @@ def test_a_named_size_resolves_over_the_family_defaults(make_profile):
     with pytest.raises(InputError, match="no nn size named 'huge' \\(known: tiny, wide\\)"):
         family_settings(profile, "nn", "huge")
     broken = make_profile(train={"nn": {"sizes": {"odd": {"features": 8}}}})
-    with pytest.raises(InputError, match="sizes.odd lacks \\['cutoff', 'interactions', 'rbf'\\]"):
+    with pytest.raises(InputError,
+                       match=r"sizes.odd: missing keys \['cutoff', 'interactions', 'rbf'\]"):
         family_settings(load_profile(broken), "nn")
 
 

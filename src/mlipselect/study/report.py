@@ -189,10 +189,10 @@ def build_report(profile: dict, inputs: Inputs, results, overwrite: bool = False
     ``report.md`` into ``results``; returns the report. An existing report or figure is
     replaced only with ``overwrite``."""
     settings, results = profile["report"], Path(results)
-    for path in Layout(str(results), relabelled=bool(inputs.labelled)).report_outputs:
-        claim_output(Path(path), overwrite)
     figures = results / "figures"
     figures.mkdir(parents=True, exist_ok=True)
+    for path in Layout(str(results), relabelled=bool(inputs.labelled)).report_outputs:
+        claim_output(Path(path), overwrite)
     with Pool(inputs.pool) as pool:
         pool_q = Quantities.of(pool)
         pool_frames = len(pool)
