@@ -1,15 +1,15 @@
 """Run the asv suite on the working tree, keep the results, check the goals, compare with the
-previous commit.
+previous measured commit.
 
 Usage: ``python benchmarks/track.py [--quick] [asv run options...]``; ``tox -e bench`` calls
-it. Results are stored per commit and machine in ``benchmarks/results`` (asv's format; the
-history is committed, so ``asv publish`` draws it); the HTML report goes to ``.asv/html``.
-``--quick`` runs each benchmark once. Exits 1 when a ratio benchmark misses its goal
-(``benchmarks/goals.py``) in two runs, or a benchmark is more than 20% slower than at the
-previous commit on this machine.
+it. Results are stored per commit and machine kind in ``benchmarks/results``, in one series per
+machine kind whatever the checkout's path (``history.normalise``), and committed with the
+change they measure, so ``asv publish`` and ``history.py`` draw the history; the HTML report
+goes to ``.asv/html``. ``--quick`` runs each benchmark once. Exits 1 when a ratio benchmark
+misses its goal (``benchmarks/goals.py``) in two runs, or a time or memory benchmark is more
+than 20% above its value at the latest earlier commit measured on this machine kind.
 """
 
-import json
 import os
 import platform
 import subprocess
@@ -20,8 +20,8 @@ BENCHMARKS = Path(__file__).parent
 sys.path.insert(0, str(BENCHMARKS.parent))
 
 from benchmarks.goals import check  # noqa: E402
+from benchmarks.history import commits_in_order, normalise, regressions, stored_values  # noqa: E402
 
-RESULTS = BENCHMARKS / "results"
 # asv's --quick runs each benchmark once but stores nothing, and goals need stored values.
 QUICK = ["-a", "rounds=1", "-a", "repeat=1", "-a", "number=1", "-a", "warmup_time=0"]
 
@@ -40,17 +40,6 @@ def asv(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "asv", *args], check=True)
 
 
-def stored_values(commit: str, machine: str) -> dict:
-    """``{benchmark: [value per parameter combination]}`` stored for ``commit``."""
-    values = {}
-    for path in (RESULTS / machine).glob(f"{commit[:8]}-*.json"):
-        data = json.loads(path.read_text())
-        column = data["result_columns"].index("result")
-        for name, row in data["results"].items():
-            values[name] = row[column] if len(row) > column else None
-    return values
-
-
 def main(argv: list[str]) -> int:
     head = git("rev-parse", "HEAD")
     machine = machine_name()
@@ -60,6 +49,7 @@ def main(argv: list[str]) -> int:
     run = ["run", "--python=same", f"--set-commit-hash={head}", f"--machine={machine}",
            "--show-stderr"]
     asv(*run, *options)
+    normalise(machine)
     lines, missed = check(stored_values(head, machine), BENCHMARKS)
     print("goals of the ratio benchmarks:", *lines, sep="\n")
     if missed:
@@ -69,6 +59,7 @@ def main(argv: list[str]) -> int:
         # asv matches a parameterised benchmark as "name(param, ...)".
         pattern = "^(" + "|".join(name.replace(".", "\\.") for name in names) + r")(\(|$)"
         asv(*run, *(QUICK if quick else []), "--bench", pattern)
+        normalise(machine)
         lines, missed = check(stored_values(head, machine), BENCHMARKS)
         print("goals, second run:", *lines, sep="\n")
         if missed:
@@ -77,21 +68,15 @@ def main(argv: list[str]) -> int:
     if quick:  # one sample each: too noisy to compare with another commit
         return 0
     asv("publish")
-    previous = git("rev-parse", "HEAD~1") if git("rev-list", "--count", "HEAD") != "1" else None
-    if previous is None:
+    runs = commits_in_order(machine)
+    earlier = [values for commit, values in runs[:[c for c, _ in runs].index(head)]]
+    if not earlier:
+        print("no earlier commit measured on this machine kind: nothing to compare")
         return 0
-    compared = subprocess.run(
-        [sys.executable, "-m", "asv", "compare", previous, head, "--factor=1.2", "--split",
-         "--only-changed", f"--machine={machine}"], capture_output=True, text=True,
-    )
-    if compared.returncode != 0:
-        print(f"no stored results for the previous commit {previous[:10]}: nothing to compare")
-        return 0
-    report = compared.stdout
-    print(report)
-    # asv marks a benchmark that got slower by more than the factor with '+' in column one.
-    if any(line.startswith("+") for line in report.splitlines()):
-        print("regression: benchmarks above ('+') are >20% slower than at the previous commit")
+    slower = regressions(earlier[-1], stored_values(head, machine))
+    if slower:
+        print("regression: >20% above the latest earlier commit measured here:", *slower,
+              sep="\n  ")
         return 1
     return 0
 

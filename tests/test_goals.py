@@ -1,6 +1,7 @@
 """The goal check behind CI's performance tracking: a ratio that misses its goal fails the run,
 a known miss is reported and does not, and goals apply only where their parameters say."""
 
+import json
 import sys
 import textwrap
 from pathlib import Path
@@ -57,3 +58,53 @@ def test_the_goals_of_the_suite_are_found_with_their_units():
     for name, (_, _, cls) in goals.items():
         ratio = getattr(cls, name.rsplit(".", 1)[1])
         assert getattr(ratio, "unit", None) in ("ratio", "seconds", "MB"), name
+
+
+def _result_file(results, machine, commit, env, values, date=0):
+    """A result file in asv's format (version 2) holding ``values`` ({benchmark: list})."""
+    (results / machine).mkdir(parents=True, exist_ok=True)
+    data = {"commit_hash": commit, "env_name": env, "date": date, "python": "/x/bin/python",
+            "params": {"machine": machine, "python": "/x/bin/python"}, "requirements": {},
+            "env_vars": {}, "result_columns": ["result", "params", "version"], "version": 2,
+            "results": {name: [value, [], "v"] for name, value in values.items()},
+            "durations": {}}
+    path = results / machine / f"{commit[:8]}-{env}.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_results_of_any_checkout_extend_one_series(tmp_path):
+    from benchmarks.history import SERIES, normalise, stored_values
+
+    commit = "a" * 40
+    # two runs of one commit from checkouts at two paths: one series, the later run winning
+    _result_file(tmp_path, "m", commit, "existing-py_work_main_.tox_bin_python",
+                 {"b.C.time_x": [1.0, 2.0], "b.C.time_y": [5.0]}, date=1)
+    _result_file(tmp_path, "m", commit, "existing-py_home_me_clone_.tox_bin_python",
+                 {"b.C.time_x": [1.5, 2.5]}, date=2)
+    normalise("m", tmp_path)
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [f"aaaaaaaa-{SERIES}.json"]
+    assert stored_values(commit, "m", tmp_path) == {"b.C.time_x": [1.5, 2.5],
+                                                    "b.C.time_y": [5.0]}
+    stored = json.loads((tmp_path / "m" / f"aaaaaaaa-{SERIES}.json").read_text())
+    assert "/" not in stored["env_name"] and "/" not in stored["params"]["python"]
+
+
+def test_the_regression_check_fails_on_a_kernel_30_percent_slower_and_not_on_5():
+    from benchmarks.history import regressions
+
+    before = {"bench_selection.EnergySelection.time_select": [0.010, 0.100],
+              "bench_selection.AtomSelection.peakmem_select": [1e8],
+              "bench_selection.IPSuiteEnergySelection.track_speedup_over_ipsuite": [900.0]}
+    slowed = {name: [v * 1.30 for v in values] for name, values in before.items()}
+    found = regressions(before, slowed)
+    assert found == [
+        "bench_selection.AtomSelection.peakmem_select[0]: 1e+08 -> 1.3e+08 (x1.30)",
+        "bench_selection.EnergySelection.time_select[0]: 0.01 -> 0.013 (x1.30)",
+        "bench_selection.EnergySelection.time_select[1]: 0.1 -> 0.13 (x1.30)",
+    ]  # a ratio has no direction: a higher speed-up is no regression
+    assert regressions(before, {name: [v * 1.05 for v in values]
+                                for name, values in before.items()}) == []
+    # one combination slower, one that failed: only the slower is named
+    mixed = {"bench_selection.EnergySelection.time_select": [0.013, None]}
+    assert len(regressions(before, mixed)) == 1

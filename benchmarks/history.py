@@ -1,0 +1,158 @@
+"""The stored benchmark results: one series per machine kind, read back, compared and drawn.
+
+asv names a result file after its environment, and an ``existing`` environment after the path
+of its Python (``existing-py_work_main_.tox_mlipselect_bin_python``), so every checkout would
+start a series of its own. :func:`normalise` files every result of a machine under one name,
+``SERIES`` (results of one commit from several runs merged, the latest value winning), so all
+runs on a kind of machine extend one history wherever the checkout lives.
+
+Usage: ``python benchmarks/history.py`` draws ``figures/bench_history.png`` (the goal-tracked
+ratios against commits) from ``benchmarks/results``; ``track.py`` normalises and compares.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).parent
+RESULTS = BENCHMARKS / "results"
+SERIES = f"existing-py{sys.version_info.major}.{sys.version_info.minor}"
+"""The environment name of every stored result: the Python version, not its path."""
+
+LOWER_IS_BETTER = ("time_", "peakmem_", "mem_")
+"""Benchmarks whose growth is a regression (a ``track_*`` value has no direction)."""
+
+HISTORY_RATIOS = {
+    "bench_selection.IPSuiteEnergySelection.track_speedup_over_ipsuite":
+        "energy selection: IPSuite's time / ours",
+    "bench_selection.FPSAgainstScikitMatter.track_speedup_over_scikit_matter":
+        "FPS: scikit-matter's time / ours",
+    "bench_gap.GPRAgainstGAP.track_cost_per_step_ours_over_gap_216":
+        "GPR step: ours / GAP's (216 ions)",
+    "bench_sampler.SamplerThroughput.track_sampler_over_bare_lammps":
+        "sampler: ours / bare LAMMPS",
+    "bench_md.MDStep.track_step_over_energy_forces":
+        "MD step: step / energy and forces",
+    "bench_commandline.CommandLineSelection.track_command_over_kernel_time":
+        "command line: select / kernel",
+}
+"""The main ratios the history figure draws, with their labels."""
+
+
+def normalise(machine: str, results: Path = RESULTS) -> list[Path]:
+    """File every result of ``machine`` under ``SERIES`` (one file per commit; where runs of
+    one commit overlap, the later run's values win); returns the files written."""
+    written = []
+    for path in sorted((results / machine).glob("*.json")):
+        if path.name == "machine.json":
+            continue
+        data = json.loads(path.read_text())
+        if data.get("env_name") == SERIES:
+            continue
+        target = path.with_name(f"{data['commit_hash'][:8]}-{SERIES}.json")
+        if target.exists():  # the commit has results already: the later run's values win
+            kept = json.loads(target.read_text())
+            old, new = sorted((kept, data), key=lambda d: d.get("date", 0))
+            for key in ("results", "durations"):
+                new[key] = {**old.get(key, {}), **new.get(key, {})}
+            data = new
+        version = SERIES.removeprefix("existing-py")
+        data.update(env_name=SERIES, python=version)
+        data["params"] = {**data.get("params", {}), "python": version}
+        target.write_text(json.dumps(data, indent=None, sort_keys=True) + "\n")
+        if path != target:
+            path.unlink()
+        written.append(target)
+    return written
+
+
+def stored_values(commit: str, machine: str, results: Path = RESULTS) -> dict[str, list]:
+    """``{benchmark: [value per parameter combination]}`` stored for ``commit`` (asv's order;
+    None where a combination failed or was skipped)."""
+    path = results / machine / f"{commit[:8]}-{SERIES}.json"
+    if not path.exists():
+        return {}
+    data = json.loads(path.read_text())
+    column = data["result_columns"].index("result")
+    values = {}
+    for name, row in data["results"].items():
+        value = row[column] if len(row) > column else None
+        values[name] = value if isinstance(value, list) else [value]
+    return values
+
+
+def regressions(previous: dict[str, list], head: dict[str, list],
+                factor: float = 1.2) -> list[str]:
+    """The time and memory benchmarks (per parameter combination) whose value at ``head`` is
+    more than ``factor`` times their value at ``previous``: ``"name[k]: a -> b (x1.31)"``."""
+    found = []
+    for name, now in sorted(head.items()):
+        before = previous.get(name)
+        if before is None or not name.rsplit(".", 1)[-1].startswith(LOWER_IS_BETTER):
+            continue
+        for k, (a, b) in enumerate(zip(before, now, strict=False)):
+            if a is not None and b is not None and a > 0 and b > factor * a:
+                found.append(f"{name}[{k}]: {a:.3g} -> {b:.3g} (x{b / a:.2f})")
+    return found
+
+
+def commits_in_order(machine: str, results: Path = RESULTS) -> list[tuple[str, dict]]:
+    """The stored results of ``machine``, oldest commit first (by the repository's history
+    where it knows the commit, else by the run's date)."""
+    runs = []
+    for path in (results / machine).glob(f"*-{SERIES}.json"):
+        data = json.loads(path.read_text())
+        runs.append((_commit_time(data["commit_hash"]) or data.get("date", 0) / 1000,
+                     data["commit_hash"], path))
+    return [(commit, stored_values(commit, machine, results))
+            for _, commit, _ in sorted(runs)]
+
+
+def _commit_time(commit: str) -> float | None:
+    done = subprocess.run(["git", "show", "-s", "--format=%ct", commit], capture_output=True,
+                          text=True, cwd=BENCHMARKS.parent)
+    return float(done.stdout) if done.returncode == 0 and done.stdout.strip() else None
+
+
+def draw(machine: str, out: Path, results: Path = RESULTS) -> None:
+    """The main ratios (``HISTORY_RATIOS``, every parameter combination) against commits,
+    each over its goal's bound where it has one, so 1 is the goal on every line."""
+    import matplotlib.pyplot as plt
+
+    from benchmarks.goals import declared
+
+    goals = declared(BENCHMARKS)
+    runs = commits_in_order(machine, results)
+    fig, ax = plt.subplots(figsize=(9, 4.8), constrained_layout=True)
+    for name, label in HISTORY_RATIOS.items():
+        bound = next((b for _, b, _ in goals.get(name, ([], None, None))[0]), None)
+        series = [(k, run[name]) for k, (_, run) in enumerate(runs) if name in run]
+        width = max((len(values) for _, values in series), default=0)
+        for combo in range(width):
+            points = [(k, values[combo] / (bound or 1)) for k, values in series
+                      if combo < len(values) and values[combo] is not None]
+            if points:
+                xs, ys = zip(*points, strict=True)
+                ax.plot(xs, ys, marker="o", label=label if combo == 0 else None,
+                        color=f"C{list(HISTORY_RATIOS).index(name)}")
+    ax.axhline(1.0, color="black", lw=0.8, ls="--")
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(runs)), [commit[:7] for commit, _ in runs], rotation=30)
+    ax.set_xlabel("commit (oldest first)")
+    ax.set_ylabel("ratio / its goal (dashed: the goal;\nspeed-ups above it, costs below)")
+    ax.set_title(f"Ratios measured in one run against a peer or a limit, per commit ({machine})")
+    ax.legend(fontsize=8, loc="best")
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(BENCHMARKS.parent))
+    from benchmarks.track import machine_name
+
+    target = BENCHMARKS.parent / "figures" / "bench_history.png"
+    draw(machine_name(), target)
+    print(f"wrote {target}")
