@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -139,8 +140,9 @@ THERMOSTATS = ("bussi", "nve")
 ENGINES = ("ase", "lammps")
 """How the reference runs (``md.reference_engine``); models always run through ASE."""
 ENSEMBLES = ("nvt", "npt", "nve")  # nve: velocities drawn at the temperature, then no thermostat
-STATE_KEYS = {"name": str, "ensemble": str, "temperature": (int, float), "pressure": (int, float),
-              "phase": str}
+STATE_KEYS: dict[str, type | tuple[type, ...]] = {
+    "name": str, "ensemble": str, "temperature": (int, float), "pressure": (int, float),
+    "phase": str}
 
 
 POSITIVE, AT_LEAST_1, NON_NEGATIVE = (lambda v: v > 0, "> 0"), (lambda v: v >= 1, ">= 1"), \
@@ -222,7 +224,7 @@ def complete_profile(raw: dict, path="profile") -> dict:
     """``raw`` (sections of a profile) over the defaults of ``SCHEMA``, checked; ``path``
     names it in errors."""
     raw = copy.deepcopy(raw)
-    profile = copy.deepcopy(SCHEMA)
+    profile: dict[str, Any] = copy.deepcopy(SCHEMA)
     profile["name"] = raw.pop("name", Path(str(path)).stem)
     for section, values in raw.items():
         if section not in SCHEMA:

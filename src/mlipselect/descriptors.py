@@ -21,6 +21,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from ase import Atoms
@@ -52,7 +53,8 @@ def all_periodic(atoms: Atoms, cutoff: float) -> Atoms:
     if not pbc.any():  # an open system: a cell would be ignored (with a warning)
         return Atoms(numbers=atoms.numbers, positions=atoms.positions)
     periodic = atoms.cell.array[pbc]
-    basis = []  # orthonormal directions of the periodic vectors, then of the open ones
+    # orthonormal directions of the periodic vectors, then of the open ones
+    basis: list[np.ndarray] = []
     for vector in [*periodic, *np.eye(3)]:
         rest = vector - sum((vector @ b) * b for b in basis)
         if np.linalg.norm(rest) > 1e-8 * max(np.linalg.norm(vector), 1.0):
@@ -95,7 +97,7 @@ class Soap:
 
         self.settings = settings
         self.calculator = soap_calculator(settings)
-        self._expansion = None
+        self._expansion: Any = None  # made on the first local_energy
         self.species = [int(s) for s in species]
         self.type_pairs = [(a, b) for a in self.species for b in self.species if a <= b]
         self.pairs = Labels(["neighbor_1_type", "neighbor_2_type"],
@@ -203,7 +205,7 @@ class Soap:
         angular = range(int(self.settings["max_angular"]) + 1)
         width = len(self.species) * n
         n1, n2 = np.divmod(np.arange(n * n), n)
-        layout = {lam: ([], [], []) for lam in angular}
+        layout: dict[int, tuple[list, list, list]] = {lam: ([], [], []) for lam in angular}
         position = 0
         for a, b in self.type_pairs:
             i, j = self.species.index(a), self.species.index(b)

@@ -325,7 +325,7 @@ def file_digest(path, block: int = 1 << 22) -> str:
     return h.hexdigest()
 
 
-def work_key(settings: dict, files: Iterable = (), arrays: Iterable = ()) -> str:
+def work_key(settings, files: Iterable = (), arrays: Iterable = ()) -> str:
     """A short digest of what a result is made from: ``settings`` (JSON-serialisable), the
     bytes of the input ``files`` and numpy ``arrays``. Equal keys mean the same work."""
     h = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())

@@ -97,6 +97,8 @@ def _load(source: str):
         if not path.is_file():
             raise ImportError(f"no file {path}")
         spec = importlib.util.spec_from_file_location(path.stem, path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"{path}: not a Python module")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         return module
@@ -314,7 +316,7 @@ def label_through_cache(inp, out, cache: LabelCache, overwrite: bool = False,
     fmt = frame_format(out, len(frames))
     key = labelling_key(inp, cache.calc)
     digests = [frame_digest(a) for a in frames]
-    retried = retry_failed and sum(cache.forget_failure(d) for d in digests)
+    retried = retry_failed and any([cache.forget_failure(d) for d in digests])
     ours = out.exists() and _key_of(out, fmt) == key
     if claim_output(out, overwrite or (retried and ours), inputs=[inp],
                     done=lambda p: _key_of(p, fmt) == key):

@@ -43,6 +43,7 @@ def agreement(selector: list, labeller: list) -> dict:
     norms = [np.linalg.norm(x["forces"], axis=1) for x in (a, b)]
     points = {"energy_per_atom": (a["energy_per_atom"], b["energy_per_atom"]),
               "force_norms": tuple(norms)}
+    per_species: dict[str, dict] = {}
     result = {
         "frames": len(selector),
         "energy_per_atom": _correlation(*points["energy_per_atom"]),
@@ -50,12 +51,12 @@ def agreement(selector: list, labeller: list) -> dict:
         # RMS of the force difference relative to the labeller's RMS force component
         "force_difference": float(np.sqrt(np.mean((a["forces"] - b["forces"]) ** 2)
                                           / np.mean(b["forces"] ** 2))),
-        "atomic_energies": {},
+        "atomic_energies": per_species,
     }
     if a["atomic_energies"] is not None and b["atomic_energies"] is not None:
         for z in np.unique(a["numbers"]):
             mask = a["numbers"] == z
             pair = (a["atomic_energies"][mask], b["atomic_energies"][mask])
             points[f"atomic_energies_{chemical_symbols[z]}"] = pair
-            result["atomic_energies"][chemical_symbols[z]] = _correlation(*pair)
+            per_species[chemical_symbols[z]] = _correlation(*pair)
     return {**result, "points": points}

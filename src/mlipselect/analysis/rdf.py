@@ -160,7 +160,10 @@ def compute_rdf(frames: Iterable, rmax: float = 8.0, bins: int = 160, blocks: in
     if rmax <= 0 or bins < 2 or blocks < 1:
         raise InputError(f"{where}: need rmax > 0, bins >= 2 and blocks >= 1")
     nl = vesin.NeighborList(cutoff=float(rmax), full_list=False)
-    per_frame, densities, species, pairs = [], [], None, []
+    per_frame: list = []
+    densities: list[float] = []
+    species = None
+    pairs: list[str] = []
     for k, atoms in enumerate(frames):
         if species is None:
             species, pairs = species_pairs(atoms.numbers)
@@ -169,10 +172,10 @@ def compute_rdf(frames: Iterable, rmax: float = 8.0, bins: int = 160, blocks: in
         densities.append(rho)
     if not per_frame:
         raise InputError(f"{where}: no frames")
-    per_frame = np.asarray(per_frame)
-    split = np.array_split(per_frame, min(blocks, len(per_frame)))
+    stacked = np.asarray(per_frame)
+    split = np.array_split(stacked, min(blocks, len(stacked)))
     block_means = np.array([b.mean(axis=0) for b in split])
-    g = per_frame.mean(axis=0)
+    g = stacked.mean(axis=0)
     if len(block_means) > 1:
         err = block_means.std(axis=0, ddof=1) / np.sqrt(len(block_means))
     else:

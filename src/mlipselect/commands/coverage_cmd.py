@@ -47,8 +47,9 @@ def run(args) -> int:
         return {int(s): int((found == s).sum()) for s in species}
 
     pool_h, sampled = pool_entropy(x, h)
+    selections: dict[str, dict] = {}
     result = {"pool": {"frames": len(x), "entropy": pool_h, "entropy_frames": sampled},
-              "bandwidth": h, "selections": {}}
+              "bandwidth": h, "selections": selections}
     print(f"{args.pool}: {len(x)} frames, bandwidth h = {h:.4g}, entropy {pool_h:.3f} nats "
           f"(on {sampled} frames)")
     print(f"{'selection':40s} {'frames':>6s} {'radius':>8s} {'coverage':>8s} {'entropy':>8s}"
@@ -56,7 +57,7 @@ def run(args) -> int:
     for name, rows in chosen.items():
         numbers_of = atoms_of(rows)
         entry = {"frames": len(rows), **coverage(x, rows, h), "atoms": numbers_of}
-        result["selections"][name] = entry
+        selections[name] = entry
         print(f"{Path(name).name:40s} {len(rows):6d} {entry['covering_radius']:8.4f} "
               f"{entry['coverage']:8.1%} {entry['entropy']:8.3f}  "
               + ", ".join(f"Z={z}: {c}" for z, c in numbers_of.items()))

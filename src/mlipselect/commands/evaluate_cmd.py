@@ -60,7 +60,10 @@ def evaluate(model, test, out, bounds, args) -> None:
     frames = list(iread_frames(test, require=("energy", "forces")))
     for i, atoms in enumerate(frames):
         model.check_species(atoms, where=f"{test}, frame {i}")
-    energies, forces, numbers, variances = ([], []), ([], []), [], []
+    energies: tuple[list, list] = ([], [])
+    forces: tuple[list, list] = ([], [])
+    numbers: list = []
+    variances: list = []
     seconds = 0.0
     for atoms in tqdm(frames, desc="evaluate", unit="frame", disable=args.quiet):
         start = time.perf_counter()

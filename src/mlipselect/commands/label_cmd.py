@@ -70,17 +70,18 @@ def run(args) -> int:
                          "recorded: a rerun retries the frame it stopped at)")
     if args.cache is None:
         counts = label_file(args.input, args.out, calc, overwrite=args.overwrite)
-        done = counts and (f"labelled {counts[0]} frames"
-                           + (f" ({counts[1]} more resumed from the partial result)"
-                              if counts[1] else ""))
+        done = None if counts is None else (
+            f"labelled {counts[0]} frames"
+            + (f" ({counts[1]} more resumed from the partial result)" if counts[1] else ""))
     else:
         cached = label_through_cache(args.input, args.out, LabelCache(args.cache, calc),
                                      overwrite=args.overwrite, retry_failed=args.retry_failed)
         for failure in cached.failed if cached else ():
             print(f"{args.input}: the labeller failed on {failure}; left out of {args.out} "
                   "(--retry-failed labels it again)", file=sys.stderr)
-        done = cached and (f"labelled {cached.computed} frames, {cached.reused} from the "
-                           f"cache {args.cache}, {len(cached.failed)} failed")
+        done = None if cached is None else (
+            f"labelled {cached.computed} frames, {cached.reused} from the cache {args.cache}, "
+            f"{len(cached.failed)} failed")
     print(f"{done} -> {args.out}" if done else
           f"{args.out} already holds these frames labelled by this calculator; nothing to do")
     return 0

@@ -61,7 +61,8 @@ def run(args) -> int:
     except Exception as err:  # ASE's readers raise many kinds for malformed files
         raise InputError(f"{args.start}: cannot read ({type(err).__name__}: {err})") from None
 
-    calculator, reference = None, dict(profile["reference"])
+    calculator = None
+    reference: dict | None = dict(profile["reference"])
     potential, species = {"family": "reference"}, None
     if args.model != "reference":
         from mlipselect.models import load_model
@@ -73,7 +74,7 @@ def run(args) -> int:
     elif engine == "ase":
         from mlipselect.reference.calculator import BMHTF
 
-        calculator, reference = BMHTF(**reference), None
+        calculator, reference = BMHTF(**profile["reference"]), None
     print(f"md {args.model}: {settings['time_ps']} ps at {settings['temperature']} K "
           f"({engine}, {settings['thermostat']}) -> {args.out}")
     status = run_md(start, args.out, settings, model=args.model, calculator=calculator,

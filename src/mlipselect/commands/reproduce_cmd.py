@@ -54,7 +54,7 @@ def run(args) -> int:
     profile = load_profile(args.profile)
     plan = Plan(profile)  # checks the profile's grid before Snakemake starts
     if args.estimate:
-        return estimate(plan, args.cores or os.cpu_count())
+        return estimate(plan, args.cores or os.cpu_count() or 1)
     results = args.results or Path("results") / profile["name"]
     command = [
         sys.executable, "-m", "snakemake", "--snakefile", str(snakefile()),

@@ -19,6 +19,7 @@ import hashlib
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import ase.io
 import numpy as np
@@ -181,6 +182,7 @@ def run_md(start: Atoms, out, settings: dict, model: str, calculator=None,
         step = 0 if resumed is None else int(resumed.info["md_step"])
         n_frames = 0 if resumed is None else int(resumed.info["md_frame"]) + 1
         seed_now = np.random.SeedSequence([int(settings["seed"]), step])
+        engine: LammpsEngine | AseEngine
         if reference is not None:
             lammps_seed = int(seed_now.generate_state(1)[0] % 900_000_000) + 1  # LAMMPS' range
             engine = LammpsEngine(state, reference, settings, lammps_seed)
@@ -215,7 +217,8 @@ def run_md(start: Atoms, out, settings: dict, model: str, calculator=None,
                         write(fh, frame)
         finally:
             engine.close()
-        status = {
+        wall_s = time.perf_counter() - wall
+        status: dict[str, Any] = {
             "stable": reason is None,
             "reason": reason,
             "time_ps": step * dt_fs / 1000,
@@ -226,8 +229,7 @@ def run_md(start: Atoms, out, settings: dict, model: str, calculator=None,
             "engine": engine_name,
             "settings": settings,
         }
-        status["wall_s"] = time.perf_counter() - wall
-        status["ps_per_s"] = (step - first_step) * dt_fs / 1000 / status["wall_s"]
+        status.update(wall_s=wall_s, ps_per_s=(step - first_step) * dt_fs / 1000 / wall_s)
         with atomic_path(status_path(out)) as tmp:
             tmp.write_text(json.dumps(status, indent=2) + "\n")
         commit_file(partial, out)

@@ -178,18 +178,19 @@ class SparseGPRPotential(Potential):
         training environments, up to the prior :math:`\\delta^2` far from them. None for a
         model saved before the posterior was kept (trained again, it has one)."""
         self.check_species(atoms)
-        if self.posterior is None:
+        posterior, prior = self.posterior, self.prior
+        if posterior is None or prior is None:
             return None
         st = self.manifest["settings"]
         delta2, zeta = float(st["delta"]) ** 2, int(st["zeta"])
         variance = np.zeros(len(atoms))
-        columns, total = self._columns, len(self.posterior)
+        columns, total = self._columns, len(posterior)
         for s, (index, x, _, _) in self.soap.compute(atoms, gradients=False).items():
             k = delta2 * (x @ self.sparse[s].T) ** zeta  # (n_s, m_s)
             padded = np.zeros((len(k), total))
             padded[:, columns[s]] = k
-            explained = np.sum((padded[:, :len(self.prior)] @ self.prior.T) ** 2, axis=1)
-            z = scipy.linalg.solve_triangular(self.posterior, padded.T, trans="T")
+            explained = np.sum((padded[:, :len(prior)] @ prior.T) ** 2, axis=1)
+            z = scipy.linalg.solve_triangular(posterior, padded.T, trans="T")
             variance[index] = delta2 - explained + np.sum(z**2, axis=0)
         return np.maximum(variance, 0.0)
 

@@ -82,8 +82,9 @@ def _write_error(path: Path, failure: Exception) -> PoolError:
     found = re.search(r"errno = (\d+)", str(failure))
     code = int(found.group(1)) if found else getattr(failure, "errno", None)
     reason = os.strerror(code) if code else str(failure).splitlines()[0]
-    if found is None and getattr(failure, "strerror", None) not in (None, reason):
-        reason += f": {failure.strerror}"
+    said = getattr(failure, "strerror", None)
+    if found is None and said not in (None, reason):
+        reason += f": {said}"
     return PoolError(f"{path}: cannot write the pool ({reason}); nothing was written")
 
 
@@ -117,7 +118,7 @@ class PoolWriter:
         self._h5.attrs["metadata"] = json.dumps(metadata or {})
         self._h5.attrs["format_version"] = FORMAT_VERSION
         self._chunk_bytes = chunk_bytes
-        self._columns: dict[str, h5py.Dataset] | None = None
+        self._columns: dict[str, h5py.Dataset] = {}  # made from the first frame
         self._digests: dict[str, hashlib._Hash] = {}
         self._pending: dict[str, list[np.ndarray]] = {}
         self._pending_bytes, self._buffer_bytes = 0, buffer_bytes
@@ -202,7 +203,7 @@ class PoolWriter:
         natoms = np.asarray(per_atom.pop("natoms"), dtype=np.int64)
         for name, value in {**frame, **per_atom}.items():
             _check_finite(name, np.asarray(value), where or f"frame {self.n_frames}")
-        if self._columns is None:
+        if not self._columns:
             self._create(frame, per_atom)
         expected = {k.split("/", 1)[1] for k in self._columns if k != "offsets"}
         given = set(frame) | set(per_atom)
@@ -227,13 +228,13 @@ class PoolWriter:
     def __exit__(self, exc_type, exc, tb) -> None:
         failure = exc
         try:
-            if exc is None and self._columns is not None:
+            if exc is None and self._columns:
                 self._flush()
                 for name, digest in self._digests.items():
                     self._columns[name].attrs["sha256"] = digest.hexdigest()
         except BaseException as err:  # noqa: BLE001 - a full disk, a signal: the same end
             failure = err
-        self._columns = None  # HDF5 objects are let go before the file (a failed file's
+        self._columns = {}  # HDF5 objects are let go before the file (a failed file's
         self._pending.clear()  # datasets crash the garbage collector when left to it)
         try:
             self._h5.close()

@@ -28,7 +28,7 @@ from mlipselect.pool.store import Pool, labels
 STREAM_ATOMS = 1 << 20
 """Atoms read from a pool file at a time for the per-atom methods."""
 
-Column = np.ndarray | Callable[[], Iterator[np.ndarray]]
+type Column = np.ndarray | Callable[[], Iterator[np.ndarray]]
 """A per-atom column: an array, or a zero-argument callable yielding consecutive chunks."""
 
 ATOM_LABELS = ("numbers", "forces", "energies")

@@ -20,7 +20,7 @@ ATOM_BINS = 64
 BLOCK_ATOMS = 1 << 18
 """Atoms processed at a time: a block's temporaries stay in the CPU cache."""
 
-Values = np.ndarray | Callable[[], Iterator[np.ndarray]]
+type Values = np.ndarray | Callable[[], Iterator[np.ndarray]]
 
 
 def candidate_mask(n_frames: int, n, exclude=None, source: str = "values") -> np.ndarray:
@@ -321,6 +321,7 @@ class _Blocks:
             else:
                 tk += k * bins
                 t = np.where(s == label, tk, t)
+        assert t is not None  # there is a species
         return t.astype(np.int32)
 
 

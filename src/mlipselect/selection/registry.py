@@ -24,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
+from types import UnionType
+from typing import Any
 
 import numpy as np
 
@@ -42,11 +44,11 @@ class Option:
     ``(lambda v: v > 0, "> 0")``)."""
 
     name: str
-    type: type
+    type: type | UnionType
     default: object
     doc: str
     choices: tuple = ()
-    require: tuple[Callable[[object], bool], str] | None = None
+    require: tuple[Callable[[Any], bool], str] | None = None
 
     def check(self, value, method: str):
         """``value`` if it has the option's type (numpy integers count as int) and is one it
@@ -78,8 +80,8 @@ class Option:
                     return kind(text)
                 except ValueError:
                     continue
-        kind = getattr(self.type, "__name__", str(self.type))
-        raise InputError(f"option '{self.name}' must be {kind}, got {text!r}")
+        raise InputError(f"option '{self.name}' must be "
+                         f"{getattr(self.type, '__name__', str(self.type))}, got {text!r}")
 
 
 @dataclass(frozen=True)

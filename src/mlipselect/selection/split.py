@@ -65,7 +65,8 @@ def split_by_trajectory(trajectory, fraction: float, seed: int) -> np.ndarray:
         raise InputError(f"a split by trajectory needs at least 2 trajectories, the pool has "
                          f"{len(ids)}")
     want = round(fraction * len(trajectory))
-    held, count = [], 0
+    held: list[np.ndarray] = []
+    count = 0
     for t in np.random.default_rng(seed).permutation(ids):
         if held and count >= want:
             break

@@ -38,7 +38,7 @@ def outcome(effect: float | None, ci, p_adjusted, wanted: str, margin: float) ->
     (effect < 1 claimed) or ``higher``."""
     if p_adjusted is None or ci is None:
         return "untested"
-    if p_adjusted < ALPHA:
+    if p_adjusted < ALPHA and effect is not None:
         return "as claimed" if (effect < 1) == (wanted == "lower") else "opposite"
     if 1 / (1 + margin) < ci[0] and ci[1] < 1 + margin:
         return "equivalent"

@@ -95,7 +95,8 @@ def selection_tails(paths, n: int, pool_q: Quantities, percent: float):
     the per-seed pool rows."""
     pooled: dict[str, list] = defaultdict(list)
     rows: dict[str, list] = defaultdict(list)
-    tails = {"atomic_energies": defaultdict(list), "force_norms": defaultdict(list)}
+    tails: dict[str, dict[str, list]] = {"atomic_energies": defaultdict(list),
+                                         "force_norms": defaultdict(list)}
     for path in paths:
         frames = list(iread_frames(path))
         sel = _selection(path, recorded(frames))
@@ -210,7 +211,7 @@ def build_report(profile: dict, inputs: Inputs, results, overwrite: bool = False
                                  projection(descriptors, rows)),
              *fig2_force_errors(main, extrapolation, stems[1]),
              *fig3_rdf(reference_rdf, runs, settings["artifact_threshold"], stems[2])]
-    labels = {"note": labels_note(profile)}
+    labels: dict = {"note": labels_note(profile)}
     if inputs.labelled:
         labels.update(labeller=profile["label"]["calculator"],
                       **labeller_agreement(inputs.pool, inputs.selections, inputs.labelled))
@@ -266,7 +267,8 @@ def labeller_agreement(pool_path, selections, labelled) -> dict:
     """How BMHTF, which selected the frames, and the labeller label the same frames
     (:func:`~mlipselect.analysis.labels.agreement` over every distinct relabelled pool
     frame), and which selected frames the labeller failed on."""
-    chosen, relabelled = set(), {}
+    chosen: set[int] = set()
+    relabelled: dict = {}
     for path in selections:
         chosen.update(int(a.info["pool_index"]) for a in iread_frames(path, require=()))
     for path in labelled:
