@@ -1,4 +1,4 @@
-"""Train a potential (SchNet 'nn' or sparse GPR 'gpr') on labelled frames.
+"""Train a potential of a registered family (SchNet 'nn', sparse GPR 'gpr') on labelled frames.
 
 The profile's train.<model> section sets the model's sizes and training; --size picks one
 (default: the first listed). The model directory gets model.json (family, size, settings,
@@ -13,7 +13,9 @@ from mlipselect.commands import seed
 
 
 def configure(p) -> None:
-    p.add_argument("--model", required=True, choices=("nn", "gpr"), help="model family")
+    from mlipselect.models import FAMILIES
+
+    p.add_argument("--model", required=True, choices=list(FAMILIES), help="model family")
     p.add_argument("--profile", "--config", dest="profile", default="quick",
                    help="profile name or YAML path (default: quick)")
     p.add_argument("--train", required=True, type=Path,
