@@ -118,33 +118,44 @@ def _commit_time(commit: str) -> float | None:
 
 
 def draw(machine: str, out: Path, results: Path = RESULTS) -> None:
-    """The main ratios (``HISTORY_RATIOS``, every parameter combination) against commits,
-    each over its goal's bound where it has one, so 1 is the goal on every line."""
+    """The main ratios (``HISTORY_RATIOS``) against commits, at each parameter combination a
+    goal applies to, as their margin to it: value / bound for a ``>=`` goal (a speed-up),
+    bound / value for a ``<=`` goal (a cost), so above 1 is met on every line."""
     import matplotlib.pyplot as plt
 
-    from benchmarks.goals import declared
+    from benchmarks.goals import _combinations, _matches, declared
 
     goals = declared(BENCHMARKS)
     runs = commits_in_order(machine, results)
-    fig, ax = plt.subplots(figsize=(9, 4.8), constrained_layout=True)
-    for name, label in HISTORY_RATIOS.items():
-        bound = next((b for _, b, _ in goals.get(name, ([], None, None))[0]), None)
-        series = [(k, run[name]) for k, (_, run) in enumerate(runs) if name in run]
-        width = max((len(values) for _, values in series), default=0)
-        for combo in range(width):
-            points = [(k, values[combo] / (bound or 1)) for k, values in series
-                      if combo < len(values) and values[combo] is not None]
-            if points:
-                xs, ys = zip(*points, strict=True)
-                ax.plot(xs, ys, marker="o", label=label if combo == 0 else None,
-                        color=f"C{list(HISTORY_RATIOS).index(name)}")
+    fig, ax = plt.subplots(figsize=(12.5, 5.2), constrained_layout=True)
+    for colour, (name, label) in enumerate(HISTORY_RATIOS.items()):
+        declared_goals, _, cls = goals[name]
+        styles = iter(["-", "--", ":", "-."])
+        for k, combo in enumerate(_combinations(cls)):
+            goal = next(((op, bound) for op, bound, where in declared_goals
+                         if _matches(combo, where)), None)
+            if goal is None:
+                continue
+            op, bound = goal
+            points = [(x, run[name][k]) for x, (_, run) in enumerate(runs)
+                      if name in run and k < len(run[name]) and run[name][k] is not None]
+            if not points:
+                continue
+            xs, values = zip(*points, strict=True)
+            margins = [v / bound if op in (">=", ">") else bound / v for v in values]
+            where = ", ".join(f"{key} {value}" for key, value in combo.items())
+            ax.plot(xs, margins, marker="o", color=f"C{colour}", ls=next(styles, "-"),
+                    label=f"{label} ({where}; {op} {bound:g})" if where else
+                    f"{label} ({op} {bound:g})")
     ax.axhline(1.0, color="black", lw=0.8, ls="--")
     ax.set_yscale("log")
     ax.set_xticks(range(len(runs)), [commit[:7] for commit, _ in runs], rotation=30)
-    ax.set_xlabel("commit (oldest first)")
-    ax.set_ylabel("ratio / its goal (dashed: the goal;\nspeed-ups above it, costs below)")
-    ax.set_title(f"Ratios measured in one run against a peer or a limit, per commit ({machine})")
-    ax.legend(fontsize=8, loc="best")
+    ax.set_xlim(-0.3, max(len(runs) - 0.7, 0.3))
+    ax.set_xlabel("commit, oldest first (a commit shows the benchmarks measured at it)")
+    ax.set_ylabel("margin to the goal (dashed: the goal;\nabove it, met)")
+    ax.set_title(f"Ratio benchmarks (each against a peer or a limit in the same run) "
+                 f"per commit, {machine}", fontsize=11)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.savefig(out, dpi=120)
     plt.close(fig)
 

@@ -44,7 +44,7 @@ from mlipselect.io import (
     commit_file,
     work_key,
 )
-from mlipselect.pool.frames_io import complete_frames, frame_format, iread_frames, write_frames
+from mlipselect.pool.frames_io import cut_to_complete_frames, frame_format, iread_frames, write_frames
 from mlipselect.pool.store import LABELS
 
 RUN_KEY = "label_run"
@@ -102,9 +102,13 @@ def _load(source: str):
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         return module
-    if "" not in sys.path and str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))
-    return importlib.import_module(source)
+    if "" in sys.path or str(Path.cwd()) in sys.path:
+        return importlib.import_module(source)
+    sys.path.insert(0, str(Path.cwd()))  # for this import only
+    try:
+        return importlib.import_module(source)
+    finally:
+        sys.path.remove(str(Path.cwd()))
 
 
 def reference_species(frames, where: str) -> None:
@@ -186,7 +190,7 @@ def label_file(inp, out, calc: BaseCalculator, overwrite: bool = False,
     if claim_output(out, overwrite, inputs=[inp], done=lambda p: _key_of(p, fmt) == key):
         return None
     with appending(partial) as fh:
-        done = complete_frames(partial)
+        done = cut_to_complete_frames(partial)
         if done and _key_of(partial, "extxyz") != key:
             if not overwrite:
                 raise OutputExistsError(

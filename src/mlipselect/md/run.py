@@ -33,7 +33,7 @@ from mlipselect.errors import InputError
 from mlipselect.io import OutputExistsError, appending, atomic_path, claim_output, commit_file
 from mlipselect.md.engines import AseEngine, LammpsEngine
 from mlipselect.md.guard import Guard, temperature
-from mlipselect.pool.frames_io import complete_frames
+from mlipselect.pool.frames_io import cut_to_complete_frames
 from mlipselect.reference.bmhtf import SPECIES
 
 
@@ -103,7 +103,7 @@ def _run_of(trajectory: Path) -> str | None:
 
 def _resume_point(fh, partial: Path, key: str, overwrite: bool) -> Atoms | None:
     """The last complete frame of this run's partial trajectory (open as ``fh``), if any."""
-    if complete_frames(partial) == 0:
+    if cut_to_complete_frames(partial) == 0:
         return None
     if _run_of(partial) != key:
         if not overwrite:

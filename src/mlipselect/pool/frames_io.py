@@ -84,7 +84,7 @@ def iread_frames(path, require=("energy", "forces")) -> Iterator[Atoms]:
         raise PoolError(f"{path}: cannot read frames ({type(err).__name__}: {err})") from None
 
 
-def complete_frames(path) -> int:
+def cut_to_complete_frames(path) -> int:
     """The number of complete frames in an extxyz file that is appended to frame by frame,
     after cutting off a last frame that a killed writer left incomplete."""
     path = Path(path)
