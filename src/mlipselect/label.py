@@ -44,7 +44,12 @@ from mlipselect.io import (
     commit_file,
     work_key,
 )
-from mlipselect.pool.frames_io import cut_to_complete_frames, frame_format, iread_frames, write_frames
+from mlipselect.pool.frames_io import (
+    cut_to_complete_frames,
+    frame_format,
+    iread_frames,
+    write_frames,
+)
 from mlipselect.pool.store import LABELS
 
 RUN_KEY = "label_run"
