@@ -20,6 +20,7 @@ from ase.data import chemical_symbols
 from mlipselect import provenance
 from mlipselect.errors import InputError
 from mlipselect.io import TEMPORARIES, claim_output, commit_directory, release, work_key
+from mlipselect.pool.store import labels
 
 MANIFEST = "model.json"
 FAMILIES = {"nn": "mlipselect.models.nn:SchNetPotential",
@@ -137,11 +138,9 @@ def family_settings(profile: dict, family: str, size: str | None = None) -> dict
 
 
 def frame_labels(atoms: Atoms) -> tuple[float, np.ndarray]:
-    """Total energy and forces of a labelled frame."""
-    results = atoms.calc.results if atoms.calc is not None else {}
-    energy = results.get("energy", atoms.info.get("energy"))
-    forces = results.get("forces", atoms.arrays.get("forces"))
-    return float(energy), np.asarray(forces, dtype=float)
+    """Total energy and forces of a labelled frame (found by :func:`pool.store.labels`)."""
+    given = labels(atoms)
+    return float(given["energy"]), np.asarray(given["forces"], dtype=float)
 
 
 def read_training_frames(path) -> list[Atoms]:

@@ -17,7 +17,7 @@ from ase.outputs import all_outputs
 from tqdm.auto import tqdm
 
 from mlipselect.io import atomic_path
-from mlipselect.pool.store import LABELS, Pool, PoolError, PoolWriter
+from mlipselect.pool.store import LABELS, Pool, PoolError, PoolWriter, labels
 
 POOL_SUFFIXES = (".h5", ".hdf5")
 """Pool files are HDF5; frames files are anything else ASE writes."""
@@ -72,10 +72,9 @@ def iread_frames(path, require=("energy", "forces")) -> Iterator[Atoms]:
         raise PoolError(f"{path}: no such file")
     try:
         for i, atoms in enumerate(ase.io.iread(path, index=":")):
-            labels = set(atoms.calc.results) if atoms.calc is not None else set()
-            labels |= set(atoms.info) | set(atoms.arrays)
+            present = labels(atoms)
             for key in require:
-                if key not in labels:
+                if key not in present:
                     raise PoolError(f"{path}, frame {i}: no '{key}' label")
             yield atoms
     except PoolError:
