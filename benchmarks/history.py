@@ -69,18 +69,31 @@ def normalise(machine: str, results: Path = RESULTS) -> list[Path]:
     return written
 
 
-def stored_values(commit: str, machine: str, results: Path = RESULTS) -> dict[str, list]:
+def stored_values(commit: str, machine: str, results: Path = RESULTS,
+                  repeated_only: bool = False) -> dict[str, list]:
     """``{benchmark: [value per parameter combination]}`` stored for ``commit`` (asv's order;
-    None where a combination failed or was skipped)."""
+    None where a combination failed or was skipped, and with ``repeated_only`` where it was
+    timed once, as ``--quick`` does: a single timing moves by tens of percent with the load
+    of a shared machine, too much to call a change a regression)."""
     path = results / machine / f"{commit[:8]}-{SERIES}.json"
     if not path.exists():
         return {}
     data = json.loads(path.read_text())
-    column = data["result_columns"].index("result")
+    columns = data["result_columns"]
+
+    def column(row, name):
+        k = columns.index(name) if name in columns else len(row)
+        value = row[k] if len(row) > k else None
+        return value if isinstance(value, list) else [value]
+
     values = {}
     for name, row in data["results"].items():
-        value = row[column] if len(row) > column else None
-        values[name] = value if isinstance(value, list) else [value]
+        found = column(row, "result")
+        if repeated_only:
+            repeats = column(row, "stats_repeat")
+            found = [v if k < len(repeats) and (repeats[k] or 0) > 1 else None
+                     for k, v in enumerate(found)]
+        values[name] = found
     return values
 
 
@@ -99,15 +112,16 @@ def regressions(previous: dict[str, list], head: dict[str, list],
     return found
 
 
-def commits_in_order(machine: str, results: Path = RESULTS) -> list[tuple[str, dict]]:
-    """The stored results of ``machine``, oldest commit first (by the repository's history
-    where it knows the commit, else by the run's date)."""
+def commits_in_order(machine: str, results: Path = RESULTS,
+                     repeated_only: bool = False) -> list[tuple[str, dict]]:
+    """The stored results of ``machine`` (:func:`stored_values`), oldest commit first (by the
+    repository's history where it knows the commit, else by the run's date)."""
     runs = []
     for path in (results / machine).glob(f"*-{SERIES}.json"):
         data = json.loads(path.read_text())
         runs.append((_commit_time(data["commit_hash"]) or data.get("date", 0) / 1000,
                      data["commit_hash"], path))
-    return [(commit, stored_values(commit, machine, results))
+    return [(commit, stored_values(commit, machine, results, repeated_only))
             for _, commit, _ in sorted(runs)]
 
 

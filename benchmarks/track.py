@@ -6,8 +6,9 @@ it. Results are stored per commit and machine kind in ``benchmarks/results``, in
 machine kind whatever the checkout's path (``history.normalise``), and committed with the
 change they measure, so ``asv publish`` and ``history.py`` draw the history; the HTML report
 goes to ``.asv/html``. ``--quick`` runs each benchmark once. Exits 1 when a ratio benchmark
-misses its goal (``benchmarks/goals.py``) in two runs, or a time or memory benchmark is more
-than 20% above its value at the latest earlier commit measured on this machine kind.
+misses its goal (``benchmarks/goals.py``) in two runs, or a time or memory benchmark, timed
+repeatedly, is more than 20% above its value at the latest earlier commit measured on this
+machine kind.
 """
 
 import os
@@ -68,12 +69,12 @@ def main(argv: list[str]) -> int:
     if quick:  # one sample each: too noisy to compare with another commit
         return 0
     asv("publish")
-    runs = commits_in_order(machine)
+    runs = commits_in_order(machine, repeated_only=True)  # single timings are too noisy
     earlier = [values for commit, values in runs[:[c for c, _ in runs].index(head)]]
     if not earlier:
         print("no earlier commit measured on this machine kind: nothing to compare")
         return 0
-    slower = regressions(earlier[-1], stored_values(head, machine))
+    slower = regressions(earlier[-1], stored_values(head, machine, repeated_only=True))
     if slower:
         print("regression: >20% above the latest earlier commit measured here:", *slower,
               sep="\n  ")

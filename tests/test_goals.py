@@ -60,13 +60,15 @@ def test_the_goals_of_the_suite_are_found_with_their_units():
         assert getattr(ratio, "unit", None) in ("ratio", "seconds", "MB"), name
 
 
-def _result_file(results, machine, commit, env, values, date=0):
+def _result_file(results, machine, commit, env, values, date=0, repeat=5):
     """A result file in asv's format (version 2) holding ``values`` ({benchmark: list})."""
     (results / machine).mkdir(parents=True, exist_ok=True)
     data = {"commit_hash": commit, "env_name": env, "date": date, "python": "/x/bin/python",
             "params": {"machine": machine, "python": "/x/bin/python"}, "requirements": {},
-            "env_vars": {}, "result_columns": ["result", "params", "version"], "version": 2,
-            "results": {name: [value, [], "v"] for name, value in values.items()},
+            "env_vars": {}, "version": 2,
+            "result_columns": ["result", "params", "version", "stats_repeat"],
+            "results": {name: [value, [], "v", [repeat] * len(value)]
+                        for name, value in values.items()},
             "durations": {}}
     path = results / machine / f"{commit[:8]}-{env}.json"
     path.write_text(json.dumps(data))
@@ -88,6 +90,11 @@ def test_results_of_any_checkout_extend_one_series(tmp_path):
                                                     "b.C.time_y": [5.0]}
     stored = json.loads((tmp_path / "m" / f"aaaaaaaa-{SERIES}.json").read_text())
     assert "/" not in stored["env_name"] and "/" not in stored["params"]["python"]
+    # a single timing (track.py --quick) is drawn, but not compared for regressions
+    _result_file(tmp_path, "m", "b" * 40, SERIES, {"b.C.time_x": [9.0, 9.0]}, repeat=1)
+    assert stored_values("b" * 40, "m", tmp_path) == {"b.C.time_x": [9.0, 9.0]}
+    assert stored_values("b" * 40, "m", tmp_path, repeated_only=True) == {
+        "b.C.time_x": [None, None]}
 
 
 def test_the_regression_check_fails_on_a_kernel_30_percent_slower_and_not_on_5():
