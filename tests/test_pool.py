@@ -83,6 +83,13 @@ def test_import_keeps_every_value_with_its_type_decided_over_all_frames(tmp_path
     again = ase.io.read(tmp_path / "out.extxyz", ":")
     assert [a.info["time"] for a in again] == [2.0, 2.5, 5.0]
     assert again[2].info["config_type"] == "ünïcode"
+    # an ASE trajectory keeps the labels and the info too (its calculator is not dropped as
+    # stale); it stores no per-atom arrays beyond ASE's own
+    export_pool(tmp_path / "cu.h5", tmp_path / "out.traj")
+    traj = ase.io.read(tmp_path / "out.traj", ":")
+    assert traj[1].get_potential_energy() == pytest.approx(frames[1].get_potential_energy())
+    np.testing.assert_allclose(traj[1].get_forces(), frames[1].get_forces())
+    assert traj[2].info["config_type"] == "ünïcode" and traj[0].info["pool_index"] == 0
 
 
 def test_a_later_value_that_does_not_fit_a_column_is_refused_not_cut(tmp_path):
