@@ -322,8 +322,8 @@ def pool_descriptors(pool, settings: dict | None = None, progress: bool = False,
             else:
                 np.savez(fh, **{f"{kind}_{s}": part for s, pair in values.items()
                                 for kind, part in zip(("frame", "values"), pair, strict=True)})
-    except OSError:
-        pass  # a read-only folder: compute again next time rather than fail
+    except (OSError, InputError):
+        pass  # a read-only folder or a full disk: compute again next time rather than fail
     return values
 
 

@@ -58,12 +58,9 @@ class atomic_path:  # noqa: N801 - used like a function: `with atomic_path(p) as
 
     def __init__(self, path):
         self.path = Path(path)
-        parent = self.path.parent
-        if not parent.is_dir():
-            raise FileNotFoundError(f"{self.path}: directory '{parent}' does not exist")
-        if not os.access(parent, os.W_OK):
-            raise PermissionError(f"{self.path}: directory '{parent}' is not writable")
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=parent)
+        check_directory(self.path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part",
+                                   dir=self.path.parent)
         os.close(fd)
         self.tmp = Path(tmp)
         TEMPORARIES.add(self.tmp)
@@ -89,6 +86,20 @@ class atomic_path:  # noqa: N801 - used like a function: `with atomic_path(p) as
             self.commit()
         else:
             self.discard()
+
+
+def check_directory(out) -> None:
+    """``InputError`` unless the directory ``out`` goes into exists and is writable."""
+    out = Path(out)
+    if not out.parent.is_dir():
+        raise InputError(f"{out}: directory '{out.parent}' does not exist")
+    if not os.access(out.parent, os.W_OK):
+        raise InputError(f"{out}: directory '{out.parent}' is not writable")
+
+
+def _busy(path) -> OutputExistsError:
+    return OutputExistsError(f"{path}: another process is writing it; wait for it to finish "
+                             "or stop it, then run again")
 
 
 def commit_file(finished, out) -> None:
@@ -187,10 +198,7 @@ def claim_output(out, overwrite: bool, inputs: Iterable = (),
     """
     out = Path(out)
     check_not_input(out, inputs)
-    if not out.parent.is_dir():
-        raise OutputExistsError(f"{out}: directory '{out.parent}' does not exist")
-    if not os.access(out.parent, os.W_OK):
-        raise OutputExistsError(f"{out}: directory '{out.parent}' is not writable")
+    check_directory(out)
     claim(out, overwrite)
     if not out.exists() or overwrite:
         return False
@@ -270,8 +278,7 @@ def claim(out, overwrite: bool) -> None:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise OutputExistsError(f"{out}: another process is writing it; wait for it to "
-                                    "finish or stop it, then run again") from None
+            raise _busy(out) from None
         try:
             if os.fstat(fd).st_ino == os.stat(lock).st_ino:
                 break  # the lock file is still the one on disk: ours
@@ -306,8 +313,7 @@ def appending(path):
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise OutputExistsError(f"{path}: another process is writing it; wait for it to "
-                                    "finish or stop it, then run again") from None
+            raise _busy(path) from None
         APPENDING.add(Path(path))
         try:
             yield fh

@@ -45,7 +45,7 @@ def _run_state(profile, index, out) -> int:
 def run(args) -> int:
     from mlipselect.config import for_test_sets, load_profile
     from mlipselect.errors import InputError
-    from mlipselect.io import OutputExistsError, claim_output, work_key
+    from mlipselect.io import OutputExistsError, check_directory, claim_output, work_key
     from mlipselect.pool.frames_io import merge_pools, pool_path
     from mlipselect.pool.store import Pool
     from mlipselect.reference.sampler import state_work
@@ -63,8 +63,7 @@ def run(args) -> int:
     unknown = sorted(set(wanted) - set(names))
     if unknown:
         raise InputError(f"unknown state point(s) {unknown}; the profile has {names}")
-    if not pool_path(args.out).parent.is_dir():
-        raise InputError(f"{args.out}: directory '{args.out.parent}' does not exist")
+    check_directory(pool_path(args.out))  # before the state points' work keys
     works = {name: state_work(profile, names.index(name)) for name in wanted}
     work = works[wanted[0]] if len(wanted) == 1 else work_key([works[n] for n in wanted])
 

@@ -100,9 +100,10 @@ def run(args) -> int:
         excluded = None if args.exclude is None else exclusions(args.exclude, pool)
         base = [] if args.extend is None else selection_frames(args.extend, checksum)
         if args.extend is not None:  # the extension excludes what the selection excluded
-            test_set = carried_exclusion(base, excluded and excluded[1], args.extend)
-            if test_set is not None and excluded is None:
-                excluded = exclusions(test_set["exclude"], pool)
+            named = None if excluded is None else excluded[1]
+            carried = carried_exclusion(base, named, args.extend)
+            if carried is not None and excluded is None:
+                excluded = exclusions(carried["exclude"], pool)
         exclude, test_set = excluded or ([], {})
         print(f"selecting {args.n} of {len(pool) - len(exclude)} candidate frames by "
               f"'{args.method}' from {args.pool} ({len(pool)} frames, {len(exclude)} excluded)",

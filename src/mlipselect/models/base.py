@@ -181,8 +181,6 @@ def train_model(family: str, frames: list[Atoms], profile: dict, out, size: str 
     replaced only with ``overwrite``.
     """
     out = Path(out)
-    if not out.parent.is_dir():
-        raise InputError(f"{out}: directory '{out.parent}' does not exist")
     cls = _family_class(family)
     settings = family_settings(profile, family, size)
     key = training_key(family, settings, seed, frames)
