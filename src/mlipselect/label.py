@@ -142,20 +142,22 @@ def single_point(atoms, calc: BaseCalculator):
     out.calc = calc
     optional = [k for k in LABELS if k not in REQUIRED and k in calc.implemented_properties
                 and (k != "stress" or atoms.pbc.all())]
+    wanted = [*REQUIRED, *optional]
     results: dict = {}
 
-    def ask(properties) -> None:
+    def ask(properties) -> None:  # keeps whatever wanted label the calculation gave
         calc.reset()
         calc.calculate(out, properties=list(properties))
-        results.update({k: np.copy(calc.results[k]) for k in properties if k in calc.results})
+        results.update({k: np.copy(calc.results[k]) for k in wanted if k in calc.results})
 
     try:
-        ask([*REQUIRED, *optional])
+        ask(wanted)
     except PropertyNotImplementedError:
         ask(REQUIRED)
-        for key in optional:  # those this frame allows, asked one at a time
-            with contextlib.suppress(PropertyNotImplementedError):
-                ask([key])
+        for key in optional:  # those this frame allows and did not come along, one at a time
+            if key not in results:
+                with contextlib.suppress(PropertyNotImplementedError):
+                    ask([key])
     missing = [k for k in REQUIRED if k not in results]
     if missing:
         raise PropertyNotImplementedError(f"the calculator gave no {', '.join(missing)}")
