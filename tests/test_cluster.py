@@ -115,7 +115,7 @@ def test_the_smoke_reproduction_through_slurm_survives_faults(cluster, tmp_path)
     # 2. The controller killed while jobs run and started again a little later (jobs submitted
     #    meanwhile fail; jobs it was running may be requeued and held).
     second = reproduce(*on_slurm)
-    wait_until(lambda: running("evaluate") or running("md_model"), second,
+    wait_until(lambda: running("evaluate") or running("md_batch"), second,
                "an evaluation or MD job to run")
     subprocess.run(["pkill", "-9", "-x", "slurmctld"], check=True)
     time.sleep(10)
@@ -151,7 +151,7 @@ def test_the_smoke_reproduction_through_slurm_survives_faults(cluster, tmp_path)
     for _, cpus, mem, partition, comment in ours.values():
         assert (cpus, mem) == ("1", "2000M")
         rule = comment.removeprefix("rule_").split("_wildcards")[0]
-        assert partition == ("gpu" if rule in ("train", "md_model") else "cpu"), comment
+        assert partition == ("gpu" if rule in ("train", "md_batch") else "cpu"), comment
     planned = subprocess.run(
         [sys.executable, "-m", "mlipselect.cli", "reproduce", "--profile", "smoke",
          "--results", "fresh", "--dry-run", "--", "--quiet", "rules"],

@@ -78,7 +78,7 @@ def test_jobs_no_node_finishes_in_a_day_are_named_and_a_shorter_md_brings_them_u
         costs["models"][size]["md_step_s"] = 0.7
     full = summary(jobs(plan, costs), cores=16, gpu=None)
     slow = full["over_a_day"]
-    assert len(slow) == sum(run.startswith("gpr-") for run in plan.md_runs)
+    assert len(slow) == sum(job.startswith("gpr-") for job in plan.md_jobs)
     assert all(name.startswith("md_model gpr-") for name in slow)
     assert full["dominant"][0] == "md_model"
     text = table(full)

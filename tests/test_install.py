@@ -36,6 +36,6 @@ def test_a_wheel_plans_the_reproduction_from_any_directory(tmp_path):
     assert plan.returncode == 0, plan.stderr[-3000:]
     out = plan.stdout + plan.stderr
     assert "results go to results/smoke/" in out
-    for rule in ("sample_state", "select", "train", "md_model", "report"):
+    for rule in ("sample_state", "select", "train", "md_batch", "md_model", "report"):
         assert rule in out
     assert "rule label:" not in out  # the pool's own labels are kept

@@ -186,11 +186,15 @@ def test_guard_stops_a_collapsing_potential_and_the_verb_exits_cleanly(
     # The collapse also heats the ions; a lenient temperature limit lets the distance guard,
     # the one this potential is about, fire first.
     class Broken:
+        family, species = "broken", (11, 17)
         manifest = {"family": "broken", "size": "any", "seed": 0, "train": {},
                     "species": [11, 17]}
 
         def calculator(self):
             return Collapsing()
+
+        def batched(self):
+            return None
 
     monkeypatch.setattr("mlipselect.models.load_model", lambda directory: Broken())
     start, out = tmp_path / "start.extxyz", tmp_path / "broken.extxyz"

@@ -93,6 +93,34 @@ def test_forces_are_minus_the_gradient_of_the_energy(trained, frames):
         assert numeric == pytest.approx(forces[index, axis], rel=1e-5, abs=1e-6), family
 
 
+def test_nn_predictions_are_schnetpacks_own(trained, frames):
+    """Predictions share each pair's filter between its two directions; schnetpack's forward,
+    with every pair listed twice, gives the same numbers (float64: to rounding)."""
+    import torch
+
+    from mlipselect.models.nn import collate, frame_inputs
+
+    family, directory, _ = trained
+    if family != "nn":
+        pytest.skip("a SchNet evaluation")
+    model = load_model(directory)
+    model.network.double()
+    for atoms in frames[1][:3]:
+        energy, forces = model.predict(atoms)
+        inputs = collate([frame_inputs(atoms, model.manifest["settings"]["cutoff"])],
+                         torch.float64, torch.device("cpu"))
+        out = model.network(inputs)
+        assert energy == pytest.approx(out["energy"].item(), rel=1e-12)
+        np.testing.assert_allclose(forces, out["forces"].detach().numpy(), atol=1e-10)
+
+
+def test_the_registry_says_which_families_batch_md():
+    from mlipselect.models.base import FAMILIES, Potential, _family_class
+
+    for family, entry in FAMILIES.items():
+        assert entry.batches_md == (_family_class(family).batched is not Potential.batched)
+
+
 def test_save_then_load_predicts_the_same_numbers(trained, frames):
     family, directory, model = trained
     loaded = load_model(directory)

@@ -82,7 +82,8 @@ def test_smoke_reproduction_end_to_end(smoke_run):
     profile.write_text(yaml.safe_dump(settings))
     plan = _dry_run_jobs(profile, results, tmp_path)
     assert "rdf" in plan and "report" in plan
-    for rule in ("sample_state", "select", "label", "train", "evaluate", "md_model"):
+    for rule in ("sample_state", "select", "label", "train", "evaluate", "md_batch",
+                 "md_model"):
         assert f"\n{rule}" not in plan and f" {rule} " not in plan, plan
     # A setting of one model family retrains that family only.
     settings["train"]["gpr"]["sizes"]["soap"]["sparse_points"] = 30

@@ -138,7 +138,8 @@ SCHEMA: dict[str, dict] = {
 
 THERMOSTATS = ("bussi", "nve")
 ENGINES = ("ase", "lammps")
-"""How the reference runs (``md.reference_engine``); models always run through ASE."""
+"""How the reference runs (``md.reference_engine``); a model runs batched where its family has
+a batched form (``Potential.batched``), else through ASE."""
 ENSEMBLES = ("nvt", "npt", "nve")  # nve: velocities drawn at the temperature, then no thermostat
 STATE_KEYS: dict[str, type | tuple[type, ...]] = {
     "name": str, "ensemble": str, "temperature": (int, float), "pressure": (int, float),

@@ -2,11 +2,14 @@
 
 :func:`run_md` integrates NVT (Bussi's thermostat) or NVE from a starting frame with any ASE
 calculator, or runs the BMHTF reference inside LAMMPS with the same protocol, and writes frames
-with momenta, energy and forces. :class:`Guard` stops a run whose ions collapse, whose
-temperature runs away or whose numbers stop being finite; the run's status records why.
+with momenta, energy and forces; :func:`run_replicas` runs many such runs of one torch model
+as one batch (one model call per step for all). :class:`Guard` stops a run whose ions
+collapse, whose temperature runs away or whose numbers stop being finite; the run's status
+records why.
 """
 
 from mlipselect.md.guard import Guard, temperature
-from mlipselect.md.run import read_status, run_md, status_path
+from mlipselect.md.run import read_status, run_md, run_replicas, simulate, status_path
 
-__all__ = ["Guard", "read_status", "run_md", "status_path", "temperature"]
+__all__ = ["Guard", "read_status", "run_md", "run_replicas", "simulate", "status_path",
+           "temperature"]

@@ -41,11 +41,24 @@ class Guard:
     def check_fast(self, energy: float, forces: np.ndarray, momenta: np.ndarray,
                    masses: np.ndarray) -> str | None:
         """The O(N) checks, cheap enough for every step: finite numbers and temperature."""
-        if not (np.isfinite(energy) and np.isfinite(forces).all() and np.isfinite(momenta).all()):
+        finite = bool(np.isfinite(energy) and np.isfinite(forces).all()
+                      and np.isfinite(momenta).all())
+        return self.judge(finite, temperature(momenta, masses) if finite else np.nan)
+
+    def judge(self, finite: bool, temperature_k: float) -> str | None:
+        """The reason to stop a state whose numbers are ``finite`` (or not) at kinetic
+        temperature ``temperature_k``, or None; engines that compute these themselves ask
+        here, so every engine stops for the same reasons with the same words."""
+        if not finite:
             return "non-finite energy, forces or momenta"
-        t = temperature(momenta, masses)
-        if t > self.max_temperature:
-            return f"temperature {t:.0f} K above {self.max_temperature:.0f} K"
+        if temperature_k > self.max_temperature:
+            return f"temperature {temperature_k:.0f} K above {self.max_temperature:.0f} K"
+        return None
+
+    def judge_distance(self, shortest: float) -> str | None:
+        """The reason to stop a state whose shortest interatomic distance is ``shortest``."""
+        if shortest < self.min_distance:
+            return f"shortest distance {shortest:.2f} A below {self.min_distance:.2f} A"
         return None
 
     def check_distance(self, positions: np.ndarray, cell: np.ndarray) -> str | None:
@@ -54,6 +67,4 @@ class Guard:
             return "non-finite positions"
         fractional = np.linalg.solve(cell.T, positions.T).T % 1.0
         (d,) = self._nl.compute(fractional @ cell, cell, True, quantities="d", copy=False)
-        if len(d) and d.min() < self.min_distance:
-            return f"shortest distance {d.min():.2f} A below {self.min_distance:.2f} A"
-        return None
+        return self.judge_distance(float(d.min())) if len(d) else None

@@ -18,8 +18,9 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import ase.io
 import numpy as np
@@ -114,6 +115,87 @@ def _resume_point(fh, partial: Path, key: str, overwrite: bool) -> Atoms | None:
     return ase.io.read(partial, index=-1, format="extxyz")
 
 
+class _Trajectory:
+    """One run's files: the partial trajectory it writes as frames come (and resumes from
+    after an interruption) and, when it ends, its status and the finished trajectory."""
+
+    def __init__(self, start: Atoms, out, settings: dict, model: str, engine: str,
+                 potential: dict | None, overwrite: bool):
+        self.out, self.settings, self.model = Path(out), settings, model
+        self.partial = self.out.with_name(self.out.name + ".partial")
+        self.engine, self.potential, self.overwrite = engine, potential or {}, overwrite
+        self.start = starting_state(start, settings["temperature"], settings["seed"])
+        self.key = run_key(self.start, settings, f"{model} ({engine})")
+        self.dt_fs = float(settings["timestep_fs"])
+        self.total = int(round(settings["time_ps"] * 1000 / self.dt_fs))
+        self.stride = int(settings["stride"])
+        self.step = self.frames = self.first_step = 0
+        self.began = time.perf_counter()
+
+    def finished(self) -> dict | None:
+        """Claim the output; the status of this very run when ``out`` already holds it."""
+        if claim_output(self.out, self.overwrite, done=lambda p: _run_of(p) == self.key
+                        and status_path(p).is_file()):
+            return {**read_status(self.out), "already_done": True}
+        return None
+
+    def open(self, stack: ExitStack) -> Atoms:
+        """Lock the partial trajectory (until ``stack`` closes) and return the state to go on
+        from: the start, or the last frame an interrupted run of this key left."""
+        self.fh = stack.enter_context(appending(self.partial))
+        resumed = _resume_point(self.fh, self.partial, self.key, self.overwrite)
+        if resumed is None:
+            return self.start
+        self.step = self.first_step = int(resumed.info["md_step"])
+        self.frames = int(resumed.info["md_frame"]) + 1
+        return starting_state(resumed, 0.0, 0)
+
+    @property
+    def thermostat_seed(self) -> np.random.SeedSequence:
+        """The thermostat's stream from the current step: a resumed run draws afresh."""
+        return np.random.SeedSequence([int(self.settings["seed"]), self.step])
+
+    def write(self, frame: Atoms) -> None:
+        frame.info.update(time=self.step * self.dt_fs, md_step=self.step, md_frame=self.frames,
+                          md_run=self.key,
+                          temperature=temperature(frame.get_momenta(), frame.get_masses()))
+        ase.io.write(self.fh, frame, format="extxyz")
+        self.fh.flush()
+        self.frames += 1
+
+    def finish(self, reason: str | None) -> dict:
+        """Write the status and make the trajectory final; the status."""
+        wall_s = time.perf_counter() - self.began
+        status: dict[str, Any] = {
+            "stable": reason is None,
+            "reason": reason,
+            "time_ps": self.step * self.dt_fs / 1000,
+            "steps": self.step,
+            "frames": self.frames,
+            "model": self.model,
+            "potential": self.potential,
+            "engine": self.engine,
+            "settings": self.settings,
+            "wall_s": wall_s,
+            "ps_per_s": (self.step - self.first_step) * self.dt_fs / 1000 / wall_s,
+        }
+        with atomic_path(status_path(self.out)) as tmp:
+            tmp.write_text(json.dumps(status, indent=2) + "\n")
+        commit_file(self.partial, self.out)
+        return status
+
+
+def _checked(settings: dict, calculator, reference, batched, model: str,
+             species) -> tuple[dict, object]:
+    """The checked settings and the species a start may hold."""
+    settings = check_md(dict(settings))
+    if sum(x is not None for x in (calculator, reference, batched)) != 1:
+        raise ValueError("MD needs one of a calculator, a batched potential or the reference")
+    if species is None and (reference is not None or model == "reference"):
+        species = [atomic_numbers[s] for s in SPECIES]
+    return settings, range(len(chemical_symbols)) if species is None else species
+
+
 def run_md(start: Atoms, out, settings: dict, model: str, calculator=None,
            reference: dict | None = None, progress: bool = True,
            overwrite: bool = False, potential: dict | None = None, species=None) -> dict:
@@ -154,86 +236,230 @@ def run_md(start: Atoms, out, settings: dict, model: str, calculator=None,
         The status (:func:`read_status`), with ``"already_done": True`` when ``out`` already
         held this run and nothing was done.
     """
-    settings = check_md(dict(settings))
-    if (calculator is None) == (reference is None):
-        raise ValueError("run_md needs either a calculator or the reference settings")
-    if species is None and (reference is not None or model == "reference"):
-        species = [atomic_numbers[s] for s in SPECIES]
-    check_start(start, range(len(chemical_symbols)) if species is None else species,
-                f"the start of {out}")
-    out = Path(out)
-    partial = out.with_name(out.name + ".partial")
-    engine_name = "ase" if reference is None else "lammps"
-    start = starting_state(start, settings["temperature"], settings["seed"])
-    key = run_key(start, settings, f"{model} ({engine_name})")
-    dt_fs = float(settings["timestep_fs"])
-    total = int(round(settings["time_ps"] * 1000 / dt_fs))
-    stride = int(settings["stride"])
+    settings, species = _checked(settings, calculator, reference, None, model, species)
+    check_start(start, species, f"the start of {out}")
+    run = _Trajectory(start, out, settings, model, "ase" if reference is None else "lammps",
+                      potential, overwrite)
+    done = run.finished()
+    if done is not None:
+        return done
     guard = Guard(settings["min_distance"],
                   settings["max_temperature_factor"] * settings["temperature"])
-
-    if claim_output(out, overwrite, done=lambda p: _run_of(p) == key
-                    and status_path(p).is_file()):
-        return {**read_status(out), "already_done": True}
     # The lock on the partial trajectory is held from reading its last frame to renaming it.
-    with appending(partial) as fh:
-        resumed = _resume_point(fh, partial, key, overwrite)
-        state = start if resumed is None else starting_state(resumed, 0.0, 0)
-        step = 0 if resumed is None else int(resumed.info["md_step"])
-        n_frames = 0 if resumed is None else int(resumed.info["md_frame"]) + 1
-        seed_now = np.random.SeedSequence([int(settings["seed"]), step])
+    with ExitStack() as stack:
+        state = run.open(stack)
+        resumed = run.step > 0 or run.frames > 0
         engine: LammpsEngine | AseEngine
         if reference is not None:
-            lammps_seed = int(seed_now.generate_state(1)[0] % 900_000_000) + 1  # LAMMPS' range
+            lammps_seed = int(run.thermostat_seed.generate_state(1)[0] % 900_000_000) + 1
             engine = LammpsEngine(state, reference, settings, lammps_seed)
         else:
-            engine = AseEngine(state, calculator, settings, seed_now)
-
-        def write(fh, frame: Atoms) -> None:
-            nonlocal n_frames
-            frame.info.update(time=step * dt_fs, md_step=step, md_frame=n_frames, md_run=key,
-                              temperature=temperature(frame.get_momenta(), frame.get_masses()))
-            ase.io.write(fh, frame, format="extxyz")
-            fh.flush()
-            n_frames += 1
-
-        wall, first_step = time.perf_counter(), step
+            engine = AseEngine(state, calculator, settings, run.thermostat_seed)
+        stack.callback(engine.close)
         reason = None
-        try:
-            with tqdm(
-                total=round(total * dt_fs / 1000, 6), initial=round(step * dt_fs / 1000, 6),
-                unit="ps", desc=f"md {model}", disable=not progress, leave=False,
-            ) as bar:
-                if resumed is None:
-                    reason = engine.check(guard)
-                    if _finite(engine.frame()):
-                        write(fh, engine.frame())
-                while reason is None and step < total:
-                    done, reason = engine.advance(min(stride, total - step), guard)
-                    step += done
-                    bar.update(done * dt_fs / 1000)
-                    frame = engine.frame()
+        with _progress(run, progress, f"md {model}") as bar:
+            if not resumed:
+                reason = engine.check(guard)
+                if _finite(engine.frame()):
+                    run.write(engine.frame())
+            while reason is None and run.step < run.total:
+                done_steps, reason = engine.advance(min(run.stride, run.total - run.step), guard)
+                run.step += done_steps
+                bar.update(done_steps * run.dt_fs / 1000)
+                frame = engine.frame()
+                if reason is None or _finite(frame):
+                    run.write(frame)
+        return run.finish(reason)
+
+
+def run_replicas(starts: list[Atoms], outs: list, settings: dict, seeds: list[int],
+                 model: str, batched, progress: bool = True, overwrite: bool = False,
+                 potential: dict | None = None, species=None) -> list[dict]:
+    """Run MD of many replicas of one model as one batch (:mod:`mlipselect.md.batched`): one
+    model call per step for every replica still running.
+
+    Each replica is a run of its own, exactly as :func:`run_md` makes one: its start
+    ``starts[k]``, thermostat seed ``seeds[k]`` (also drawing its momenta where the start has
+    none), trajectory ``outs[k]``, status, guard and resume point. A replica the guard stops
+    or that reaches the end is finished at once and leaves the batch; the others go on. A
+    rerun resumes every replica where its partial trajectory ends, and does nothing for one
+    already finished.
+
+    Parameters
+    ----------
+    batched : mlipselect.models.base.BatchedPotential
+        The model (``Potential.batched()``); the other parameters are :func:`run_md`'s.
+
+    Returns
+    -------
+    list of dict
+        Each replica's status, in the order of ``outs``.
+    """
+    from mlipselect.md.batched import BatchedEngine
+
+    if not len(starts) == len(outs) == len(seeds):
+        raise ValueError("one start, one output and one seed per replica")
+    if len({Path(o).resolve() for o in outs}) < len(outs):
+        raise InputError("two replicas would write the same trajectory")
+    settings, species = _checked(settings, None, None, batched, model, species)
+    for start, out in zip(starts, outs, strict=True):
+        check_start(start, species, f"the start of {out}")
+    runs = [_Trajectory(start, out, {**settings, "seed": int(seed)}, model, "batched",
+                        potential, overwrite)
+            for start, out, seed in zip(starts, outs, seeds, strict=True)]
+    statuses = [run.finished() for run in runs]
+    slots = [k for k, status in enumerate(statuses) if status is None]
+    todo = [runs[k] for k in slots]
+    guard = Guard(settings["min_distance"],
+                  settings["max_temperature_factor"] * settings["temperature"])
+    every = int(settings["guard_every"])
+    # The locks on the partial trajectories are held from reading their last frames to
+    # renaming them.
+    with ExitStack() as stack:
+        states = [run.open(stack) for run in todo]
+        if not todo:
+            return cast(list[dict], statuses)
+        engine = BatchedEngine(states, batched, settings, [r.thermostat_seed for r in todo])
+        since_distance = [0] * len(todo)
+
+        def record(reasons: list[str | None], due: list[bool]) -> None:
+            """Write the frames due; finish and take out the replicas that end."""
+            leaving = []
+            for b, (member, reason) in enumerate(zip(engine.members, reasons, strict=True)):
+                run = todo[member]
+                if due[b] or reason is not None:
+                    frame = engine.frame(b)
                     if reason is None or _finite(frame):
-                        write(fh, frame)
-        finally:
-            engine.close()
-        wall_s = time.perf_counter() - wall
-        status: dict[str, Any] = {
-            "stable": reason is None,
-            "reason": reason,
-            "time_ps": step * dt_fs / 1000,
-            "steps": step,
-            "frames": n_frames,
-            "model": model,
-            "potential": potential or {},
-            "engine": engine_name,
-            "settings": settings,
-        }
-        status.update(wall_s=wall_s, ps_per_s=(step - first_step) * dt_fs / 1000 / wall_s)
-        with atomic_path(status_path(out)) as tmp:
-            tmp.write_text(json.dumps(status, indent=2) + "\n")
-        commit_file(partial, out)
-    return status
+                        run.write(frame)
+                if reason is not None or run.step >= run.total:
+                    statuses[slots[member]] = run.finish(reason)
+                    leaving.append(b)
+            if leaving:
+                engine.remove(leaving)
+
+        remaining = sum(run.total - run.step for run in todo)
+        with _progress(None, progress, f"md {model} x{len(todo)}", remaining) as bar:
+            # A fresh replica's start is checked and written; a resumed one goes on.
+            fresh = [todo[m].frames == 0 for m in engine.members]
+            record([r if f else None for r, f in zip(engine.check(guard, fresh), fresh,
+                                                      strict=True)], fresh)
+            while engine.members:
+                engine.step()
+                check_distance, write = [], []
+                for member in engine.members:
+                    run = todo[member]
+                    run.step += 1
+                    since_distance[member] += 1
+                    write.append(run.step % run.stride == 0 or run.step == run.total)
+                    check_distance.append(since_distance[member] >= every or write[-1])
+                    if check_distance[-1]:
+                        since_distance[member] = 0
+                bar.update(len(engine.members))
+                record(engine.check(guard, check_distance), write)
+    return cast(list[dict], statuses)
+
+
+def read_starts(path, indices: list[int], outs: list, model_dir=None) -> list[Atoms]:
+    """The start of each run in ``outs``: frame ``indices[k]`` of ``path`` (one index serves
+    every run); none of ``outs`` may be ``path`` or the model directory ``model_dir``."""
+    from mlipselect.io import check_not_input
+
+    if len(indices) not in (1, len(outs)):
+        raise InputError(f"{len(indices)} start frames for {len(outs)} runs: give one for all "
+                         "or one per run")
+    for out in outs:
+        check_not_input(out, [path, model_dir])
+    if not Path(path).is_file():
+        raise InputError(f"{path}: no such file")
+    try:
+        frames = ase.io.read(path, index=":")
+    except Exception as err:  # ASE's readers raise many kinds for malformed files
+        raise InputError(f"{path}: cannot read ({type(err).__name__}: {err})") from None
+    starts = []
+    for index in indices * (len(outs) // len(indices)):
+        if not -len(frames) <= index < len(frames):
+            raise InputError(f"{path}: no frame {index} (it holds {len(frames)})")
+        starts.append(frames[index])
+    return starts
+
+
+def replica_seeds(seeds: list[int], runs: int) -> list[int]:
+    """A thermostat seed per run: ``seeds`` itself, or ``S, S+1, ...`` from a single ``S``."""
+    if len(seeds) == 1:
+        return [seeds[0] + k for k in range(runs)]
+    if len(seeds) != runs:
+        raise InputError(f"{len(seeds)} seeds for {runs} runs: give one per run, or one S "
+                         "for S, S+1, ...")
+    return list(seeds)
+
+
+def simulate(starts: list[Atoms], outs: list, settings: dict, seeds: list[int], name: str,
+             model=None, reference: dict | None = None, engine: str | None = None,
+             progress: bool = True, overwrite: bool = False) -> list[dict]:
+    """MD runs of a trained model, or of the BMHTF reference, by the engine that suits it.
+
+    Parameters
+    ----------
+    starts, outs, seeds : list
+        One start, trajectory and thermostat seed per run (see :func:`run_replicas`).
+    name : str
+        Names the potential in the statuses (a model directory, or ``reference``).
+    model : mlipselect.models.Potential, optional
+        The potential; None runs the reference with the ``reference`` settings.
+    engine : str, optional
+        ``batched`` (every run in one batch; models with a batched form), ``ase`` (one run
+        after another through ASE) or ``lammps`` (the reference only). Default: ``batched``
+        where the model has a batched form, else ``ase``; for the reference
+        ``settings["reference_engine"]``.
+
+    Returns
+    -------
+    list of dict
+        Each run's status (:func:`read_status`), in the order of ``outs``.
+    """
+    batched = model.batched() if model is not None else None
+    if engine is None:
+        engine = ("batched" if batched is not None else "ase") if model is not None \
+            else settings["reference_engine"]
+    if engine == "batched" and batched is None:
+        raise InputError(f"{name}: the {'reference' if model is None else model.family} "
+                         "potential has no batched form; use --engine ase")
+    if engine == "lammps" and model is not None:
+        raise InputError(f"{name}: --engine lammps runs the reference only")
+    if model is None:
+        potential, species = {"family": "reference"}, None
+    else:
+        potential = {k: model.manifest[k] for k in ("family", "size", "seed", "train")}
+        species = model.species
+    if engine == "batched":
+        return run_replicas(starts, outs, settings, seeds, name, batched, progress=progress,
+                            overwrite=overwrite, potential=potential, species=species)
+    kwargs: dict[str, Any]
+    if model is not None:
+        kwargs = {"calculator": model.calculator()}
+    elif engine == "ase":
+        from mlipselect.reference.calculator import BMHTF
+
+        kwargs = {"calculator": BMHTF(**(reference or {}))}
+    else:
+        kwargs = {"reference": reference or {}}
+    return [run_md(start, out, {**settings, "seed": int(seed)}, name, progress=progress,
+                   overwrite=overwrite, potential=potential, species=species, **kwargs)
+            for start, out, seed in zip(starts, outs, seeds, strict=True)]
+
+
+@contextmanager
+def _progress(run: _Trajectory | None, progress: bool, desc: str, steps: int | None = None):
+    """A progress bar in simulated ps (one run) or replica-steps (a batch)."""
+    if run is not None:
+        bar = tqdm(total=round(run.total * run.dt_fs / 1000, 6),
+                   initial=round(run.step * run.dt_fs / 1000, 6), unit="ps", desc=desc,
+                   disable=not progress, leave=False)
+    else:
+        bar = tqdm(total=steps, unit="replica-step", unit_scale=True, desc=desc,
+                   disable=not progress, leave=False)
+    with bar:
+        yield bar
 
 
 def _finite(frame: Atoms) -> bool:

@@ -10,7 +10,9 @@ import resource
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from ase import Atoms
@@ -22,9 +24,44 @@ from mlipselect.errors import InputError
 from mlipselect.io import TEMPORARIES, claim_output, commit_directory, release, work_key
 from mlipselect.pool.store import labels
 
+if TYPE_CHECKING:
+    import torch
+
 MANIFEST = "model.json"
-FAMILIES = {"nn": "mlipselect.models.nn:SchNetPotential",
-            "gpr": "mlipselect.models.gpr:SparseGPRPotential"}
+@dataclass(frozen=True)
+class Family:
+    """A model family as the registry knows it, without importing it: where its
+    :class:`Potential` lives (``module:Class``) and whether its models batch MD replicas
+    (implement :meth:`Potential.batched`; a test holds the two in step)."""
+
+    entry: str
+    batches_md: bool = False
+
+
+FAMILIES = {"nn": Family("mlipselect.models.nn:SchNetPotential", batches_md=True),
+            "gpr": Family("mlipselect.models.gpr:SparseGPRPotential")}
+
+
+class BatchedPotential(Protocol):
+    """A potential evaluated on many configurations ("images") in one call, on torch tensors
+    that stay on ``device``: what MD of many replicas at once (:mod:`mlipselect.md.batched`)
+    asks of a model family."""
+
+    cutoff: float
+    """Pairs farther apart than this (A) contribute nothing."""
+    dtype: torch.dtype
+    device: torch.device
+
+    def __call__(self, numbers: torch.Tensor, positions: torch.Tensor, pair_i: torch.Tensor,
+                 pair_j: torch.Tensor, offsets: torch.Tensor, image: torch.Tensor,
+                 n_atoms: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Energies (eV, one per image) and forces (eV/A, one row per atom) of the images
+        whose atoms are concatenated in ``numbers`` and ``positions`` (``dtype``); ``image``
+        is each atom's image, ``n_atoms`` each image's atom count; every pair of atoms
+        within ``cutoff`` (periodic images included) is listed once, as ``pair_i``,
+        ``pair_j`` with ``positions[j] - positions[i] + offsets`` its separation (pairs
+        farther apart may be listed too)."""
+        ...
 
 
 class Potential(abc.ABC):
@@ -67,6 +104,11 @@ class Potential(abc.ABC):
     def energy_variance(self, atoms: Atoms) -> np.ndarray | None:
         """The model's own predicted variance (eV^2) of each atom's energy; None for a family
         that predicts none."""
+        return None
+
+    def batched(self) -> BatchedPotential | None:
+        """This potential on many configurations in one call (for batched MD); None for a
+        family that has none."""
         return None
 
     @abc.abstractmethod
@@ -118,8 +160,16 @@ class ModelCalculator(Calculator):
 def _family_class(family: str) -> type[Potential]:
     if family not in FAMILIES:
         raise InputError(f"unknown model family '{family}' (known: {', '.join(FAMILIES)})")
-    module, name = FAMILIES[family].split(":")
+    module, name = FAMILIES[family].entry.split(":")
     return getattr(importlib.import_module(module), name)
+
+
+def batches_md(family: str) -> bool:
+    """Whether the family's models run many MD replicas as one batch: the workflow then runs
+    all of a model's MD in one job."""
+    if family not in FAMILIES:
+        raise InputError(f"unknown model family '{family}' (known: {', '.join(FAMILIES)})")
+    return FAMILIES[family].batches_md
 
 
 def family_settings(profile: dict, family: str, size: str | None = None) -> dict:

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mlipselect.models.base import peak_memory_mb
+from mlipselect.models.base import batches_md, peak_memory_mb
 from mlipselect.study.claims import STRUCTURE
 from mlipselect.study.plan import Plan, selection_name
 
@@ -107,9 +107,11 @@ def _single_point(pool_path: str, profile: dict, labeller: str) -> dict:
 
 def model_costs(family: str, frames: list, profile: dict, size: str) -> dict:
     """Costs of one model size on whatever device it picks: training seconds per frame
-    (per epoch for NN, per fit for GPR), seconds per energy+forces call and per guarded NVT
-    MD step, and peak memory."""
+    (per epoch for NN, per fit for GPR), seconds per energy+forces call, seconds per guarded
+    NVT step of one MD job (all of a model's ``md_velocity_seeds`` runs as one batch where the
+    family batches MD, else one run) and peak memory."""
     from mlipselect.config import SCHEMA
+    from mlipselect.md.batched import BatchedEngine
     from mlipselect.md.engines import AseEngine
     from mlipselect.md.guard import Guard
     from mlipselect.md.run import starting_state
@@ -141,11 +143,25 @@ def model_costs(family: str, frames: list, profile: dict, size: str) -> dict:
     predict_s = float(np.median([synced(lambda: model.predict(atoms)) for _ in range(5)]))
     settings = {**SCHEMA["md"], "temperature": profile["md"]["temperature"],
                 "timestep_fs": profile["md"]["timestep_fs"]}
-    engine = AseEngine(starting_state(frames[0], settings["temperature"], 0),
-                       model.calculator(), settings, 0)
+    batched = model.batched()
+    runs = max(1, len(profile["reproduce"]["md_velocity_seeds"])) if batched is not None else 1
+    starts = [starting_state(frames[k % len(frames)], settings["temperature"], k)
+              for k in range(runs)]
     guard = Guard(settings["min_distance"], 1e9)
-    engine.advance(2, guard)
-    md_s = synced(lambda: engine.advance(MD_STEPS, guard)) / MD_STEPS
+    if batched is not None:
+        replicas = BatchedEngine(starts, batched, settings, list(range(runs)))
+
+        def guarded_steps():
+            for _ in range(MD_STEPS):
+                replicas.step()
+                replicas.check(guard, [True] * runs)
+
+        replicas.step()
+        md_s = synced(guarded_steps) / MD_STEPS
+    else:
+        engine = AseEngine(starts[0], model.calculator(), settings, 0)
+        engine.advance(2, guard)
+        md_s = synced(lambda: engine.advance(MD_STEPS, guard)) / MD_STEPS
     return {"train_s_per_frame": train_s, "predict_s": predict_s, "md_step_s": md_s,
             "ions": len(atoms), "memory_mb": peak_memory_mb()}
 
@@ -209,7 +225,9 @@ def calibration_key(profile: dict) -> str:
                              torch.cuda.get_device_name(0) if torch.cuda.is_available()
                              else "cpu"],
                  "settings": {k: profile[k] for k in ("system", "reference", "label", "train",
-                                                      "md")}}
+                                                      "md")},
+                 # an MD step is measured for one job: all of a model's runs, batched
+                 "md_runs_per_job": len(profile["reproduce"]["md_velocity_seeds"])}
     text = json.dumps(described, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -316,12 +334,14 @@ def jobs(plan: Plan, costs: dict) -> list[Job]:
                        model_start + all_tests * c["predict_s"], c["memory_mb"], threads,
                        stage=3))
     md_steps = profile["md"]["time_ps"] * 1000 / profile["md"]["timestep_fs"]
-    for run in plan.md_runs:
-        model = run.split("/")[0]
-        steps = plan.md_time_ps(model.split("-")[0]) * 1000 / profile["md"]["timestep_fs"]
-        out.append(Job("md_model", run, model_start + steps * costs["models"][model]["md_step_s"],
+    for job in plan.md_jobs:  # a model's runs as one batch, or a run
+        model = job.split("/")[0]
+        family = model.split("-")[0]
+        steps = plan.md_time_ps(family) * 1000 / profile["md"]["timestep_fs"]
+        out.append(Job("md_batch" if batches_md(family) else "md_model", job,
+                       model_start + steps * costs["models"][model]["md_step_s"],
                        costs["models"][model]["memory_mb"], threads,
-                       gpu=run.startswith("nn"), stage=3))
+                       gpu=job.startswith("nn"), stage=3))
     reference = (costs["sample"] if profile["md"]["reference_engine"] == "lammps"
                  else costs["reference_point"])
     out.append(Job("md_reference", "reference", model_start + md_steps * reference["step_s"],

@@ -185,17 +185,51 @@ class Plan:
         return jobs
 
     @property
-    def md_runs(self) -> list[str]:
-        """Model-driven MD runs to compare with the reference: one per MD model x method x
-        selection seed x thermostat seed, named ``MODEL-SIZE/SELECTION/vSEED``."""
+    def md_models(self) -> list[str]:
+        """The models that drive MD, as ``MODEL-SIZE/SELECTION``: one per MD model x method x
+        selection seed."""
         cfg = self.profile["reproduce"]
-        runs = []
-        for family, size in cfg["md_models"].items():
-            n = cfg["train_n"][family]
-            for method, seed, v in product(cfg["md_methods"], cfg["md_seeds"],
-                                           cfg["md_velocity_seeds"]):
-                runs.append(f"{family}-{size}/{selection_name(method, n, seed)}/v{v}")
-        return runs
+        return [f"{family}-{size}/{selection_name(method, cfg['train_n'][family], seed)}"
+                for family, size in cfg["md_models"].items()
+                for method, seed in product(cfg["md_methods"], cfg["md_seeds"])]
+
+    @property
+    def md_velocity_seeds(self) -> list[int]:
+        """The thermostat seeds of each model's runs."""
+        return list(self.profile["reproduce"]["md_velocity_seeds"])
+
+    def md_runs_of(self, model: str) -> list[str]:
+        """The runs of one of :attr:`md_models`, named ``MODEL-SIZE/SELECTION/vSEED``."""
+        return [f"{model}/v{v}" for v in self.md_velocity_seeds]
+
+    @property
+    def md_runs(self) -> list[str]:
+        """Model-driven MD runs to compare with the reference: one per MD model x thermostat
+        seed."""
+        return [run for model in self.md_models for run in self.md_runs_of(model)]
+
+    @property
+    def md_jobs(self) -> dict[str, list[str]]:
+        """The MD jobs and the runs each makes: all of a model's runs in one job where its
+        family batches MD (``models.base.batches_md``), else a job per run."""
+        from mlipselect.models.base import batches_md
+
+        jobs: dict[str, list[str]] = {}
+        for model in self.md_models:
+            runs = self.md_runs_of(model)
+            if batches_md(model.split("-")[0]):
+                jobs[model] = runs
+            else:
+                jobs.update({run: [run] for run in runs})
+        return jobs
+
+    def md_families(self, batched: bool) -> str:
+        """A pattern matching the ``MODEL-SIZE`` of the MD models whose family batches MD (or
+        does not): the workflow's two MD rules split the models by it."""
+        from mlipselect.models.base import batches_md
+
+        families = [f for f in self.profile["reproduce"]["md_models"] if batches_md(f) == batched]
+        return rf"({'|'.join(families)})-[^/]+" if families else r"(?!)"
 
     def md_time_ps(self, family: str) -> float:
         """How long MD driven by a ``family`` model runs: ``md.time_ps`` unless the profile
