@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import itertools
+import math
 import operator
 import sys
 from pathlib import Path
@@ -91,7 +92,7 @@ def check(values: dict[str, list], directory: Path) -> tuple[list[str], list[str
                 if not _matches(combo, where):
                     continue
                 label = f"{name}({', '.join(f'{k}={v}' for k, v in combo.items())})"
-                if value is None:
+                if value is None or math.isnan(value):  # asv stores a skipped one as NaN
                     lines.append(f"  n/a    {label}: no value (failed or skipped)")
                     continue
                 met = OPERATORS[op](value, bound)

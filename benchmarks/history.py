@@ -36,6 +36,8 @@ HISTORY_RATIOS = {
         "sampler: ours / bare LAMMPS",
     "bench_md.MDStep.track_step_over_energy_forces":
         "MD step: step / energy and forces",
+    "bench_md.BatchedReplicas.track_batched_over_sequential":
+        "MD replicas: batched / one after another",
     "bench_commandline.CommandLineSelection.track_command_over_kernel_time":
         "command line: select / kernel",
 }

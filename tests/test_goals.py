@@ -47,6 +47,11 @@ def test_goals_fail_where_missed_and_only_there(tmp_path, monkeypatch):
     values["bench_fake.Ratios.track_over_limit"][0] = 1.0
     lines, _ = check(values, package)
     assert any("met" in line and "remove the mark" in line for line in lines)
+    # asv stores a benchmark skipped where it cannot run (no GPU, say) as NaN: no value
+    values["bench_fake.Ratios.track_speedup"][3] = float("nan")
+    lines, missed = check(values, package)
+    assert missed == ["bench_fake.Ratios.track_over_limit(size=2, kind=a)"]
+    assert "n/a    bench_fake.Ratios.track_speedup(size=2, kind=b)" in "\n".join(lines)
 
 
 def test_the_goals_of_the_suite_are_found_with_their_units():
