@@ -139,8 +139,11 @@ def test_a_reproduction_killed_at_any_point_resumes_with_the_same_command(smoke_
 
 
 def test_a_second_run_on_the_same_results_is_refused(tmp_path):
-    from mlipselect.commands.reproduce_cmd import one_run
     from mlipselect.errors import InputError
+    from mlipselect.io import exclusive_run
+
+    def one_run(results):
+        return exclusive_run(results, "`mlipselect reproduce`")
 
     results = tmp_path / "results"
     with one_run(results):

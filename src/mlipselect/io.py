@@ -322,6 +322,30 @@ def appending(path):
             _remove_if_empty(path)
 
 
+@contextlib.contextmanager
+def exclusive_run(directory, what: str):
+    """Hold an exclusive lock on ``directory`` (made if missing) while ``what`` runs in it: a
+    second run is refused with one line naming the first one's pid. The kernel releases the
+    lock when its holder dies, however it dies, so a killed run never blocks the next. On
+    entry, temporary files of writes a killed run cut short (``atomic_path``) are removed;
+    resumable ``.partial`` results are kept."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".run.lock", "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            raise InputError(f"{directory}: another {what} (pid {fh.read().strip() or '?'}) "
+                             "is running on it; wait for it or stop it") from None
+        fh.truncate(0)
+        fh.write(str(os.getpid()))
+        fh.flush()
+        for stale in directory.rglob(".*.part"):
+            shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
+        yield
+
+
 def file_digest(path, block: int = 1 << 22) -> str:
     """SHA-256 of a file's bytes."""
     h = hashlib.sha256()

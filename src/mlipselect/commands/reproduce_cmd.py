@@ -17,12 +17,7 @@ profile's size), and names the jobs that no single node finishes in a day.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
 import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 WRITES = False  # Snakemake decides what is rerun; each job's verb guards its own outputs
@@ -49,81 +44,12 @@ def configure(p) -> None:
 
 def run(args) -> int:
     from mlipselect.config import load_profile
-    from mlipselect.study.plan import Plan, cluster_profile, snakefile
+    from mlipselect.study.workflow import estimate, reproduce
 
     profile = load_profile(args.profile)
-    plan = Plan(profile)  # checks the profile's grid before Snakemake starts
     if args.estimate:
-        return estimate(plan, args.cores or os.cpu_count() or 1)
-    results = args.results or Path("results") / profile["name"]
-    command = [
-        sys.executable, "-m", "snakemake", "--snakefile", str(snakefile()),
-        "--directory", str(Path.cwd()), "--printshellcmds",
-        "--config", f"profile={Path(profile['path']).resolve()}", f"results={results}",
-    ]
-    command += ["--profile", str(cluster_profile(args.cluster))] if args.cluster else [
-        "--cores", str(args.cores or "all")]
-    if args.dry_run:
-        command.append("--dry-run")
+        print(estimate(profile, args.cores or os.cpu_count() or 1))
+        return 0
     extra = args.snakemake_args[1:] if args.snakemake_args[:1] == ["--"] else args.snakemake_args
-    if not args.dry_run:
-        # Our lock replaces Snakemake's, which outlives a killed run and then blocks the
-        # rerun; jobs a killed run left half done are rerun (Snakemake's incomplete marks).
-        command += ["--nolock", "--rerun-incomplete"]
-    print(f"results go to {results}/", file=sys.stderr)
-    # The rules call `mlipselect`: the one installed beside this Python comes first.
-    env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent),
-                                                  os.environ.get("PATH", "")])}
-    with contextlib.nullcontext() if args.dry_run else one_run(results):
-        status = subprocess.run(command + extra, env=env).returncode
-    if status == 0 and args.publish and not args.dry_run:
-        publish(results, args.publish)
-    return status
-
-
-def estimate(plan, cores: int) -> int:
-    import torch
-
-    from mlipselect.study.estimate import calibrate, jobs, summary, table
-
-    costs = calibrate(plan.profile, progress=lambda m: print(m, file=sys.stderr))
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    print(f"profile {plan.profile['name']}:")
-    print(table(summary(jobs(plan, costs), cores, gpu)))
-    return 0
-
-
-@contextlib.contextmanager
-def one_run(results: Path):
-    """Hold an exclusive lock on ``results`` for the run. The kernel releases it when the
-    holder dies, however it dies, so a killed run never blocks the next one."""
-    from mlipselect.errors import InputError
-
-    results.mkdir(parents=True, exist_ok=True)
-    with open(results / ".reproduce.lock", "a+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
-            raise InputError(f"{results}: another `mlipselect reproduce` (pid "
-                             f"{fh.read().strip() or '?'}) is running on it; wait for it or "
-                             "stop it") from None
-        fh.truncate(0)
-        fh.write(str(os.getpid()))
-        fh.flush()
-        # Temporary files of writes a killed run cut short (``io.atomic_path``); nothing else
-        # writes here while the lock is held. Resumable ``.partial`` results are kept.
-        for stale in results.rglob(".*.part"):
-            shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
-        yield
-
-
-def publish(results: Path, target: Path) -> None:
-    """Copy the figures and the report of a finished run into ``target``, side by side (the
-    report's figure links lose their ``figures/`` prefix)."""
-    target.mkdir(parents=True, exist_ok=True)
-    for path in [*sorted((results / "figures").glob("fig*")), results / "report.json"]:
-        shutil.copy2(path, target / path.name)
-    text = (results / "report.md").read_text().replace("](figures/", "](")
-    (target / "report.md").write_text(text)
-    print(f"published figures and report to {target}/", file=sys.stderr)
+    return reproduce(profile, args.results, args.cores, args.cluster, args.dry_run, extra,
+                     args.publish)

@@ -28,18 +28,24 @@ if TYPE_CHECKING:
     import torch
 
 MANIFEST = "model.json"
+
+
 @dataclass(frozen=True)
 class Family:
     """A model family as the registry knows it, without importing it: where its
-    :class:`Potential` lives (``module:Class``) and whether its models batch MD replicas
-    (implement :meth:`Potential.batched`; a test holds the two in step)."""
+    :class:`Potential` lives (``module:Class``), whether its models batch MD replicas
+    (implement :meth:`Potential.batched`; a test holds the two in step) and whether its
+    training and MD use a GPU where torch sees one (the workflow asks the cluster for one)."""
 
     entry: str
     batches_md: bool = False
+    gpu: bool = False
 
 
-FAMILIES = {"nn": Family("mlipselect.models.nn:SchNetPotential", batches_md=True),
+FAMILIES = {"nn": Family("mlipselect.models.nn:SchNetPotential", batches_md=True, gpu=True),
             "gpr": Family("mlipselect.models.gpr:SparseGPRPotential")}
+"""The model families, in the order the study reports them: the first with results carries
+a claim's verdict."""
 
 
 class BatchedPotential(Protocol):
@@ -157,27 +163,35 @@ class ModelCalculator(Calculator):
         self.results = {"energy": energy, "free_energy": energy, "forces": forces}
 
 
-def _family_class(family: str) -> type[Potential]:
-    if family not in FAMILIES:
-        raise InputError(f"unknown model family '{family}' (known: {', '.join(FAMILIES)})")
-    module, name = FAMILIES[family].entry.split(":")
-    return getattr(importlib.import_module(module), name)
+def _family_class(name: str) -> type[Potential]:
+    module, cls = registered_family(name).entry.split(":")
+    return getattr(importlib.import_module(module), cls)
 
 
-def batches_md(family: str) -> bool:
+def registered_family(name: str) -> Family:
+    """The registry's record of the family ``name`` (one error naming the known ones)."""
+    if name not in FAMILIES:
+        raise InputError(f"unknown model family '{name}' (known: {', '.join(FAMILIES)})")
+    return FAMILIES[name]
+
+
+def batches_md(name: str) -> bool:
     """Whether the family's models run many MD replicas as one batch: the workflow then runs
     all of a model's MD in one job."""
-    if family not in FAMILIES:
-        raise InputError(f"unknown model family '{family}' (known: {', '.join(FAMILIES)})")
-    return FAMILIES[family].batches_md
+    return registered_family(name).batches_md
+
+
+def in_report_order(names) -> list[str]:
+    """Family names in the registry's order (unknown ones last, alphabetically)."""
+    order = list(FAMILIES)
+    return sorted(names, key=lambda f: (order.index(f) if f in order else len(order), f))
 
 
 def family_settings(profile: dict, family: str, size: str | None = None) -> dict:
     """The ``train.<family>`` settings of a loaded ``profile`` with ``size`` (the first size
     when None) resolved: the result has ``size`` (its name) and the size's keys in place of
     ``sizes``."""
-    if family not in FAMILIES:
-        raise InputError(f"unknown model family '{family}' (known: {', '.join(FAMILIES)})")
+    registered_family(family)
     settings = copy.deepcopy(profile["train"][family])
     sizes = settings.pop("sizes")
     name = size if size is not None else next(iter(sizes))

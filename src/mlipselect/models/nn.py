@@ -200,6 +200,7 @@ class SchNetPotential(Potential):
         generator = torch.Generator().manual_seed(seed)
         best, best_state, waited = math.inf, None, 0
         start = time.perf_counter()
+        ends = []  # seconds since start at the end of each epoch
         with open(Path(workdir) / LOG, "w", newline="") as fh:
             log = csv.writer(fh)
             log.writerow(["epoch", "train_loss", "val_loss", "val_forces_rmse", "lr", "seconds"])
@@ -215,8 +216,9 @@ class SchNetPotential(Potential):
                 val_loss, val_rmse = _validate(trainer, val_batches) if val_batches else (
                     train_loss, math.nan)
                 lr = trainer.optimizer.param_groups[0]["lr"]
+                ends.append(time.perf_counter() - start)
                 log.writerow([epoch, f"{train_loss:.6g}", f"{val_loss:.6g}", f"{val_rmse:.6g}",
-                              f"{lr:.3g}", f"{time.perf_counter() - start:.2f}"])
+                              f"{lr:.3g}", f"{ends[-1]:.2f}"])
                 bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}", lr=f"{lr:.1e}")
                 if not math.isfinite(val_loss):
                     raise InputError(f"nn training diverged at epoch {epoch} (loss {val_loss}); "
@@ -231,8 +233,11 @@ class SchNetPotential(Potential):
                         break
         network.load_state_dict(best_state)
         network.eval().requires_grad_(False)  # from here on it only predicts
+        # an epoch's time after the first (which warms up kernels and allocator)
+        epoch_seconds = (ends[-1] - ends[0]) / (len(ends) - 1) if len(ends) > 1 else ends[0]
         manifest["fit"] = {"epochs": epoch, "best_val_loss": best, "device": str(dev),
-                           "train_frames": len(train_idx), "val_frames": len(val_idx)}
+                           "train_frames": len(train_idx), "val_frames": len(val_idx),
+                           "epoch_seconds": epoch_seconds}
         return cls(manifest, network)
 
     def predict(self, atoms):

@@ -7,6 +7,11 @@ steps; Python only gathers the frames.
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 from ase import units
 from ase.build import bulk
@@ -152,6 +157,102 @@ def sample_state(profile: dict, index: int, out, progress: bool = True) -> int:
         return run.write(out, metadata, progress)
     finally:
         run.close()
+
+
+@dataclass(frozen=True)
+class Sampled:
+    """What :func:`sample_states` did: the ``frames`` written to ``out`` (None where it
+    already held them, ``reused``, or a state point failed), the state points ``kept`` from
+    an earlier run and the ``failed`` ones with their errors."""
+
+    out: Path
+    frames: int | None
+    reused: bool = False
+    kept: tuple[str, ...] = ()
+    failed: tuple[str, ...] = ()
+
+
+def _sample_part(profile: dict, index: int, out) -> int:
+    return sample_state(profile, index, out)
+
+
+def sample_states(profile: dict, out, states: list[str] | None = None, jobs: int | None = None,
+                  threads: int | None = None, overwrite: bool = False,
+                  log: Callable[[str], None] = lambda message: None) -> Sampled:
+    """Sample the state points ``states`` of ``profile`` (default: all of
+    ``sample.states``) into the pool ``out``.
+
+    A single state point is written to ``out`` directly; several go each into a part file
+    (``OUT.parts/NAME.h5``), ``jobs`` at a time (default ``sample.jobs``), and are merged into
+    ``out`` when all are done. Finished parts are kept, so an interrupted run resumes with the
+    state points still missing, and ``out`` holding this very work is left as it is. A part
+    or ``out`` sampled with other settings is refused, or replaced with ``overwrite``. A state
+    point that fails is named in ``failed``; the others are kept, and ``out`` is not written.
+    ``threads``: OpenMP threads of each LAMMPS run (default ``reference.threads``). ``log``
+    receives a line per state point as it finishes.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from mlipselect.io import OutputExistsError, check_directory, claim_output
+    from mlipselect.pool.frames_io import merge_pools, pool_path
+    from mlipselect.pool.store import Pool
+
+    out = Path(out)
+    profile = copy.deepcopy(profile)
+    if threads is not None:
+        profile["reference"]["threads"] = int(threads)
+    names = [s["name"] for s in profile["sample"]["states"]]
+    if not names:
+        raise InputError(f"{profile.get('path', 'profile')}: sample.states is empty")
+    wanted = list(states or names)
+    unknown = sorted(set(wanted) - set(names))
+    if unknown:
+        raise InputError(f"unknown state point(s) {unknown}; the profile has {names}")
+    check_directory(pool_path(out))  # before the state points' work keys
+    works = {name: state_work(profile, names.index(name)) for name in wanted}
+    work = works[wanted[0]] if len(wanted) == 1 else work_key([works[n] for n in wanted])
+
+    def work_of(path) -> str | None:
+        with Pool(path) as pool:
+            return pool.metadata.get("work")
+
+    if claim_output(out, overwrite, done=lambda p: work_of(p) == work):
+        return Sampled(out, None, reused=True)
+    if len(wanted) == 1:  # one state point (a workflow job): straight to out
+        frames = sample_state(profile, names.index(wanted[0]), out)
+        log(f"state point '{wanted[0]}': {frames} frames -> {out}")
+        return Sampled(out, frames)
+    parts_dir = out.with_name(out.name + ".parts")
+    parts_dir.mkdir(exist_ok=True)
+    parts = {name: parts_dir / f"{name}.h5" for name in wanted}
+    for name in wanted:
+        if parts[name].exists() and work_of(parts[name]) != works[name]:
+            if not overwrite:
+                raise OutputExistsError(
+                    f"{parts[name]}: state point '{name}' was sampled with other settings; "
+                    "pass --overwrite to sample it again")
+            parts[name].unlink()
+    todo = [name for name in wanted if not parts[name].exists()]
+    kept = tuple(sorted(set(wanted) - set(todo)))
+    for name in kept:
+        log(f"state point '{name}': done before, kept {parts[name]}")
+    failed = []
+    # forkserver: forking a process that has imported torch or LAMMPS threads can deadlock.
+    context = multiprocessing.get_context("forkserver")
+    workers = max(1, min(jobs or profile["sample"]["jobs"], len(todo) or 1))
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = {name: pool.submit(_sample_part, profile, names.index(name), parts[name])
+                   for name in todo}
+        for name, future in futures.items():
+            try:
+                log(f"state point '{name}': {future.result()} frames -> {parts[name]}")
+            except RuntimeError as err:
+                failed.append(str(err))
+                log(f"error: {err}")
+    if failed:
+        return Sampled(out, None, kept=kept, failed=tuple(failed))
+    return Sampled(out, merge_pools([parts[name] for name in wanted], out, work=work), kept=kept)
 
 
 def state_work(profile: dict, index: int) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from itertools import product
 
+from mlipselect.models.base import in_report_order
 from mlipselect.study.statistics import ALPHA, holm, log_ratio, logrank
 
 NEW = ("forces", "atomic-energies")
@@ -65,6 +66,14 @@ def judged(comparisons: list[dict], wanted: str, margin: float) -> dict:
                            max(1 / d for d in detectable)) if detectable else None}
 
 
+def _headline(by_family: dict[str, dict]) -> dict:
+    """The result that carries a claim's verdict: the first family's in the registry's
+    order (``models.base.FAMILIES``), or inconclusive where no family has one."""
+    if not by_family:
+        return {"verdict": INCONCLUSIVE}
+    return by_family[in_report_order(by_family)[0]]
+
+
 def claim_c1(tail_shares: dict[str, dict[str, list[float]]]) -> dict:
     """C1: atomic-energy (and force) selection samples the pool's tails more than random or
     global-energy selection. ``tail_shares[quantity][method]`` = per-seed share of selected
@@ -105,13 +114,14 @@ def claim_c2(errors: list[dict]) -> dict:
     errors than models trained on random or global-energy selections. ``errors``: one record
     per trained model with ``family``, ``size``, ``method``, ``seed``, ``max``, ``rmse``.
     Judged per family, across model sizes (sizes are blocks: each ratio is the mean over sizes
-    of the per-size ratio); the verdict is the NN family's (the seed's figure is of NNs)."""
+    of the per-size ratio); the verdict is the first family's in the registry's order (the
+    NN's: the seed's figure is of NNs)."""
     by_family: dict[str, dict] = {}
     for family in sorted({e["family"] for e in errors}):
         rows = [e for e in errors if e["family"] == family]
         comps = error_ratios(rows, product(("max", "rmse"), NEW, OLD))
         by_family[family] = judged(comps, "lower", MARGIN)
-    main = by_family.get("nn") or next(iter(by_family.values()), {"verdict": INCONCLUSIVE})
+    main = _headline(by_family)
     return {"verdict": main["verdict"], "detectable": main.get("detectable"),
             "families": by_family,
             "rule": "Max and RMSE of each of forces and atomic-energies lower than of each of "
@@ -155,7 +165,7 @@ def claim_c3(runs: list[dict], threshold: float) -> dict:
         by_family[family] = {**result, "non_physical": {
             "energy": f"{test['stopped_a']}/{test['runs_a']}",
             "atomic-energies": f"{test['stopped_b']}/{test['runs_b']}"}}
-    main = by_family.get("nn") or next(iter(by_family.values()), {"verdict": INCONCLUSIVE})
+    main = _headline(by_family)
     return {"verdict": main["verdict"], "families": by_family, "threshold": threshold,
             "rule": "energy-selected runs go non-physical (guard stop or g_NaNa artifact above "
                     "the threshold) sooner than atomic-energies runs (log-rank test, hazard "
@@ -188,7 +198,7 @@ def physics_vs_structure(errors: list[dict], runs: list[dict], threshold: float)
             result["verdict"] = (FAILS if FAILS in verdicts else
                                  HOLDS if verdicts == {HOLDS} else INCONCLUSIVE)
         by_family[family] = result
-    main = by_family.get("nn") or next(iter(by_family.values()))
+    main = _headline(by_family)
     return {"verdict": main["verdict"], "detectable": main.get("detectable"),
             "families": by_family, "structure_methods": structure,
             "rule": "Max force error of each of forces and atomic-energies lower than of each "

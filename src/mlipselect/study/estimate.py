@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import copy
-import csv
 import hashlib
 import heapq
 import json
@@ -35,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mlipselect.models.base import batches_md, peak_memory_mb
+from mlipselect.models.base import batches_md, peak_memory_mb, registered_family
 from mlipselect.study.claims import STRUCTURE
 from mlipselect.study.plan import Plan, selection_name
 
@@ -106,38 +105,32 @@ def _single_point(pool_path: str, profile: dict, labeller: str) -> dict:
 
 
 def model_costs(family: str, frames: list, profile: dict, size: str) -> dict:
-    """Costs of one model size on whatever device it picks: training seconds per frame
-    (per epoch for NN, per fit for GPR), seconds per energy+forces call, seconds per guarded
-    NVT step of one MD job (all of a model's ``md_velocity_seeds`` runs as one batch where the
-    family batches MD, else one run) and peak memory."""
+    """Costs of one model size on whatever device it picks: training seconds per frame (per
+    epoch where the family trains in epochs, else per fit), seconds per energy+forces call,
+    seconds per guarded NVT step of one MD job (all of a model's ``md_velocity_seeds`` runs
+    as one batch where the family batches MD, else one run) and peak memory."""
     from mlipselect.config import SCHEMA
     from mlipselect.md.batched import BatchedEngine
     from mlipselect.md.engines import AseEngine
     from mlipselect.md.guard import Guard
     from mlipselect.md.run import starting_state
     from mlipselect.models import train_model
-    from mlipselect.models.nn import LOG
 
     def synced(call):
         seconds = _timed(call)
-        if family == "nn":
-            import torch
-
-            if torch.cuda.is_available():
-                torch.cuda.synchronize()
+        torch = sys.modules.get("torch")  # a family on a GPU has imported it
+        if torch is not None and torch.cuda.is_available():
+            torch.cuda.synchronize()
         return seconds
 
     profile = copy.deepcopy(profile)
-    if family == "nn":
-        profile["train"]["nn"].update(epochs=CALIBRATION_EPOCHS, patience=CALIBRATION_EPOCHS)
+    settings = profile["train"][family]
+    if "epochs" in settings:  # a few epochs give the cost of one
+        settings.update(epochs=CALIBRATION_EPOCHS, patience=CALIBRATION_EPOCHS)
     with tempfile.TemporaryDirectory() as tmp:
         model = train_model(family, frames, profile, Path(tmp) / "m", size=size, progress=False)
-        if family == "nn":  # loss.csv's seconds are cumulative; the first epoch warms up
-            with open(Path(tmp) / "m" / LOG) as fh:
-                seconds = [float(row["seconds"]) for row in csv.DictReader(fh)]
-            train_s = (seconds[-1] - seconds[0]) / (len(seconds) - 1) / len(frames)
-        else:
-            train_s = model.manifest["fit"]["seconds"] / len(frames)
+    fit = model.manifest["fit"]
+    train_s = fit.get("epoch_seconds", fit["seconds"]) / len(frames)
     atoms = frames[0].copy()
     model.predict(atoms)  # warm-up: kernels, allocator
     predict_s = float(np.median([synced(lambda: model.predict(atoms)) for _ in range(5)]))
@@ -326,10 +319,10 @@ def jobs(plan: Plan, costs: dict) -> list[Job]:
         family, size = model.split("-", 1)
         c = costs["models"][model]
         n = profile["reproduce"]["train_n"][family]
-        epochs = profile["train"]["nn"]["epochs"] if family == "nn" else 1
+        epochs = profile["train"][family].get("epochs", 1)
         out.append(Job("train", f"{model}/{selection}",
                        model_start + epochs * n * c["train_s_per_frame"], c["memory_mb"], threads,
-                       gpu=family == "nn", stage=2))
+                       gpu=registered_family(family).gpu, stage=2))
         out.append(Job("evaluate", f"{model}/{selection}",
                        model_start + all_tests * c["predict_s"], c["memory_mb"], threads,
                        stage=3))
@@ -341,7 +334,7 @@ def jobs(plan: Plan, costs: dict) -> list[Job]:
         out.append(Job("md_batch" if batches_md(family) else "md_model", job,
                        model_start + steps * costs["models"][model]["md_step_s"],
                        costs["models"][model]["memory_mb"], threads,
-                       gpu=job.startswith("nn"), stage=3))
+                       gpu=registered_family(family).gpu, stage=3))
     reference = (costs["sample"] if profile["md"]["reference_engine"] == "lammps"
                  else costs["reference_point"])
     out.append(Job("md_reference", "reference", model_start + md_steps * reference["step_s"],

@@ -18,6 +18,7 @@ import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from mlipselect.io import atomic_path  # noqa: E402
+from mlipselect.models.base import in_report_order  # noqa: E402
 from mlipselect.study.claims import non_physical  # noqa: E402
 from mlipselect.study.statistics import kaplan_meier  # noqa: E402
 
@@ -116,7 +117,7 @@ def fig2_force_errors(errors: list[dict], extrapolation: list[dict], stem) -> li
     """Max, RMSE and MAE of test force errors against model size (parameters for NN, sparse
     points for GPR), one line per method, mean and 95% interval over seeds; a fourth column
     with the RMSE on the extrapolation test set where there is one."""
-    families = sorted({e["family"] for e in errors}, key=lambda f: (f != "nn", f))
+    families = in_report_order({e["family"] for e in errors})
     panels = [("max", "Max", errors), ("rmse", "RMSE", errors), ("mae", "MAE", errors)]
     if extrapolation:
         panels.append(("rmse", "RMSE, extrapolation set", extrapolation))
@@ -145,7 +146,7 @@ def fig3_rdf(reference, runs: list[dict], threshold: float, stem) -> list[Path]:
     physical when the guard stops it or, at its end, when its short-range artifact exceeds
     ``threshold``). ``reference`` and each run's ``rdf`` map ``r`` and ``Na-Na`` to arrays;
     runs the stability guard stopped are dotted."""
-    families = sorted({r["family"] for r in runs}, key=lambda f: (f != "nn", f))
+    families = in_report_order({r["family"] for r in runs})
     ncol = max(1, len(families))
     fig, axes = plt.subplots(3, ncol, figsize=(7 * ncol, 11), squeeze=False,
                              gridspec_kw={"height_ratios": [3, 2, 2]})

@@ -223,6 +223,13 @@ class Plan:
                 jobs.update({run: [run] for run in runs})
         return jobs
 
+    @staticmethod
+    def uses_gpu(family: str) -> bool:
+        """Whether the family's training and MD jobs ask the cluster for a GPU."""
+        from mlipselect.models.base import registered_family
+
+        return registered_family(family).gpu
+
     def md_families(self, batched: bool) -> str:
         """A pattern matching the ``MODEL-SIZE`` of the MD models whose family batches MD (or
         does not): the workflow's two MD rules split the models by it."""

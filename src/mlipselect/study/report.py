@@ -21,6 +21,7 @@ from mlipselect.analysis.rdf import compare_with_reference, read_rdf_csv
 from mlipselect.descriptors import pool_descriptors
 from mlipselect.errors import InputError
 from mlipselect.io import atomic_path, claim_output
+from mlipselect.models.base import in_report_order
 from mlipselect.pool.frames_io import iread_frames
 from mlipselect.pool.store import Pool
 from mlipselect.provenance import recorded
@@ -198,8 +199,11 @@ def build_report(profile: dict, inputs: Inputs, results, overwrite: bool = False
         pool_q = Quantities.of(pool)
         pool_frames = len(pool)
         descriptors = np.asarray(pool_descriptors(pool))
+    # C1 examines the selections the verdict's family trains on
+    train_n = profile["reproduce"]["train_n"]
+    headline_n = train_n[in_report_order(train_n)[0]]
     selected, tails, rows = selection_tails(
-        inputs.selections, profile["reproduce"]["train_n"]["nn"], pool_q,
+        inputs.selections, headline_n, pool_q,
         settings["tail_percent"])
     covered = descriptor_coverage(descriptors, rows)
     errors = force_errors(inputs.metrics)
@@ -291,8 +295,8 @@ def scales(profile: dict, pool_frames: int, pool_q: Quantities) -> dict:
         "selection_sizes": sel["n"],
         "seeds": len(sel["seeds"]),
         "training_frames": profile["reproduce"]["train_n"],
-        "nn_sizes": list(profile["train"]["nn"]["sizes"]),
-        "gpr_sizes": list(profile["train"]["gpr"]["sizes"]),
+        "model_sizes": {family: list(profile["train"][family]["sizes"])
+                        for family in in_report_order(profile["reproduce"]["train_n"])},
         "md": {"temperature_K": md["temperature"], "time_ps": md["time_ps"],
                "shortened_ps": profile["reproduce"]["md_time_ps"],
                "ions": int(8 * profile["system"]["repeat"] ** 3)},
@@ -321,7 +325,7 @@ def _claim_lines(key: str, claim: dict) -> list[str]:
     if not claim.get("families") and "comparisons" not in claim:
         return [*lines, "Not tested: this run holds no pair of methods to compare.", ""]
     groups = claim.get("families") or {"": claim}
-    for family in sorted(groups, key=lambda f: (f != "nn", f)):  # the verdict's family first
+    for family in in_report_order(groups):  # the verdict's family first
         group = groups[family]
         if family:
             lines += [f"{family.upper()}: **{group['verdict']}**"
@@ -372,8 +376,9 @@ def markdown(report: dict) -> str:
         "",
         f"Ran at {sc['ions_per_frame']} ions per frame, {sc['state_points']} state points, "
         f"{sc['pool_frames']} pool frames; selections of {sc['selection_sizes']} frames over "
-        f"{sc['seeds']} seed(s); models trained on {sc['training_frames']} frames; NN sizes "
-        f"{sc['nn_sizes']}, GPR {sc['gpr_sizes']}; MD at {sc['md']['temperature_K']} K for "
+        f"{sc['seeds']} seed(s); models trained on {sc['training_frames']} frames; sizes "
+        + ", ".join(f"{family.upper()} {sizes}" for family, sizes in sc["model_sizes"].items())
+        + f"; MD at {sc['md']['temperature_K']} K for "
         f"{sc['md']['time_ps']} ps of {sc['md']['ions']} ions"
         + "".join(f" ({family.upper()}-driven MD shortened to {ps} ps: the full length takes "
                   "one node more than a day)" for family, ps in sc["md"]["shortened_ps"].items())
