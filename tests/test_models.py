@@ -33,7 +33,7 @@ SETTINGS = {
 def frames(smoke_pool, tmp_path_factory):
     """Crystal (800 K) and melt (1400 K) frames of 64 ions: (train, test, train file)."""
     path = tmp_path_factory.mktemp("frames") / "all.extxyz"
-    assert main(["export", str(smoke_pool), str(path)]) == 0
+    assert main(["export", str(smoke_pool), "--out", str(path)]) == 0
     every = read_training_frames(path)
     train, test = every[::2], every[1::2]
     train_path = path.with_name("train.extxyz")

@@ -63,9 +63,10 @@ def verb_outputs(f):
     """Each writing verb, with an output path; ``{out}`` is replaced by that path."""
     d = f["dir"]
     return {
-        "import": (["import", f["cu"], "{out}"], d / "cu.h5"),
+        "import": (["import", f["cu"], "--out", "{out}"], d / "cu.h5"),
         "merge": (["merge", f["pool"], f["pool"], "--out", "{out}"], d / "merged.h5"),
-        "export": (["export", f["pool"], "{out}", "--indices", f["idx"]], d / "test.extxyz"),
+        "export": (["export", f["pool"], "--out", "{out}", "--indices", f["idx"]],
+                   d / "test.extxyz"),
         "split": (["split", f["pool"], "--out", "{out}"], d / "other.idx"),
         "select": (["select", f["pool"], "--method", "energy", "-n", "3", "--out", "{out}"],
                    d / "sel.extxyz"),
@@ -95,7 +96,12 @@ def test_a_forgotten_output_never_turns_an_input_into_a_pool(user_files, capsys)
     second = user_files["dir"] / "b.extxyz"
     second.write_bytes(SENTINEL)
     for extra in ([], ["--overwrite"]):
-        assert run("import", user_files["cu"], second, *extra) == 2
+        with pytest.raises(SystemExit) as stop:
+            run("import", user_files["cu"], second, *extra)
+        assert stop.value.code == 2
+        assert "the following arguments are required: --out" in capsys.readouterr().err
+        assert second.read_bytes() == SENTINEL
+        assert run("import", user_files["cu"], "--out", second, *extra) == 2
         assert "must end in .h5 or .hdf5" in capsys.readouterr().err
         assert second.read_bytes() == SENTINEL
 
@@ -183,7 +189,7 @@ def test_output_format_follows_the_extension(user_files, capsys):
     assert "nothing to do" in capsys.readouterr().out  # the key survives the .traj format
     argv = ["select", user_files["pool"], "--method", "energy", "-n", "3", "--out"]
     assert run(*argv, d / "sel.idx") == 2
-    assert run("export", user_files["pool"], d / "x.h5") == 2
+    assert run("export", user_files["pool"], "--out", d / "x.h5") == 2
     err = capsys.readouterr().err.splitlines()
     assert "the extension '.idx' cannot hold 3 frames with their labels" in err[-2]
     assert ".h5 is a pool's extension" in err[-1]
@@ -242,7 +248,7 @@ def _damaged_copy(pool, tmp_path, column: str):
 def test_a_damaged_pool_is_named_by_column(user_files, column, capsys):
     damaged = _damaged_copy(user_files["pool"], user_files["dir"], column)
     out = user_files["dir"] / "x.extxyz"
-    assert run("export", damaged, out) == 2
+    assert run("export", damaged, "--out", out) == 2
     err = capsys.readouterr().err
     assert f"column '{column}' is damaged" in err and err.count("\n") == 1
     assert not out.exists()
@@ -326,6 +332,24 @@ def test_version_help_and_counts(user_files, capsys):
     assert (f"2 of {total - held} candidate frames" in capsys.readouterr().err)
 
 
+def test_every_verb_takes_the_common_options_one_way():
+    """A profile as --profile (or --config), an output as --out, progress silenced by --quiet
+    (or --no-progress): whichever verb it is."""
+    import importlib
+
+    from mlipselect.cli import VERBS, build_parser
+
+    subparsers = next(a for a in build_parser()._actions if a.dest == "verb").choices
+    for verb in VERBS:
+        module = importlib.import_module(f"mlipselect.commands.{verb}_cmd")
+        options = {s for a in subparsers[verb]._actions for s in a.option_strings}
+        assert ({"--profile", "--config"} <= options) == hasattr(module, "PROFILE"), verb
+        assert ({"--quiet", "--no-progress"} <= options) == getattr(module, "PROGRESS", False)
+        if getattr(module, "WRITES", True):
+            assert {"--out", "--overwrite"} <= options, verb
+        assert not {"-q", "--json", "--no-overwrite"} & options, verb
+
+
 def _start(argv, cwd, env=None):
     return subprocess.Popen([sys.executable, "-m", "mlipselect.cli", *map(str, argv)], cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -369,7 +393,7 @@ def test_a_label_run_killed_midway_resumes_to_the_uninterrupted_result(user_file
 def test_an_interrupted_import_says_that_nothing_was_written(tmp_path):
     big = copper_frames(tmp_path / "cu.extxyz", count=4)
     ase.io.write(big, ase.io.read(big, ":") * 1500, format="extxyz")  # 6000 frames
-    proc = _start(["import", big, "pool.h5"], tmp_path)
+    proc = _start(["import", big, "--out", "pool.h5"], tmp_path)
     _wait_for(lambda: list(tmp_path.glob(".pool.h5.*.part")), proc)
     time.sleep(0.5)  # into the frames
     os.killpg(proc.pid, signal.SIGINT)
@@ -507,8 +531,8 @@ def test_an_import_onto_a_full_disk_fails_in_one_line_and_leaves_nothing(tmp_pat
             if filler:
                 (disk / "filler").write_bytes(b"\0" * filler * 1024)
             done = subprocess.run([sys.executable, "-m", "mlipselect.cli", "import",
-                                   str(frames), str(disk / "pool.h5")], capture_output=True,
-                                  text=True)
+                                   str(frames), "--out", str(disk / "pool.h5")],
+                                  capture_output=True, text=True)
             assert done.returncode == 2, done.stderr  # not a crash (-11)
             errors = [line for line in done.stderr.splitlines() if "error" in line]
             assert errors == [f"mlipselect import: error: {disk / 'pool.h5'}: cannot write the "

@@ -68,7 +68,7 @@ def metadata_rich_frames():
 
 def test_import_keeps_every_value_with_its_type_decided_over_all_frames(tmp_path, capsys):
     ase.io.write(tmp_path / "cu.extxyz", metadata_rich_frames())
-    assert main(["import", str(tmp_path / "cu.extxyz"), str(tmp_path / "cu.h5")]) == 0
+    assert main(["import", str(tmp_path / "cu.extxyz"), "--out", str(tmp_path / "cu.h5")]) == 0
     assert "not kept: 'weight', in 2 of 3 frames" in capsys.readouterr().err
     with Pool(tmp_path / "cu.h5") as pool:
         np.testing.assert_array_equal(pool.frame_column("time"), [2.0, 2.5, 5.0])
@@ -136,7 +136,7 @@ def test_frame_without_forces_is_named(tmp_path, smoke_pool, capsys):
 
     bad.calc = SinglePointCalculator(bad, **results)
     ase.io.write(tmp_path / "bad.extxyz", frames)
-    assert main(["import", str(tmp_path / "bad.extxyz"), str(tmp_path / "out.h5")]) == 2
+    assert main(["import", str(tmp_path / "bad.extxyz"), "--out", str(tmp_path / "out.h5")]) == 2
     err = capsys.readouterr().err
     assert "bad.extxyz, frame 2: no 'forces'" in err
     assert not (tmp_path / "out.h5").exists()
@@ -155,7 +155,7 @@ def test_nan_energy_is_refused(tmp_path, smoke_pool):
 
 
 def test_unreadable_and_unwritable_paths(tmp_path, smoke_pool, capsys):
-    assert main(["export", str(tmp_path / "missing.h5"), str(tmp_path / "x.extxyz")]) == 2
+    assert main(["export", str(tmp_path / "missing.h5"), "--out", str(tmp_path / "x.extxyz")]) == 2
     assert "missing.h5: cannot read as a pool" in capsys.readouterr().err
     (tmp_path / "junk.h5").write_text("not hdf5")
     with pytest.raises(PoolError, match="junk.h5: cannot read as a pool"):
@@ -164,10 +164,11 @@ def test_unreadable_and_unwritable_paths(tmp_path, smoke_pool, capsys):
         h5["x"] = 1
     with pytest.raises(PoolError, match="not a pool file"):
         Pool(tmp_path / "other.h5")
-    assert main(["export", str(smoke_pool), str(tmp_path / "no" / "dir" / "x.extxyz")]) == 2
+    assert main(["export", str(smoke_pool), "--out",
+                 str(tmp_path / "no" / "dir" / "x.extxyz")]) == 2
     assert "does not exist" in capsys.readouterr().err
     (tmp_path / "file").write_text("")
-    assert main(["export", str(smoke_pool), str(tmp_path / "file" / "x.extxyz")]) == 2
+    assert main(["export", str(smoke_pool), "--out", str(tmp_path / "file" / "x.extxyz")]) == 2
     assert "does not exist" in capsys.readouterr().err
 
 
@@ -259,7 +260,8 @@ def test_export_of_a_few_frames_reads_only_their_rows(tmp_path):
     assert damaged > 100
     out = tmp_path / "three.extxyz"
     (tmp_path / "three.idx").write_text("".join(f"{i}\n" for i in wanted))
-    assert main(["export", str(path), str(out), "--indices", str(tmp_path / "three.idx")]) == 0
+    assert main(["export", str(path), "--out", str(out), "--indices",
+                 str(tmp_path / "three.idx")]) == 0
     frames = ase.io.read(out, ":")
     np.testing.assert_array_equal([a.get_potential_energy() for a in frames],
                                   frame["energy"][wanted])

@@ -86,7 +86,8 @@ def test_descriptor_settings_are_checked_before_any_work(options, message):
 def small_pool(tmp_path):
     frames, _, _ = awkward_pools()["ordinary"]
     ase.io.write(tmp_path / "frames.extxyz", frames)
-    assert main(["import", str(tmp_path / "frames.extxyz"), str(tmp_path / "pool.h5")]) == 0
+    assert main(["import", str(tmp_path / "frames.extxyz"),
+                 "--out", str(tmp_path / "pool.h5")]) == 0
     return tmp_path / "pool.h5"
 
 

@@ -46,7 +46,7 @@ def test_the_same_frames_give_the_same_selection_in_every_form(tmp_path, method)
     np.testing.assert_array_equal(select(table, method, 12, seed=3, exclude=[0, 7]), from_atoms)
     # As a pool, through the command line, from the user's extxyz.
     ase.io.write(tmp_path / "mine.extxyz", frames)
-    assert main(["import", str(tmp_path / "mine.extxyz"), str(tmp_path / "pool.h5")]) == 0
+    assert main(["import", str(tmp_path / "mine.extxyz"), "--out", str(tmp_path / "pool.h5")]) == 0
     np.testing.assert_array_equal(select(tmp_path / "pool.h5", method, 12, seed=3,
                                          exclude=[0, 7]), from_atoms)
     (tmp_path / "test.idx").write_text("0\n7\n")
@@ -100,7 +100,7 @@ def test_an_ordered_method_extends_a_selection_and_the_others_say_they_cannot():
 def test_the_command_line_extends_a_selection_file_of_the_same_pool(tmp_path, capsys):
     ase.io.write(tmp_path / "mine.extxyz", nacl_frames(60))
     pool, first, grown = (tmp_path / name for name in ("pool.h5", "a.extxyz", "b.extxyz"))
-    assert main(["import", str(tmp_path / "mine.extxyz"), str(pool)]) == 0
+    assert main(["import", str(tmp_path / "mine.extxyz"), "--out", str(pool)]) == 0
     args = ["select", str(pool), "--method", "random", "--seed", "2"]
     assert main([*args, "-n", "10", "--out", str(first)]) == 0
     assert main([*args, "-n", "25", "--extend", str(first), "--out", str(grown)]) == 0
@@ -109,7 +109,8 @@ def test_the_command_line_extends_a_selection_file_of_the_same_pool(tmp_path, ca
     # each frame keeps the provenance of the selection that chose it
     assert [ase.io.read(grown, i).info["selection_n"] for i in (0, 9, 10, 24)] == [10, 10, 25, 25]
     ase.io.write(tmp_path / "other.extxyz", nacl_frames(60, seed=1))
-    assert main(["import", str(tmp_path / "other.extxyz"), str(tmp_path / "other.h5")]) == 0
+    assert main(["import", str(tmp_path / "other.extxyz"),
+                 "--out", str(tmp_path / "other.h5")]) == 0
     capsys.readouterr()
     assert main(["select", str(tmp_path / "other.h5"), "--method", "random", "-n", "25",
                  "--extend", str(first), "--out", str(tmp_path / "c.extxyz")]) == 2
@@ -119,7 +120,7 @@ def test_the_command_line_extends_a_selection_file_of_the_same_pool(tmp_path, ca
 def test_an_extension_excludes_what_its_selection_excluded(tmp_path, capsys):
     ase.io.write(tmp_path / "mine.extxyz", nacl_frames(60))
     pool, first, grown = (tmp_path / name for name in ("pool.h5", "a.extxyz", "b.extxyz"))
-    assert main(["import", str(tmp_path / "mine.extxyz"), str(pool)]) == 0
+    assert main(["import", str(tmp_path / "mine.extxyz"), "--out", str(pool)]) == 0
     test, other = tmp_path / "test.idx", tmp_path / "other.idx"
     assert main(["split", str(pool), "--test-fraction", "0.5", "--out", str(test)]) == 0
     assert main(["split", str(pool), "--test-fraction", "0.5", "--seed", "1",
@@ -149,11 +150,11 @@ def test_an_index_file_of_another_pool_is_refused_by_export(tmp_path, capsys):
     for name, seed in (("a", 0), ("b", 1)):
         ase.io.write(tmp_path / f"{name}.extxyz", nacl_frames(20, seed=seed))
         assert main(["import", str(tmp_path / f"{name}.extxyz"),
-                     str(tmp_path / f"{name}.h5")]) == 0
+                     "--out", str(tmp_path / f"{name}.h5")]) == 0
     assert main(["split", str(tmp_path / "a.h5"), "--out", str(tmp_path / "a.idx")]) == 0
     capsys.readouterr()
-    assert main(["export", str(tmp_path / "b.h5"), str(tmp_path / "t.extxyz"), "--indices",
-                 str(tmp_path / "a.idx")]) == 2
+    assert main(["export", str(tmp_path / "b.h5"), "--out", str(tmp_path / "t.extxyz"),
+                 "--indices", str(tmp_path / "a.idx")]) == 2
     assert "a.idx: made for another pool" in capsys.readouterr().err
     assert not (tmp_path / "t.extxyz").exists()
 

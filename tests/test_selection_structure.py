@@ -96,7 +96,7 @@ def test_the_same_frames_give_the_same_structural_selection_in_every_form(tmp_pa
     from_atoms = select(frames, method, 8, seed=2, exclude=[0, 3])
     assert len(set(from_atoms)) == 8 and not {0, 3} & set(from_atoms)
     pool = tmp_path / "pool.h5"
-    assert main(["import", str(tmp_path / "mine.extxyz"), str(pool)]) == 0
+    assert main(["import", str(tmp_path / "mine.extxyz"), "--out", str(pool)]) == 0
     before = pool.read_bytes()
     np.testing.assert_array_equal(select(pool, method, 8, seed=2, exclude=[0, 3]), from_atoms)
     # The descriptors are cached beside the pool, which itself is left as it was.
@@ -180,13 +180,13 @@ def test_coverage_reports_what_fps_is_built_for(tmp_path, capsys):
 
     ase.io.write(tmp_path / "mine.extxyz", nacl_frames(60))
     pool = tmp_path / "pool.h5"
-    assert main(["import", str(tmp_path / "mine.extxyz"), str(pool)]) == 0
+    assert main(["import", str(tmp_path / "mine.extxyz"), "--out", str(pool)]) == 0
     for method in ("fps", "random"):
         assert main(["select", str(pool), "--method", method, "-n", "10",
                      "--out", str(tmp_path / f"{method}.extxyz")]) == 0
     report = tmp_path / "coverage.json"
     assert main(["coverage", str(pool), str(tmp_path / "fps.extxyz"),
-                 str(tmp_path / "random.extxyz"), "--json", str(report)]) == 0
+                 str(tmp_path / "random.extxyz"), "--out", str(report)]) == 0
     numbers = json.loads(report.read_text())
     fps, random = (numbers["selections"][str(tmp_path / f"{m}.extxyz")] for m in
                    ("fps", "random"))
@@ -200,7 +200,8 @@ def test_coverage_reports_what_fps_is_built_for(tmp_path, capsys):
     assert entropy(np.eye(5) * 100, 0.1) == pytest.approx(np.log(5))
     # a selection of another pool is refused
     ase.io.write(tmp_path / "other.extxyz", nacl_frames(20, seed=3))
-    assert main(["import", str(tmp_path / "other.extxyz"), str(tmp_path / "other.h5")]) == 0
+    assert main(["import", str(tmp_path / "other.extxyz"),
+                 "--out", str(tmp_path / "other.h5")]) == 0
     assert main(["coverage", str(tmp_path / "other.h5"), str(tmp_path / "fps.extxyz")]) == 2
     assert "not a selection of this pool" in capsys.readouterr().err
 

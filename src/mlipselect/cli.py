@@ -2,9 +2,12 @@
 
 Each verb module has a docstring (its help), ``configure(parser)`` that adds its arguments,
 and ``run(args)``. Modules import heavy dependencies inside ``run`` so that ``--help`` is quick.
-Every verb that writes gets ``--overwrite`` here (``WRITES = False`` in a module opts out);
-a module's ``ON_INTERRUPT``, formatted with the arguments, says what an interrupted run
-keeps.
+The options every verb takes the same way are added here: ``--overwrite`` for every verb that
+writes (``WRITES = False`` in a module opts out); ``--profile`` (alias ``--config``) where the
+module's ``PROFILE`` says how (``"required"``, ``"optional"``: the package's defaults when
+absent, or the name of a default profile); ``--quiet`` (alias ``--no-progress``, as
+``args.progress``) where ``PROGRESS = True``. A module's ``ON_INTERRUPT``, formatted with the
+arguments, says what an interrupted run keeps.
 """
 
 from __future__ import annotations
@@ -57,6 +60,18 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         module.configure(p)
+        profile = getattr(module, "PROFILE", None)
+        if profile is not None:
+            default = None if profile in ("required", "optional") else profile
+            p.add_argument("--profile", "--config", dest="profile", default=default,
+                           required=profile == "required",
+                           help="profile whose settings the command uses: smoke, quick, xtb, "
+                                "paper or a profile YAML"
+                                + {"required": "", "optional": " (default: the package's "
+                                   "defaults)"}.get(profile, f" (default: {profile})"))
+        if getattr(module, "PROGRESS", False):
+            p.add_argument("--quiet", "--no-progress", dest="progress", action="store_false",
+                           help="no progress bars")
         if getattr(module, "WRITES", True):
             p.add_argument("--overwrite", action="store_true",
                            help="replace existing outputs (default: refuse to touch them)")

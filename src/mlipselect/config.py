@@ -207,6 +207,12 @@ def resolve_profile(name_or_path) -> Path:
     return candidate
 
 
+def profile_or_defaults(name) -> dict:
+    """The profile ``name`` (a shipped name or a YAML path) loaded, or the package's defaults
+    (``SCHEMA``) when ``name`` is None."""
+    return load_profile(name) if name else SCHEMA
+
+
 def load_profile(name_or_path) -> dict:
     """Read, complete and check a profile; the result has every key of ``SCHEMA``."""
     path = resolve_profile(name_or_path)

@@ -10,6 +10,8 @@ descriptors are those of `select --method fps` (cached beside the pool).
 
 from pathlib import Path
 
+PROGRESS = True
+
 
 def configure(p) -> None:
     p.add_argument("pool", type=Path, help="pool file (HDF5)")
@@ -17,7 +19,7 @@ def configure(p) -> None:
     p.add_argument("--bandwidth", type=float, default=None, metavar="H",
                    help="descriptor distance h (default: the pool's median nearest-frame "
                         "distance)")
-    p.add_argument("--json", type=Path, default=None, metavar="FILE",
+    p.add_argument("--out", type=Path, default=None, metavar="FILE",
                    help="also write the numbers as JSON")
 
 
@@ -32,12 +34,12 @@ def run(args) -> int:
     from mlipselect.pool.store import Pool
     from mlipselect.provenance import selection_rows
 
-    if args.json is not None:
-        claim_output(args.json, args.overwrite, inputs=[args.pool, *args.selections])
+    if args.out is not None:
+        claim_output(args.out, args.overwrite, inputs=[args.pool, *args.selections])
     with Pool(args.pool) as pool:
         checksum = pool.checksum()
         chosen = {str(path): selection_rows(path, checksum) for path in args.selections}
-        x = pool_descriptors(pool, progress=True)
+        x = pool_descriptors(pool, progress=args.progress)
         numbers, offsets = pool.atom_column("numbers"), pool.offsets
     h = bandwidth(x) if args.bandwidth is None else args.bandwidth
     species = np.unique(numbers)
@@ -61,7 +63,7 @@ def run(args) -> int:
         print(f"{Path(name).name:40s} {len(rows):6d} {entry['covering_radius']:8.4f} "
               f"{entry['coverage']:8.1%} {entry['entropy']:8.3f}  "
               + ", ".join(f"Z={z}: {c}" for z, c in numbers_of.items()))
-    if args.json is not None:
-        with atomic_path(args.json) as tmp:
+    if args.out is not None:
+        with atomic_path(args.out) as tmp:
             Path(tmp).write_text(json.dumps(result, indent=1))
     return 0

@@ -13,6 +13,8 @@ where selection methods differ by design.
 
 from pathlib import Path
 
+PROGRESS = True
+
 
 def configure(p) -> None:
     p.add_argument("model", type=Path, help="model directory written by `mlipselect train`")
@@ -25,7 +27,6 @@ def configure(p) -> None:
                    help="also the errors on atoms in this pool's tails")
     p.add_argument("--tail-percent", type=float, default=1.0,
                    help="tails lie beyond these percentiles, and 100 minus (default 1)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args) -> int:
@@ -44,7 +45,7 @@ def run(args) -> int:
     model = load_model(args.model)
     tails = None if args.tails is None else tail_bounds(args.tails, args.tail_percent)
     for test, out in zip(args.test, args.out, strict=True):
-        metrics = evaluate_model(model, test, tails, progress=not args.quiet)
+        metrics = evaluate_model(model, test, tails, progress=args.progress)
         with atomic_path(out) as tmp:
             tmp.write_text(json.dumps(metrics, indent=2) + "\n")
         f = metrics["forces"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 def configure(p) -> None:
     p.add_argument("pool", type=Path, help="pool file (HDF5)")
-    p.add_argument("out", type=Path,
+    p.add_argument("--out", required=True, type=Path,
                    help="output file, in the format of its extension (.extxyz, .xyz, .traj, ...)")
     p.add_argument("--indices", type=Path, default=None, metavar="IDX",
                    help="write only the frames of this index file (from split or select)")

@@ -10,10 +10,13 @@ lack, or whose shape changes) is named.
 import sys
 from pathlib import Path
 
+PROGRESS = True
+
 
 def configure(p) -> None:
     p.add_argument("inputs", nargs="+", type=Path, help="extxyz or any file ASE can read")
-    p.add_argument("out", type=Path, help="pool file to write (HDF5: .h5 or .hdf5)")
+    p.add_argument("--out", required=True, type=Path,
+                   help="pool file to write (HDF5: .h5 or .hdf5)")
 
 
 def run(args) -> int:
@@ -21,7 +24,7 @@ def run(args) -> int:
     from mlipselect.pool.frames_io import import_frames, pool_path
 
     claim_output(pool_path(args.out), args.overwrite, inputs=args.inputs)
-    n, dropped = import_frames(args.inputs, args.out)
+    n, dropped = import_frames(args.inputs, args.out, progress=args.progress)
     for key, why in dropped.items():
         print(f"mlipselect import: not kept: '{key}', {why}", file=sys.stderr)
     print(f"wrote {n} frames to {args.out}")

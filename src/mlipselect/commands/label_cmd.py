@@ -26,6 +26,8 @@ from pathlib import Path
 ON_INTERRUPT = ("the frames labelled so far are kept in {out}.partial (or in the --cache "
                 "folder); the same command resumes")
 
+PROFILE = "optional"
+
 
 def configure(p) -> None:
     p.add_argument("input", type=Path, help="frames to label (extxyz or any ASE format)")
@@ -33,9 +35,6 @@ def configure(p) -> None:
                    help="'reference' (BMHTF NaCl), 'gfn1-xtb', 'gfn2-xtb', MODULE:CALLABLE or "
                    "PATH.py:CALLABLE returning an ASE calculator (default: the profile's "
                    "label.calculator, else 'reference')")
-    p.add_argument("--config", "--profile", dest="profile", default=None,
-                   help="profile whose 'label' section names the labeller and its settings and "
-                   "whose 'reference' section sets the BMHTF cutoff and accuracy")
     p.add_argument("--cache", type=Path, default=None,
                    help="folder of labels shared by every run that names it: each distinct "
                    "frame is labelled once, failures are recorded and skipped")
@@ -47,7 +46,7 @@ def configure(p) -> None:
 
 
 def run(args) -> int:
-    from mlipselect.config import SCHEMA, load_profile
+    from mlipselect.config import profile_or_defaults
     from mlipselect.errors import InputError
     from mlipselect.label import (
         LabelCache,
@@ -58,7 +57,7 @@ def run(args) -> int:
     )
     from mlipselect.pool.frames_io import iread_frames
 
-    profile = load_profile(args.profile) if args.profile else SCHEMA
+    profile = profile_or_defaults(args.profile)
     calculator = args.calculator or profile["label"]["calculator"]
     settings = profile["label"]["settings"] if calculator == profile["label"]["calculator"] \
         else {}

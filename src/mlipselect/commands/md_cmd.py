@@ -19,6 +19,9 @@ from mlipselect.commands import seed
 
 ON_INTERRUPT = "the frames so far are kept in each OUT.partial; the same command resumes"
 
+PROFILE = "optional"
+PROGRESS = True
+
 
 def configure(p) -> None:
     p.add_argument("model", help="model directory, or 'reference' for the BMHTF potential")
@@ -29,8 +32,6 @@ def configure(p) -> None:
                         "per --out (default: the last frame)")
     p.add_argument("--out", required=True, type=Path, nargs="+",
                    help="trajectories to write (extxyz), one per run")
-    p.add_argument("--config", "--profile", dest="profile", default=None,
-                   help="profile whose 'md' and 'reference' sections set the defaults")
     p.add_argument("--temperature", type=float, help="target temperature, K")
     p.add_argument("--time-ps", type=float, help="simulated time, ps")
     p.add_argument("--timestep", dest="timestep_fs", type=float, help="time step, fs")
@@ -43,16 +44,14 @@ def configure(p) -> None:
                    help="batched (all runs in one model call per step; SchNet models, the "
                         "default for them), ase (one run after another) or lammps (reference "
                         "only)")
-    p.add_argument("--no-progress", dest="progress", action="store_false",
-                   help="no progress bar")
 
 
 def run(args) -> int:
-    from mlipselect.config import SCHEMA, load_profile
+    from mlipselect.config import profile_or_defaults
     from mlipselect.md import simulate, status_path
     from mlipselect.md.run import read_starts, replica_seeds
 
-    profile = load_profile(args.profile) if args.profile else SCHEMA
+    profile = profile_or_defaults(args.profile)
     settings = {**profile["md"], **{key: getattr(args, key) for key in (
         "temperature", "time_ps", "timestep_fs", "thermostat", "stride")
         if getattr(args, key) is not None}}

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+PROGRESS = True
+
 
 def configure(p) -> None:
     p.add_argument("pools", nargs="+", type=Path, help="pool files (HDF5) to concatenate")
@@ -13,6 +15,6 @@ def run(args) -> int:
     from mlipselect.pool.frames_io import merge_pools, pool_path
 
     claim_output(pool_path(args.out), args.overwrite, inputs=args.pools)
-    n = merge_pools(args.pools, args.out)
+    n = merge_pools(args.pools, args.out, progress=args.progress)
     print(f"wrote {n} frames to {args.out}")
     return 0

@@ -9,12 +9,12 @@ g(r) below the reference's first rise).
 
 from pathlib import Path
 
+PROFILE = "optional"
+
 
 def configure(p) -> None:
     p.add_argument("frames", type=Path, help="frames (extxyz or any ASE format)")
     p.add_argument("--out", required=True, type=Path, help="g(r) table to write (CSV)")
-    p.add_argument("--config", "--profile", dest="profile", default=None,
-                   help="profile whose 'rdf' section sets the defaults")
     p.add_argument("--rmax", type=float, help="largest distance, A")
     p.add_argument("--bins", type=int, help="number of bins on [0, rmax)")
     p.add_argument("--blocks", type=int, help="blocks of frames for the standard error")
@@ -26,7 +26,7 @@ def run(args) -> int:
     import json
 
     from mlipselect.analysis.rdf import compare_with_reference, compute_rdf, read_rdf_csv
-    from mlipselect.config import SCHEMA, load_profile
+    from mlipselect.config import profile_or_defaults
     from mlipselect.errors import InputError
     from mlipselect.io import atomic_path, claim_output
     from mlipselect.pool.frames_io import iread_frames
@@ -36,7 +36,7 @@ def run(args) -> int:
     for out in (args.out, args.metrics):
         if out is not None:
             claim_output(out, args.overwrite, inputs=[args.frames, args.reference])
-    cfg = dict((load_profile(args.profile) if args.profile else SCHEMA)["rdf"])
+    cfg = dict(profile_or_defaults(args.profile)["rdf"])
     cfg.update({k: getattr(args, k) for k in ("rmax", "bins", "blocks")
                 if getattr(args, k) is not None})
     reference = read_rdf_csv(args.reference) if args.reference else None

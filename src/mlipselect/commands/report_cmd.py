@@ -10,10 +10,10 @@ relate to the labeller's: OUT/figures/fig4_labels.{png,pdf} and a section of the
 
 from pathlib import Path
 
+PROFILE = "required"
+
 
 def configure(p) -> None:
-    p.add_argument("--config", "--profile", dest="profile", required=True,
-                   help="the profile the results were made with")
     p.add_argument("--pool", required=True, type=Path, help="the pool (HDF5)")
     p.add_argument("--selections", required=True, nargs="+", type=Path,
                    help="selected frames written by `mlipselect select`")

@@ -23,10 +23,10 @@ from pathlib import Path
 WRITES = False  # Snakemake decides what is rerun; each job's verb guards its own outputs
 ON_INTERRUPT = "the finished jobs are kept; the same command resumes"
 
+PROFILE = "quick"
+
 
 def configure(p) -> None:
-    p.add_argument("--profile", "--config", dest="profile", default="quick",
-                   help="smoke, quick (default), xtb, paper, or a profile YAML")
     p.add_argument("--dry-run", action="store_true", help="plan the jobs, run nothing")
     p.add_argument("--estimate", action="store_true",
                    help="print what the run would cost on --cores cores, run nothing")

@@ -18,10 +18,11 @@ from pathlib import Path
 
 ON_INTERRUPT = "finished state points are kept in {out}.parts/; the same command resumes"
 
+PROFILE = "required"
+PROGRESS = True
+
 
 def configure(p) -> None:
-    p.add_argument("--config", "--profile", dest="profile", required=True,
-                   help="profile name (smoke, quick, paper) or path to a profile YAML")
     p.add_argument("--out", required=True, type=Path, help="pool file to write (HDF5)")
     p.add_argument("--state", action="append", default=None, metavar="NAME",
                    help="run only this state point (repeatable)")
@@ -41,7 +42,8 @@ def run(args) -> int:
     profile = load_profile(args.profile)
     result = sample_states(for_test_sets(profile) if args.test_sets else profile, args.out,
                            states=args.state, jobs=args.jobs, threads=args.threads,
-                           overwrite=args.overwrite, log=lambda line: print(line, file=sys.stderr))
+                           overwrite=args.overwrite, progress=args.progress,
+                           log=lambda line: print(line, file=sys.stderr))
     if result.reused:
         print(f"{args.out} already holds these state points sampled with these settings; "
               "nothing to do", file=sys.stderr)

@@ -38,6 +38,8 @@ def parser_of(option):
     read.__name__ = option.name
     return read
 
+PROFILE = "optional"
+
 
 def configure(p) -> None:
     from mlipselect.selection import METHODS
@@ -72,8 +74,6 @@ def configure(p) -> None:
     p.add_argument("--extend", type=Path, default=None, metavar="SELECTION",
                    help=f"a selection of this pool to extend to n frames (ordered methods: "
                         f"{ordered}); its frames come first in OUT")
-    p.add_argument("--config", "--profile", dest="profile", default=None,
-                   help="profile whose 'select' section gives the defaults")
     p.add_argument("--out", required=True, type=Path,
                    help="selected frames, in the format of its extension (.extxyz, .traj, ...)")
 
@@ -81,14 +81,14 @@ def configure(p) -> None:
 def run(args) -> int:
     import sys
 
-    from mlipselect.config import SCHEMA, load_profile
+    from mlipselect.config import profile_or_defaults
     from mlipselect.io import claim_output
     from mlipselect.pool.frames_io import frame_format, write_frames
     from mlipselect.pool.store import Pool
     from mlipselect.provenance import carried_exclusion, record, selection_frames
     from mlipselect.selection import exclusions, get_method, select
 
-    settings = load_profile(args.profile)["select"] if args.profile else SCHEMA["select"]
+    settings = profile_or_defaults(args.profile)["select"]
     claim_output(args.out, args.overwrite, inputs=[args.pool, args.exclude, args.extend])
     frame_format(args.out, args.n)
     method = get_method(args.method)

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from mlipselect.commands import seed
 
+PROFILE = "optional"
+
 
 def configure(p) -> None:
     p.add_argument("pool", type=Path, help="pool file (HDF5)")
@@ -33,13 +35,11 @@ def configure(p) -> None:
                         "(default random)")
     p.add_argument("--gap", type=float, default=1.0, metavar="PS",
                    help="--by block: ps kept out on each side of a test block (default 1)")
-    p.add_argument("--config", "--profile", dest="profile", default=None,
-                   help="profile whose 'split' section gives the defaults")
     p.add_argument("--out", required=True, type=Path, help="test-set index file to write")
 
 
 def run(args) -> int:
-    from mlipselect.config import SCHEMA, load_profile
+    from mlipselect.config import profile_or_defaults
     from mlipselect.errors import InputError
     from mlipselect.io import claim_output
     from mlipselect.pool.store import Pool
@@ -47,7 +47,7 @@ def run(args) -> int:
     from mlipselect.selection.split import split_by_block, split_by_trajectory
 
     claim_output(args.out, args.overwrite, inputs=[args.pool])
-    settings = load_profile(args.profile)["split"] if args.profile else SCHEMA["split"]
+    settings = profile_or_defaults(args.profile)["split"]
     fraction = settings["test_fraction"] if args.test_fraction is None else args.test_fraction
     seed = settings["seed"] if args.seed is None else args.seed
     with Pool(args.pool) as pool:

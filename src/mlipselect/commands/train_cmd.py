@@ -11,19 +11,19 @@ from pathlib import Path
 
 from mlipselect.commands import seed
 
+PROFILE = "quick"
+PROGRESS = True
+
 
 def configure(p) -> None:
     from mlipselect.models import FAMILIES
 
     p.add_argument("--model", required=True, choices=list(FAMILIES), help="model family")
-    p.add_argument("--profile", "--config", dest="profile", default="quick",
-                   help="profile name or YAML path (default: quick)")
     p.add_argument("--train", required=True, type=Path,
                    help="labelled frames (extxyz or any ASE format) with energies and forces")
     p.add_argument("--size", default=None, help="size name from train.<model>.sizes")
     p.add_argument("--seed", type=seed, default=0, help="seed of initial weights, split, order")
     p.add_argument("--out", required=True, type=Path, help="model directory to write")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def run(args) -> int:
@@ -34,7 +34,7 @@ def run(args) -> int:
     family_settings(profile, args.model, args.size)  # a bad size fails before any work
     frames = read_training_frames(args.train)
     model = train_model(args.model, frames, profile, args.out, size=args.size, seed=args.seed,
-                        progress=not args.quiet, source=str(args.train),
+                        progress=args.progress, source=str(args.train),
                         overwrite=args.overwrite)
     fit = model.manifest["fit"]
     if model.loaded_from is not None:

@@ -49,7 +49,7 @@ def frame_format(path, frames: int = 2) -> str:
     if suffix in POOL_SUFFIXES:
         raise PoolError(f"{path}: {suffix} is a pool's extension; frames are written as "
                         "extxyz (.extxyz, .xyz) or another ASE format (.traj, ...), and "
-                        "`mlipselect import FRAMES POOL.h5` makes a pool")
+                        "`mlipselect import FRAMES --out POOL.h5` makes a pool")
     try:
         fmt = ase.io.formats.filetype(path, read=False)
     except Exception:  # ASE raises several kinds for names it does not know

@@ -318,8 +318,8 @@ class Pool:
             self._h5 = h5py.File(self.path, "r")
         except (OSError, FileNotFoundError) as err:
             hint = "" if self.path.suffix in (".h5", ".hdf5") else (
-                "; a pool is an HDF5 file: `mlipselect import FRAMES POOL.h5` builds one from "
-                "extxyz or any ASE-readable file")
+                "; a pool is an HDF5 file: `mlipselect import FRAMES --out POOL.h5` builds one "
+                "from extxyz or any ASE-readable file")
             raise PoolError(f"{self.path}: cannot read as a pool ({err}){hint}") from None
         missing = [
             name

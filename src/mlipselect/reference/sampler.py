@@ -172,12 +172,12 @@ class Sampled:
     failed: tuple[str, ...] = ()
 
 
-def _sample_part(profile: dict, index: int, out) -> int:
-    return sample_state(profile, index, out)
+def _sample_part(profile: dict, index: int, out, progress: bool) -> int:
+    return sample_state(profile, index, out, progress)
 
 
 def sample_states(profile: dict, out, states: list[str] | None = None, jobs: int | None = None,
-                  threads: int | None = None, overwrite: bool = False,
+                  threads: int | None = None, overwrite: bool = False, progress: bool = True,
                   log: Callable[[str], None] = lambda message: None) -> Sampled:
     """Sample the state points ``states`` of ``profile`` (default: all of
     ``sample.states``) into the pool ``out``.
@@ -189,7 +189,8 @@ def sample_states(profile: dict, out, states: list[str] | None = None, jobs: int
     or ``out`` sampled with other settings is refused, or replaced with ``overwrite``. A state
     point that fails is named in ``failed``; the others are kept, and ``out`` is not written.
     ``threads``: OpenMP threads of each LAMMPS run (default ``reference.threads``). ``log``
-    receives a line per state point as it finishes.
+    receives a line per state point as it finishes; ``progress`` shows a bar per state point
+    (of the one that runs here, or of each part run).
     """
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -220,7 +221,7 @@ def sample_states(profile: dict, out, states: list[str] | None = None, jobs: int
     if claim_output(out, overwrite, done=lambda p: work_of(p) == work):
         return Sampled(out, None, reused=True)
     if len(wanted) == 1:  # one state point (a workflow job): straight to out
-        frames = sample_state(profile, names.index(wanted[0]), out)
+        frames = sample_state(profile, names.index(wanted[0]), out, progress)
         log(f"state point '{wanted[0]}': {frames} frames -> {out}")
         return Sampled(out, frames)
     parts_dir = out.with_name(out.name + ".parts")
@@ -242,7 +243,8 @@ def sample_states(profile: dict, out, states: list[str] | None = None, jobs: int
     context = multiprocessing.get_context("forkserver")
     workers = max(1, min(jobs or profile["sample"]["jobs"], len(todo) or 1))
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = {name: pool.submit(_sample_part, profile, names.index(name), parts[name])
+        futures = {name: pool.submit(_sample_part, profile, names.index(name), parts[name],
+                                     progress)
                    for name in todo}
         for name, future in futures.items():
             try:
