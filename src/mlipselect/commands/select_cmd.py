@@ -24,6 +24,8 @@ from pathlib import Path
 
 from mlipselect.commands import seed
 
+PROFILE = "optional"
+
 
 def parser_of(option):
     """``option``'s command-line reader: its own type, and argparse's message on a bad one."""
@@ -37,8 +39,6 @@ def parser_of(option):
 
     read.__name__ = option.name
     return read
-
-PROFILE = "optional"
 
 
 def configure(p) -> None:
@@ -82,39 +82,16 @@ def run(args) -> int:
     import sys
 
     from mlipselect.config import profile_or_defaults
-    from mlipselect.io import claim_output
-    from mlipselect.pool.frames_io import frame_format, write_frames
-    from mlipselect.pool.store import Pool
-    from mlipselect.provenance import carried_exclusion, record, selection_frames
-    from mlipselect.selection import exclusions, get_method, select
+    from mlipselect.selection.files import select_to_file
 
     settings = profile_or_defaults(args.profile)["select"]
-    claim_output(args.out, args.overwrite, inputs=[args.pool, args.exclude, args.extend])
-    frame_format(args.out, args.n)
-    method = get_method(args.method)
     given = {key[len("option_"):]: value for key, value in vars(args).items()
              if key.startswith("option_") and value is not None}
-    options = method.settings({**settings["options"].get(args.method, {}), **given})
-    with Pool(args.pool) as pool:
-        checksum = pool.checksum()
-        excluded = None if args.exclude is None else exclusions(args.exclude, pool)
-        base = [] if args.extend is None else selection_frames(args.extend, checksum)
-        if args.extend is not None:  # the extension excludes what the selection excluded
-            named = None if excluded is None else excluded[1]
-            carried = carried_exclusion(base, named, args.extend)
-            if carried is not None and excluded is None:
-                excluded = exclusions(carried["exclude"], pool)
-        exclude, test_set = excluded or ([], {})
-        print(f"selecting {args.n} of {len(pool) - len(exclude)} candidate frames by "
-              f"'{args.method}' from {args.pool} ({len(pool)} frames, {len(exclude)} excluded)",
-              file=sys.stderr)
-        selected = [int(a.info["pool_index"]) for a in base] if base else None
-        indices = select(pool, args.method, args.n, seed=args.seed, exclude=exclude,
-                         selected=selected, **options)
-        frames = list(pool.frames(indices[len(base):]))
-        record(frames, method=args.method, n=args.n, seed=args.seed, **options,
-               excluded=len(exclude), **test_set, pool=str(args.pool), pool_sha256=checksum)
-        write_frames(base + frames, args.out)
-    print(f"selected {len(frames)} frames -> {args.out}"
-          + (f" (after the {len(base)} of {args.extend})" if base else ""))
+    done = select_to_file(args.pool, args.method, args.n, args.out, seed=args.seed,
+                          exclude=args.exclude, extend=args.extend,
+                          options={**settings["options"].get(args.method, {}), **given},
+                          overwrite=args.overwrite,
+                          log=lambda line: print(line, file=sys.stderr))
+    print(f"selected {done.new} frames -> {args.out}"
+          + (f" (after the {done.kept} of {args.extend})" if done.kept else ""))
     return 0
