@@ -74,7 +74,7 @@ def test_the_cache_labels_each_distinct_frame_once_across_files(smoke_pool, tmp_
     assert (one.computed, one.reused, two.computed, two.reused) == (4, 0, 2, 2)
     assert counting.calls == 6 and not one.failed and not two.failed
     # A rerun of finished work does nothing; another labeller has its own folder.
-    assert label_through_cache(second, tmp_path / "b.extxyz", cache, progress=False) is None
+    assert label_through_cache(second, tmp_path / "b.extxyz", cache, progress=False).already
     other = LabelCache(tmp_path / "labels", counting(cutoff=5.0, accuracy=1e-4))
     assert other.dir != cache.dir
     assert label_through_cache(first, tmp_path / "c.extxyz", other, progress=False).computed == 4
@@ -96,8 +96,8 @@ def test_a_frame_the_labeller_fails_on_is_recorded_named_and_left_out(smoke_pool
     counting.bad = [ase.io.read(frames, index=2).positions]
     cache = LabelCache(tmp_path / "labels", counting(**SMOKE_REFERENCE))
     run = label_through_cache(frames, tmp_path / "out.extxyz", cache, progress=False)
-    assert run.failed == ["frame 2 (pool index 2): CalculationFailed: SCF not converged in 250 "
-                          "cycles"]
+    assert run.failed == ("frame 2 (pool index 2): CalculationFailed: SCF not converged in 250 "
+                          "cycles",)
     assert [a.info["pool_index"] for a in ase.io.read(tmp_path / "out.extxyz", ":")] == [0, 1, 3]
     # The failure is recorded: a rerun names it again without trying again.
     again = label_through_cache(frames, tmp_path / "again.extxyz", cache, progress=False)
@@ -119,7 +119,7 @@ def test_failed_frames_are_retried_when_asked(smoke_pool, tmp_path, counting):
     assert len(label_through_cache(frames, out, cache, progress=False).failed) == 1
     counting.bad = []  # the fault is mended
     run = label_through_cache(frames, out, cache, progress=False, retry_failed=True)
-    assert (run.computed, run.reused, run.failed) == (1, 3, [])
+    assert (run.computed, run.reused, run.failed) == (1, 3, ())
     assert [a.info["pool_index"] for a in ase.io.read(out, ":")] == [0, 1, 2, 3]
     assert not list(cache.dir.glob("*.failed.json"))
 

@@ -147,17 +147,19 @@ def test_label_resumes_only_the_same_work(user_files, smoke_pool):
             label_file(inp, out, calc, progress=False)
     assert partial.read_bytes() == kept and not out.exists()
     # The same work resumes after the two frames it has.
-    assert label_file(first, out, FailsOnThird(**settings), progress=False) == (2, 2)
+    done = label_file(first, out, FailsOnThird(**settings), progress=False)
+    assert (done.computed, done.reused) == (2, 2)
     labelled = ase.io.read(out, ":")
     assert len(labelled) == 4 and not partial.exists()
     # A rerun of the finished work does nothing; other work is refused; --overwrite redoes.
     before = out.stat().st_mtime_ns
-    assert label_file(first, out, FailsOnThird(**settings), progress=False) is None
+    assert label_file(first, out, FailsOnThird(**settings), progress=False).already
     assert out.stat().st_mtime_ns == before
     with pytest.raises(ValueError, match="other work"):
         label_file(second, out, FailsOnThird(**settings), progress=False)
     assert out.stat().st_mtime_ns == before
-    assert label_file(second, out, BMHTF(**settings), overwrite=True, progress=False) == (4, 0)
+    done = label_file(second, out, BMHTF(**settings), overwrite=True, progress=False)
+    assert (done.computed, done.reused, done.already) == (4, 0, False)
     assert [a.get_potential_energy() for a in ase.io.read(out, ":")] != [
         a.get_potential_energy() for a in labelled]
 
@@ -173,7 +175,8 @@ def test_label_cut_off_mid_frame_resumes_after_the_last_complete_frame(user_file
     whole = partial.read_bytes()
     partial.write_bytes(whole + whole[: len(whole) // 3])  # a write a kill cut short
     calc = FailsOnThird(cutoff=5.5, accuracy=1e-4)  # past its failure: a plain reference now
-    assert label_file(frames, out, calc, progress=False) == (2, 2)
+    done = label_file(frames, out, calc, progress=False)
+    assert (done.computed, done.reused) == (2, 2)
     reference = d / "reference.extxyz"
     label_file(frames, reference, calc, progress=False)
     assert out.read_bytes() == reference.read_bytes()

@@ -111,7 +111,8 @@ def test_label_reproduces_the_pool_and_resumes(smoke_pool, tmp_path):
     with pytest.raises(ValueError, match=r"in.extxyz, frame 4: the calculator failed"):
         label_file(tmp_path / "in.extxyz", out, calc, progress=False)
     assert not out.exists() and len(ase.io.read(partial, ":", format="extxyz")) == 4
-    assert label_file(tmp_path / "in.extxyz", out, calc, progress=False) == (2, 4)
+    done = label_file(tmp_path / "in.extxyz", out, calc, progress=False)
+    assert (done.computed, done.reused) == (2, 4)
     assert Failing.calls == 7  # frames 0-3 were not computed again
     assert not partial.exists()
     labelled = ase.io.read(out, ":")

@@ -34,6 +34,21 @@ class OutputExistsError(InputError):
     """An output that exists and may not be replaced."""
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What a resumable piece of work did to its output: ``computed`` items made now,
+    ``reused`` ones taken from earlier work (a cache, a partial result), the ``failed`` ones
+    named; ``already`` when the output held this very work and nothing was done."""
+
+    computed: int = 0
+    reused: int = 0
+    failed: tuple[str, ...] = ()
+    already: bool = False
+
+
+ALREADY = Outcome(already=True)
+
+
 def umask() -> int:
     """The process's file-creation mask (read without changing it, from /proc where it can)."""
     try:

@@ -26,7 +26,6 @@ import importlib.util
 import json
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import ase.io
@@ -37,6 +36,8 @@ from tqdm.auto import tqdm
 
 from mlipselect.errors import InputError
 from mlipselect.io import (
+    ALREADY,
+    Outcome,
     OutputExistsError,
     appending,
     atomic_path,
@@ -180,11 +181,11 @@ def _key_of(path, fmt: str | None = None) -> str | None:
 
 
 def label_file(inp, out, calc: BaseCalculator, overwrite: bool = False,
-               progress: bool = True) -> tuple[int, int] | None:
+               progress: bool = True) -> Outcome:
     """Label every frame of ``inp`` with ``calc`` into ``out`` (format from its extension).
 
-    Returns ``(labelled now, resumed from the partial result)``, or None when ``out``
-    already holds this work (then nothing is done).
+    Returns the frames labelled now (``computed``) and resumed from the partial result
+    (``reused``), or ``already`` when ``out`` held this work (then nothing is done).
 
     ``overwrite`` replaces an ``out`` of other work and discards a partial result of other
     work; without it both are refused.
@@ -195,7 +196,7 @@ def label_file(inp, out, calc: BaseCalculator, overwrite: bool = False,
     fmt = frame_format(out, len(frames))
     key = labelling_key(inp, calc)
     if claim_output(out, overwrite, inputs=[inp], done=lambda p: _key_of(p, fmt) == key):
-        return None
+        return ALREADY
     with appending(partial) as fh:
         done = cut_to_complete_frames(partial)
         if done and _key_of(partial, "extxyz") != key:
@@ -223,7 +224,7 @@ def label_file(inp, out, calc: BaseCalculator, overwrite: bool = False,
     else:
         write_frames(ase.io.iread(partial, index=":", format="extxyz"), out)
         partial.unlink()
-    return len(frames) - done, done
+    return Outcome(computed=len(frames) - done, reused=done)
 
 
 def frame_digest(atoms) -> str:
@@ -301,23 +302,15 @@ class LabelCache:
             return result, True
 
 
-@dataclass
-class CachedRun:
-    """What :func:`label_through_cache` did: frames labelled now, frames whose result (labels
-    or a recorded failure) the cache held, and the frames the labeller failed on
-    (``"frame I (pool index J): reason"``)."""
-
-    computed: int
-    reused: int
-    failed: list[str]
-
-
 def label_through_cache(inp, out, cache: LabelCache, overwrite: bool = False,
-                        progress: bool = True, retry_failed: bool = False) -> CachedRun | None:
+                        progress: bool = True, retry_failed: bool = False) -> Outcome:
     """Label every frame of ``inp`` into ``out`` through ``cache``: frames the cache holds are
     not computed again. ``out`` keeps the input frames' info and gets the labeller's labels;
-    frames the labeller failed on are left out and named. Returns None when ``out`` already
-    holds this work. Fails, writing nothing, when the labeller failed on every frame.
+    frames the labeller failed on are left out and named. Returns the frames labelled now
+    (``computed``), those whose result (labels or a recorded failure) the cache held
+    (``reused``) and the failures (``"frame I (pool index J): reason"``), or ``already`` when
+    ``out`` held this work. Fails, writing nothing, when the labeller failed on every
+    frame.
 
     ``retry_failed`` labels again the frames whose failure the cache recorded (after a
     labeller's settings were fixed outside its parameters, say, or a transient fault), and
@@ -331,7 +324,7 @@ def label_through_cache(inp, out, cache: LabelCache, overwrite: bool = False,
     ours = out.exists() and _key_of(out, fmt) == key
     if claim_output(out, overwrite or (retried and ours), inputs=[inp],
                     done=lambda p: _key_of(p, fmt) == key):
-        return None
+        return ALREADY
     results = {i: found for i, d in enumerate(digests)
                if (found := cache.lookup(d)) is not None}
     pending, computed, start = [i for i in range(len(frames)) if i not in results], 0, time.time()
@@ -364,4 +357,30 @@ def label_through_cache(inp, out, cache: LabelCache, overwrite: bool = False,
         frame.info[RUN_KEY] = key
         labelled.append(frame)
     write_frames(labelled, out)
-    return CachedRun(computed, len(frames) - computed, failed)
+    return Outcome(computed, len(frames) - computed, tuple(failed))
+
+
+def label_frames(inp, out, calculator: str | None = None, profile: dict | None = None,
+                 cache=None, retry_failed: bool = False, overwrite: bool = False,
+                 progress: bool = True) -> Outcome:
+    """What ``mlipselect label`` does: label the frames of ``inp`` into ``out`` with the
+    labeller ``calculator`` (a :func:`make_calculator` spec; default: the profile's
+    ``label.calculator``, with its ``label.settings``), through the label cache folder
+    ``cache`` where one is named (:func:`label_through_cache`), else resumably
+    (:func:`label_file`). ``profile``: a loaded profile (its ``reference`` section sets the
+    BMHTF reference); None for the package's defaults."""
+    from mlipselect.config import SCHEMA
+
+    chosen = profile or SCHEMA
+    spec = calculator or chosen["label"]["calculator"]
+    settings = chosen["label"]["settings"] if spec == chosen["label"]["calculator"] else {}
+    if spec == "reference":
+        reference_species(iread_frames(inp, require=()), str(inp))
+    calc = make_calculator(spec, profile["reference"] if profile else None, settings)
+    if cache is None:
+        if retry_failed:
+            raise InputError("--retry-failed needs --cache (without a cache, failures are not "
+                             "recorded: a rerun retries the frame it stopped at)")
+        return label_file(inp, out, calc, overwrite=overwrite, progress=progress)
+    return label_through_cache(inp, out, LabelCache(cache, calc), overwrite=overwrite,
+                               progress=progress, retry_failed=retry_failed)

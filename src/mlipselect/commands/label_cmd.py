@@ -27,6 +27,7 @@ ON_INTERRUPT = ("the frames labelled so far are kept in {out}.partial (or in the
                 "folder); the same command resumes")
 
 PROFILE = "optional"
+PROGRESS = True
 
 
 def configure(p) -> None:
@@ -46,41 +47,20 @@ def configure(p) -> None:
 
 
 def run(args) -> int:
-    from mlipselect.config import profile_or_defaults
-    from mlipselect.errors import InputError
-    from mlipselect.label import (
-        LabelCache,
-        label_file,
-        label_through_cache,
-        make_calculator,
-        reference_species,
-    )
-    from mlipselect.pool.frames_io import iread_frames
+    from mlipselect.config import load_profile
+    from mlipselect.label import label_frames
 
-    profile = profile_or_defaults(args.profile)
-    calculator = args.calculator or profile["label"]["calculator"]
-    settings = profile["label"]["settings"] if calculator == profile["label"]["calculator"] \
-        else {}
-    if calculator == "reference":
-        reference_species(iread_frames(args.input, require=()), str(args.input))
-    calc = make_calculator(calculator, profile["reference"] if args.profile else None, settings)
-    if args.retry_failed and args.cache is None:
-        raise InputError("--retry-failed needs --cache (without a cache, failures are not "
-                         "recorded: a rerun retries the frame it stopped at)")
-    if args.cache is None:
-        counts = label_file(args.input, args.out, calc, overwrite=args.overwrite)
-        done = None if counts is None else (
-            f"labelled {counts[0]} frames"
-            + (f" ({counts[1]} more resumed from the partial result)" if counts[1] else ""))
-    else:
-        cached = label_through_cache(args.input, args.out, LabelCache(args.cache, calc),
-                                     overwrite=args.overwrite, retry_failed=args.retry_failed)
-        for failure in cached.failed if cached else ():
-            print(f"{args.input}: the labeller failed on {failure}; left out of {args.out} "
-                  "(--retry-failed labels it again)", file=sys.stderr)
-        done = None if cached is None else (
-            f"labelled {cached.computed} frames, {cached.reused} from the cache {args.cache}, "
-            f"{len(cached.failed)} failed")
-    print(f"{done} -> {args.out}" if done else
-          f"{args.out} already holds these frames labelled by this calculator; nothing to do")
+    done = label_frames(args.input, args.out, args.calculator,
+                        load_profile(args.profile) if args.profile else None, args.cache,
+                        args.retry_failed, args.overwrite, args.progress)
+    if done.already:
+        print(f"{args.out} already holds these frames labelled by this calculator; nothing to do")
+        return 0
+    for failure in done.failed:
+        print(f"{args.input}: the labeller failed on {failure}; left out of {args.out} "
+              "(--retry-failed labels it again)", file=sys.stderr)
+    reused = (f", {done.reused} from the cache {args.cache}, {len(done.failed)} failed"
+              if args.cache else f" ({done.reused} more resumed from the partial result)"
+              if done.reused else "")
+    print(f"labelled {done.computed} frames{reused} -> {args.out}")
     return 0

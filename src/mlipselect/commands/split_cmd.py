@@ -40,53 +40,15 @@ def configure(p) -> None:
 
 def run(args) -> int:
     from mlipselect.config import profile_or_defaults
-    from mlipselect.errors import InputError
-    from mlipselect.io import claim_output
-    from mlipselect.pool.store import Pool
-    from mlipselect.selection import split_test_set, write_index
-    from mlipselect.selection.split import split_by_block, split_by_trajectory
+    from mlipselect.selection.split import split_pool
 
-    claim_output(args.out, args.overwrite, inputs=[args.pool])
     settings = profile_or_defaults(args.profile)["split"]
-    fraction = settings["test_fraction"] if args.test_fraction is None else args.test_fraction
-    seed = settings["seed"] if args.seed is None else args.seed
-    with Pool(args.pool) as pool:
-        provenance = {"pool": str(args.pool), "pool_sha256": pool.checksum(),
-                      "frames": len(pool), "test_fraction": fraction, "seed": seed,
-                      "by": args.by}
-        try:
-            if args.by == "random":
-                indices = split_test_set(len(pool), fraction, seed)
-            else:
-                trajectory = trajectories(pool, args.by)
-                if args.by == "trajectory":
-                    indices = split_by_trajectory(trajectory, fraction, seed)
-                else:
-                    indices, buffer = split_by_block(trajectory, pool.frame_column("time"),
-                                                     fraction, 1000.0 * args.gap, seed)
-                    provenance.update(gap_ps=args.gap, buffer=buffer.tolist())
-        except InputError as err:
-            raise InputError(f"{args.pool}: {err}") from None
-        write_index(args.out, indices, "test set", provenance)
-    kept = f", {len(provenance['buffer'])} more kept out" if "buffer" in provenance else ""
-    print(f"held out {len(indices)} of {provenance['frames']} frames by {args.by}{kept} "
+    split = split_pool(args.pool, args.out,
+                       settings["test_fraction"] if args.test_fraction is None
+                       else args.test_fraction,
+                       settings["seed"] if args.seed is None else args.seed,
+                       by=args.by, gap_ps=args.gap, overwrite=args.overwrite)
+    kept = f", {len(split['buffer'])} more kept out" if "buffer" in split else ""
+    print(f"held out {len(split['indices'])} of {split['frames']} frames by {args.by}{kept} "
           f"-> {args.out}")
     return 0
-
-
-def trajectories(pool, by: str):
-    """An id per frame naming its trajectory: its state point and seed."""
-    import numpy as np
-
-    from mlipselect.errors import InputError
-
-    needed = ["state"] + (["time"] if by == "block" else [])
-    missing = [key for key in needed if key not in pool.frame_keys]
-    if missing:
-        raise InputError(f"a split by {by} needs the per-frame column(s) "
-                         f"{', '.join(map(repr, missing))}, which this pool lacks (pools from "
-                         "`mlipselect sample` have them)")
-    keys = [pool.frame_column("state")]
-    if "seed" in pool.frame_keys:
-        keys.append(pool.frame_column("seed"))
-    return np.unique(np.stack(keys, axis=1), axis=0, return_inverse=True)[1].ravel()

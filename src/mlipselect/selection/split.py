@@ -106,6 +106,52 @@ def split_by_block(trajectory, time, fraction: float, gap: float,
     return test, buffer
 
 
+def trajectories(pool, by: str) -> np.ndarray:
+    """An id per frame of ``pool`` naming its trajectory (its state point and seed), for a
+    split ``by`` trajectory or time block."""
+    needed = ["state"] + (["time"] if by == "block" else [])
+    missing = [key for key in needed if key not in pool.frame_keys]
+    if missing:
+        raise InputError(f"a split by {by} needs the per-frame column(s) "
+                         f"{', '.join(map(repr, missing))}, which this pool lacks (pools from "
+                         "`mlipselect sample` have them)")
+    keys = [pool.frame_column("state")]
+    if "seed" in pool.frame_keys:
+        keys.append(pool.frame_column("seed"))
+    return np.unique(np.stack(keys, axis=1), axis=0, return_inverse=True)[1].ravel()
+
+
+def split_pool(pool_path, out, fraction: float, seed: int, by: str = "random",
+               gap_ps: float = 1.0, overwrite: bool = False) -> dict:
+    """Hold out a test set of the pool file ``pool_path`` and write its index file ``out``
+    (what ``mlipselect split`` does): ``fraction`` of the frames at random, by whole
+    trajectories (``by="trajectory"``) or as a time block per trajectory with ``gap_ps`` kept
+    out on each side (``by="block"``). Returns the index file's provenance, with
+    ``indices`` (and the ``buffer`` kept out of a block split)."""
+    from mlipselect.io import claim_output
+    from mlipselect.pool.store import Pool
+
+    claim_output(out, overwrite, inputs=[pool_path])
+    with Pool(pool_path) as pool:
+        provenance: dict = {"pool": str(pool_path), "pool_sha256": pool.checksum(),
+                            "frames": len(pool), "test_fraction": fraction, "seed": seed,
+                            "by": by}
+        try:
+            if by == "random":
+                indices = split_test_set(len(pool), fraction, seed)
+            elif by == "trajectory":
+                indices = split_by_trajectory(trajectories(pool, by), fraction, seed)
+            else:
+                indices, buffer = split_by_block(trajectories(pool, by),
+                                                 pool.frame_column("time"), fraction,
+                                                 1000.0 * gap_ps, seed)
+                provenance.update(gap_ps=gap_ps, buffer=buffer.tolist())
+        except InputError as err:
+            raise InputError(f"{pool_path}: {err}") from None
+        write_index(out, indices, "test set", provenance)
+    return {**provenance, "indices": indices}
+
+
 def write_index(path, indices, what: str, provenance: dict) -> None:
     """Write frame ``indices`` to an index file at ``path``, atomically."""
     lines = [f"# mlipselect {what}: {json.dumps(provenance, sort_keys=True)}"]
