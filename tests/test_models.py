@@ -114,6 +114,20 @@ def test_nn_predictions_are_schnetpacks_own(trained, frames):
         np.testing.assert_allclose(forces, out["forces"].detach().numpy(), atol=1e-10)
 
 
+@pytest.mark.parametrize("family", ["nn", "gpr"])
+def test_fit_leaves_the_manifest_it_is_given_as_it_is(family, frames, profile, tmp_path):
+    from mlipselect.models.base import _family_class
+
+    settings = family_settings(profile, family)
+    if family == "nn":
+        settings.update(epochs=2, patience=2)
+    given = {"family": family, "size": settings["size"], "seed": 0, "species": [11, 17],
+             "settings": settings}
+    before = copy.deepcopy(given)
+    model = _family_class(family).fit(frames[0][:6], given, tmp_path, progress=False)
+    assert given == before and model.manifest["fit"] and "fit" not in given
+
+
 def test_the_registry_says_which_families_batch_md():
     from mlipselect.models.base import FAMILIES, Potential, _family_class
 

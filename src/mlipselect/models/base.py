@@ -100,7 +100,9 @@ class Potential(abc.ABC):
     def fit(cls, frames: list[Atoms], manifest: dict, workdir: Path,
             progress: bool = True) -> Potential:
         """Train on ``frames`` with ``manifest['settings']`` and ``manifest['seed']``;
-        files written during training (logs) go to ``workdir``, the model's directory."""
+        files written during training (logs) go to ``workdir``, the model's directory. The
+        model's manifest is ``manifest`` with the training's record under ``fit``; the given
+        one is left as it is."""
 
     @abc.abstractmethod
     def predict(self, atoms: Atoms) -> tuple[float, np.ndarray]:
@@ -264,9 +266,10 @@ def train_model(family: str, frames: list[Atoms], profile: dict, out, size: str 
     try:
         start = time.perf_counter()
         model = cls.fit(frames, manifest, tmp, progress=progress)
-        model.manifest["fit"] = {"seconds": round(time.perf_counter() - start, 3),
-                                 "peak_memory_mb": round(peak_memory_mb(), 1),
-                                 **model.manifest.get("fit", {})}
+        model.manifest = {**model.manifest,
+                          "fit": {"seconds": round(time.perf_counter() - start, 3),
+                                  "peak_memory_mb": round(peak_memory_mb(), 1),
+                                  **model.manifest.get("fit", {})}}
         model.save(tmp)
         commit_directory(tmp, out)
     finally:

@@ -245,7 +245,8 @@ class SparseGPRPotential(Potential):
         model.pair_weights = alpha[m - pairs.columns:]
         model.posterior = np.triu(r[:m, :m])
         model.prior = (vectors / np.sqrt(values)).T
-        manifest["fit"] = {"sparse_points": {str(s): len(sparse[s]) for s in species}}
+        model.manifest = {**manifest, "fit": {"sparse_points": {str(s): len(sparse[s])
+                                                                  for s in species}}}
         return model
 
     def save_files(self, directory):

@@ -235,10 +235,10 @@ class SchNetPotential(Potential):
         network.eval().requires_grad_(False)  # from here on it only predicts
         # an epoch's time after the first (which warms up kernels and allocator)
         epoch_seconds = (ends[-1] - ends[0]) / (len(ends) - 1) if len(ends) > 1 else ends[0]
-        manifest["fit"] = {"epochs": epoch, "best_val_loss": best, "device": str(dev),
-                           "train_frames": len(train_idx), "val_frames": len(val_idx),
-                           "epoch_seconds": epoch_seconds}
-        return cls(manifest, network)
+        fit = {"epochs": epoch, "best_val_loss": best, "device": str(dev),
+               "train_frames": len(train_idx), "val_frames": len(val_idx),
+               "epoch_seconds": epoch_seconds}
+        return cls({**manifest, "fit": fit}, network)
 
     def predict(self, atoms):
         self.check_species(atoms)
