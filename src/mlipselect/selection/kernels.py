@@ -198,8 +198,8 @@ def uniform_by_atom_value(
     mask = candidate_mask(n_frames, n, exclude, source)
     bins = _check_bins(bins, source)
     blocks = _Blocks(values, species, offsets, source)
-    lo, hi = blocks.ranges()
-    counts = blocks.histograms(lo, hi, bins)
+    labels, lo, hi = blocks.ranges()
+    counts = blocks.histograms(labels, lo, hi, bins)
     counts[:, ~mask] = 0
     per_species = counts.reshape(len(lo), bins, -1).sum(axis=(1, 2))
     weight = np.repeat(1.0 / np.maximum(per_species, 1), bins)
@@ -253,8 +253,8 @@ class _Blocks:
                 f"{self.source}: {start} atom values for {self.offsets[-1]} atoms in the offsets"
             )
 
-    def ranges(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per species label (sorted in ``self.labels``; one label 0 without species), the
+    def ranges(self) -> tuple[list[int], np.ndarray, np.ndarray]:
+        """The species labels (sorted; one label 0 without species) and per label the
         values' min and max. Fails on the first non-finite value, naming its frame."""
         low: dict[int, float] = {}
         high: dict[int, float] = {}
@@ -267,8 +267,8 @@ class _Blocks:
                     self._fail_non_finite(start, v)
                 low[g] = min(low.get(g, mn), mn)
                 high[g] = max(high.get(g, mx), mx)
-        self.labels = sorted(low)
-        return np.array([low[g] for g in self.labels]), np.array([high[g] for g in self.labels])
+        labels = sorted(low)
+        return labels, np.array([low[g] for g in labels]), np.array([high[g] for g in labels])
 
     def _masks(self, s, known) -> list:
         """(label, mask of its atoms) for the labels in block ``s``; the known labels are
@@ -292,8 +292,8 @@ class _Blocks:
             " infinite value"
         )
 
-    def histograms(self, lo, hi, bins) -> np.ndarray:
-        """Atoms per (species, bin) of every frame, shape (species * bins, F)."""
+    def histograms(self, labels, lo, hi, bins) -> np.ndarray:
+        """Atoms per (species ``labels``, bin) of every frame, shape (species * bins, F)."""
         offsets, width = self.offsets, len(lo) * bins
         scale = np.where(hi > lo, bins / np.where(hi > lo, hi - lo, 1.0), 0.0)
         counts = np.zeros((width, len(offsets) - 1), dtype=np.int32)
@@ -305,15 +305,17 @@ class _Blocks:
                 offsets[f0:f1], start
             )
             key = np.repeat(np.arange(0, (f1 - f0) * width, width), per_frame)
-            key += self._bin(v, s, lo, scale, bins)
+            key += self._bin(v, s, labels, lo, scale, bins)
             block = np.bincount(key, minlength=(f1 - f0) * width).reshape(f1 - f0, width)
             counts[:, f0:f1] += block.T
         return counts
 
-    def _bin(self, v, s, lo, scale, bins) -> np.ndarray:
-        """Bin ``k * bins + b`` of each atom: ``k`` its species' place, ``b`` its bin there."""
+    @staticmethod
+    def _bin(v, s, labels, lo, scale, bins) -> np.ndarray:
+        """Bin ``k * bins + b`` of each atom: ``k`` its species' place in ``labels``, ``b``
+        its bin there."""
         t = None
-        for k, label in enumerate(self.labels):
+        for k, label in enumerate(labels):
             tk = (v - v.dtype.type(lo[k])) * v.dtype.type(scale[k])
             np.minimum(tk, bins - 1, out=tk)  # the maximum belongs to the last bin
             if t is None:
