@@ -17,8 +17,6 @@ settings, so a second selection on the same pool reads them.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +26,7 @@ from ase import Atoms
 from tqdm.auto import tqdm
 
 from mlipselect.errors import InputError
-from mlipselect.io import atomic_path
+from mlipselect.io import atomic_path, work_key
 
 SETTINGS = {"cutoff": 5.0, "max_radial": 3, "max_angular": 2, "atom_width": 0.5,
             "smoothing": 0.5}
@@ -292,10 +290,8 @@ def cache_path(pool_path, pool_checksum: str, species, settings: dict,
                per: str = "frame") -> Path:
     """Where the descriptors of a pool with these settings are cached: beside the pool,
     named by a digest of the pool's content, the species, the settings and ``per``."""
-    key = json.dumps({"pool": pool_checksum, "species": sorted(int(s) for s in species),
-                      "settings": {k: settings[k] for k in sorted(settings)}, "per": per},
-                     sort_keys=True)
-    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    digest = work_key({"pool": pool_checksum, "species": sorted(int(s) for s in species),
+                       "settings": settings, "per": per})
     pool_path = Path(pool_path)
     suffix = "npy" if per == "frame" else "npz"
     return pool_path.with_name(f"{pool_path.stem}.descriptors-{per}-{digest}.{suffix}")

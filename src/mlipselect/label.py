@@ -47,6 +47,7 @@ from mlipselect.io import (
 )
 from mlipselect.pool.frames_io import (
     cut_to_complete_frames,
+    first_frame_info,
     frame_format,
     iread_frames,
     write_frames,
@@ -166,18 +167,19 @@ def single_point(atoms, calc: BaseCalculator):
     return out
 
 
+def described(calc: BaseCalculator) -> dict:
+    """What a labeller is, for keys and caches: its class and its parameters."""
+    return {"calculator": f"{type(calc).__module__}.{type(calc).__qualname__}",
+            "parameters": calc.todict()}
+
+
 def labelling_key(inp, calc: BaseCalculator) -> str:
-    """The work of labelling ``inp`` with ``calc``: the input's bytes, the calculator's class
-    and its parameters."""
-    kind = f"{type(calc).__module__}.{type(calc).__qualname__}"
-    return work_key({"calculator": kind, "parameters": calc.todict()}, [inp])
+    """The work of labelling ``inp`` with ``calc``: the input's bytes and the labeller."""
+    return work_key(described(calc), [inp])
 
 
 def _key_of(path, fmt: str | None = None) -> str | None:
-    try:
-        return ase.io.read(path, index=0, format=fmt).info.get(RUN_KEY)
-    except Exception:  # an empty, truncated or foreign file holds no key
-        return None
+    return first_frame_info(path, RUN_KEY, fmt)
 
 
 def label_file(inp, out, calc: BaseCalculator, overwrite: bool = False,
@@ -246,13 +248,12 @@ class LabelCache:
 
     def __init__(self, root, calc: BaseCalculator):
         self.calc = calc
-        described = {"calculator": f"{type(calc).__module__}.{type(calc).__qualname__}",
-                     "parameters": calc.todict()}
-        self.dir = Path(root) / work_key(described)
+        labeller = described(calc)
+        self.dir = Path(root) / work_key(labeller)
         self.dir.mkdir(parents=True, exist_ok=True)
         if not (self.dir / "labeller.json").exists():
             with atomic_path(self.dir / "labeller.json") as tmp:
-                tmp.write_text(json.dumps(described, indent=2, default=str) + "\n")
+                tmp.write_text(json.dumps(labeller, indent=2, default=str) + "\n")
 
     def lookup(self, digest: str):
         """The labelled frame, the reason the labeller failed on it (a string), or None."""

@@ -15,7 +15,6 @@ when its numbers are finite).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from contextlib import ExitStack, contextmanager
@@ -31,10 +30,17 @@ from tqdm.auto import tqdm
 
 from mlipselect.config import check_md
 from mlipselect.errors import InputError
-from mlipselect.io import OutputExistsError, appending, atomic_path, claim_output, commit_file
+from mlipselect.io import (
+    OutputExistsError,
+    appending,
+    atomic_path,
+    claim_output,
+    commit_file,
+    work_key,
+)
 from mlipselect.md.engines import AseEngine, LammpsEngine
 from mlipselect.md.guard import Guard, temperature
-from mlipselect.pool.frames_io import cut_to_complete_frames
+from mlipselect.pool.frames_io import cut_to_complete_frames, first_frame_info
 from mlipselect.reference.bmhtf import SPECIES
 
 
@@ -88,18 +94,12 @@ def check_start(start: Atoms, species, where: str) -> None:
 
 def run_key(start: Atoms, settings: dict, model: str) -> str:
     """Identifies a run: a partial trajectory resumes only under the same key."""
-    digest = hashlib.sha256(json.dumps({"settings": settings, "model": model}, sort_keys=True)
-                            .encode())
-    for array in (start.numbers, start.positions, start.cell[:]):
-        digest.update(np.ascontiguousarray(array).tobytes())
-    return digest.hexdigest()[:16]
+    return work_key({"settings": settings, "model": model},
+                    arrays=[start.numbers, start.positions, start.cell[:]])
 
 
 def _run_of(trajectory: Path) -> str | None:
-    try:
-        return ase.io.read(trajectory, index=0, format="extxyz").info.get("md_run")
-    except Exception:  # an empty or foreign file belongs to no run
-        return None
+    return first_frame_info(trajectory, "md_run", "extxyz")
 
 
 def _resume_point(fh, partial: Path, key: str, overwrite: bool) -> Atoms | None:

@@ -83,6 +83,15 @@ def iread_frames(path, require=("energy", "forces")) -> Iterator[Atoms]:
         raise PoolError(f"{path}: cannot read frames ({type(err).__name__}: {err})") from None
 
 
+def first_frame_info(path, key: str, fmt: str | None = None):
+    """``info[key]`` of the first frame of ``path`` (None where the file is empty, cut short,
+    foreign or lacks it): the key a partial or finished result records its work under."""
+    try:
+        return ase.io.read(path, index=0, format=fmt).info.get(key)
+    except Exception:  # an empty, truncated or foreign file holds no key
+        return None
+
+
 def cut_to_complete_frames(path) -> int:
     """The number of complete frames in an extxyz file that is appended to frame by frame,
     after cutting off a last frame that a killed writer left incomplete."""

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import copy
-import hashlib
 import heapq
 import json
 import multiprocessing
@@ -34,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mlipselect.io import work_key
 from mlipselect.models.base import batches_md, peak_memory_mb, registered_family
 from mlipselect.study.claims import STRUCTURE
 from mlipselect.study.plan import Plan, selection_name
@@ -221,8 +221,7 @@ def calibration_key(profile: dict) -> str:
                                                       "md")},
                  # an MD step is measured for one job: all of a model's runs, batched
                  "md_runs_per_job": len(profile["reproduce"]["md_velocity_seeds"])}
-    text = json.dumps(described, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return work_key(described)
 
 
 def cache_dir() -> Path:
