@@ -12,7 +12,7 @@ from mlipselect.cli import main
 from mlipselect.errors import InputError
 from mlipselect.selection import METHODS, select
 from mlipselect.selection.contract import awkward_pools, check_selection_method, labelled_frame
-from mlipselect.selection.registry import register
+from mlipselect.selection.registry import REGISTRY, register
 
 
 @pytest.mark.parametrize("name", sorted(METHODS))
@@ -20,18 +20,19 @@ def test_every_method_keeps_the_contract(name):
     check_selection_method(name)
 
 
-def test_the_contract_catches_a_method_that_repeats_a_frame(monkeypatch):
-    monkeypatch.setattr("mlipselect.selection.registry.METHODS", dict(METHODS))
+def test_the_contract_catches_a_method_that_repeats_a_frame():
+    with REGISTRY.trial():
 
-    @register("repeats", "returns frame 0 twice when asked for two or more")
-    def repeats(frames, n, seed, exclude):
-        mask = np.ones(len(frames), bool)
-        mask[np.asarray(exclude, int)] = False
-        picks = np.flatnonzero(mask)[:n]
-        return np.sort(np.r_[picks[:1], picks[:-1]]) if n > 1 else picks
+        @register("repeats", "returns frame 0 twice when asked for two or more")
+        def repeats(frames, n, seed, exclude):
+            mask = np.ones(len(frames), bool)
+            mask[np.asarray(exclude, int)] = False
+            picks = np.flatnonzero(mask)[:n]
+            return np.sort(np.r_[picks[:1], picks[:-1]]) if n > 1 else picks
 
-    with pytest.raises(AssertionError, match="selected twice"):
-        check_selection_method("repeats")
+        with pytest.raises(AssertionError, match="selected twice"):
+            check_selection_method("repeats")
+    assert "repeats" not in METHODS
 
 
 @pytest.mark.parametrize("method", ["fps", "cur", "fps-atoms"])

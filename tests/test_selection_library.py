@@ -198,6 +198,6 @@ def test_a_method_another_package_registers_is_found(tmp_path, monkeypatch):
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: every-other\nVersion: 1.0\n")
     (info / "entry_points.txt").write_text("[mlipselect.selection]\nevery = every_other\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(registry, "_plugins_loaded", False)
-    monkeypatch.setattr(registry, "METHODS", dict(registry.METHODS))
-    np.testing.assert_array_equal(select(nacl_frames(), "every-other", 4), [0, 2, 4, 6])
+    with registry.REGISTRY.trial():
+        np.testing.assert_array_equal(select(nacl_frames(), "every-other", 4), [0, 2, 4, 6])
+    assert "every-other" not in METHODS  # forgotten after the trial

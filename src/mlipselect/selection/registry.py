@@ -106,8 +106,48 @@ class Method:
                 option.default for name, option in known.items()}
 
 
-METHODS: dict[str, Method] = {}
-_plugins_loaded = False
+class Registry:
+    """The selection methods by name (``methods``); the plug-ins other packages name in the
+    entry-point group are imported on the first look-up."""
+
+    def __init__(self):
+        self.methods: dict[str, Method] = {}
+        self._plugins_loaded = False
+
+    def load_plugins(self) -> None:
+        """Import the modules other packages name in the entry-point group, once."""
+        if not self._plugins_loaded:
+            self._plugins_loaded = True
+            for entry in entry_points(group=ENTRY_POINTS):
+                entry.load()
+
+    def get(self, name: str) -> Method:
+        """The method registered as ``name``; ``InputError`` listing the known ones
+        otherwise."""
+        self.load_plugins()
+        if name not in self.methods:
+            raise InputError(f"unknown selection method '{name}' "
+                             f"(known: {', '.join(self.methods)})")
+        return self.methods[name]
+
+    @contextlib.contextmanager
+    def trial(self):
+        """Methods registered inside (and plug-ins, looked for afresh) are forgotten on
+        exit: to try a method out, or in tests."""
+        saved, loaded = dict(self.methods), self._plugins_loaded
+        self._plugins_loaded = False
+        try:
+            yield self
+        finally:
+            self.methods.clear()
+            self.methods.update(saved)
+            self._plugins_loaded = loaded
+
+
+REGISTRY = Registry()
+METHODS = REGISTRY.methods
+"""The registered methods by name (the registry's own dictionary)."""
+load_plugins, get_method = REGISTRY.load_plugins, REGISTRY.get
 
 
 def register(name: str, summary: str, options: tuple[Option, ...] = (),
@@ -116,28 +156,10 @@ def register(name: str, summary: str, options: tuple[Option, ...] = (),
     line), its ``options`` and whether it is ``ordered``; use as a decorator."""
 
     def add(function):
-        METHODS[name] = Method(name, function, summary, tuple(options), ordered)
+        REGISTRY.methods[name] = Method(name, function, summary, tuple(options), ordered)
         return function
 
     return add
-
-
-def load_plugins() -> None:
-    """Import the modules other packages name in the entry-point group, once."""
-    global _plugins_loaded
-    if _plugins_loaded:
-        return
-    _plugins_loaded = True
-    for entry in entry_points(group=ENTRY_POINTS):
-        entry.load()
-
-
-def get_method(name: str) -> Method:
-    """The method registered as ``name``; ``InputError`` listing the known ones otherwise."""
-    load_plugins()
-    if name not in METHODS:
-        raise InputError(f"unknown selection method '{name}' (known: {', '.join(METHODS)})")
-    return METHODS[name]
 
 
 def select(frames, method: str, n: int, seed: int = 0, exclude=None, selected=None,
