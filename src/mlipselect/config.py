@@ -207,6 +207,11 @@ def resolve_profile(name_or_path) -> Path:
     return candidate
 
 
+def ions(profile: dict) -> int:
+    """The ions of the profile's system: ``8 * repeat**3`` (rocksalt cells per side)."""
+    return int(8 * profile["system"]["repeat"] ** 3)
+
+
 def profile_or_defaults(name) -> dict:
     """The profile ``name`` (a shipped name or a YAML path) loaded, or the package's defaults
     (``SCHEMA``) when ``name`` is None."""

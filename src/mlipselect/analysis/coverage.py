@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlipselect.selection.structure import nearest_distances
+from mlipselect.selection import nearest_distances
 
 SAMPLE = 4000
 """Pool frames the pool's own entropy and the default bandwidth are estimated on."""

@@ -187,8 +187,7 @@ def compute_rdf(frames: Iterable, rmax: float = 8.0, bins: int = 160, blocks: in
                frames=len(per_frame))
 
 
-def compare_with_reference(rdf: RDF, reference: RDF, pair: str = "Na-Na",
-                           zero: float = 0.01) -> dict:
+def compare_with_reference(rdf: RDF, reference: RDF, pair: str, zero: float = 0.01) -> dict:
     """How far ``rdf`` is from ``reference`` for one pair.
 
     The reference's first rise ``r_rise`` is the smallest r where its g exceeds ``zero``;

@@ -19,7 +19,9 @@ Methods, by their command-line names (``METHODS``):
 
 ``select(frames, method, n, seed=0, exclude=None, **options)`` runs any of them on a pool, a
 pool file, a sequence of ``ase.Atoms`` or a :class:`Frames` table; ``register`` adds a new
-one. The two kernels work on plain numpy arrays. docs/selection.md states the semantics.
+one. The kernels (``uniform_by_frame_value``, ``uniform_by_atom_value``,
+``farthest_points``, ``nearest_distances``) work on plain numpy arrays. docs/selection.md
+states the semantics.
 """
 
 # The method modules register themselves on import.
@@ -43,14 +45,17 @@ from mlipselect.selection.split import (
     split_test_set,
     write_index,
 )
+from mlipselect.selection.structure import farthest_points, nearest_distances
 
 __all__ = [
     "METHODS",
     "Frames",
     "Option",
     "exclusions",
+    "farthest_points",
     "index_for",
     "get_method",
+    "nearest_distances",
     "read_index",
     "register",
     "select",

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mlipselect.config import ions
 from mlipselect.io import work_key
 from mlipselect.models.base import batches_md, peak_memory_mb, registered_family
 from mlipselect.study.claims import STRUCTURE
@@ -294,8 +295,7 @@ def jobs(plan: Plan, costs: dict) -> list[Job]:
                         ("test_frames_sampled", sampled)):
         out += [Job(rule, name, start, light, stage=1) for name in names]
     # the pool's descriptors: computed by the first structure-based selection, then cached
-    ions = 8 * profile["system"]["repeat"] ** 3
-    describe = pool_frames * ions * costs["descriptors"]["env_s"]
+    describe = pool_frames * ions(profile) * costs["descriptors"]["env_s"]
     sel = profile["select"]
     grid = {selection_name(m, n, s): (m, n) for m, n, s in
             product(sel["methods"], sel["n"], sel["seeds"])}

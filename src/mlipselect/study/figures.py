@@ -138,7 +138,8 @@ def fig2_force_errors(errors: list[dict], extrapolation: list[dict], stem) -> li
     return _save(fig, stem)
 
 
-def fig3_rdf(reference, runs: list[dict], threshold: float, stem) -> list[Path]:
+def fig3_rdf(reference, runs: list[dict], threshold: float, temperature: float,
+             stem) -> list[Path]:
     """Na-Na g(r): the BMHTF reference against MD driven by models trained on global-energy
     and atomic-energy selections; one column per model family (NN first, as in the seed),
     the full range on top, the short range below, where non-physical peaks show, and at the
@@ -195,7 +196,8 @@ def fig3_rdf(reference, runs: list[dict], threshold: float, stem) -> list[Path]:
         survival.set_title("survival: guard stops, and artifacts counted at the run's end",
                            fontsize=9)
         survival.legend(fontsize=7, loc="lower left")
-    fig.suptitle("F3  Na-Na radial distribution function and stability in NVT MD at 1400 K")
+    fig.suptitle("F3  Na-Na radial distribution function and stability in NVT MD at "
+                 f"{temperature:g} K")
     fig.tight_layout()
     return _save(fig, stem)
 

@@ -18,6 +18,7 @@ from mlipselect.analysis.coverage import bandwidth, coverage
 from mlipselect.analysis.distributions import Quantities, species_tail_share
 from mlipselect.analysis.labels import agreement
 from mlipselect.analysis.rdf import compare_with_reference, read_rdf_csv
+from mlipselect.config import ions
 from mlipselect.descriptors import pool_descriptors
 from mlipselect.errors import InputError
 from mlipselect.io import atomic_path, claim_output
@@ -181,7 +182,7 @@ def md_runs(pairs):
             "velocity_seed": velocity_seed, "time_ps": status["settings"]["time_ps"],
             "rdf": {"r": rdf.r, "Na-Na": rdf.g["Na-Na"]},
             "stable": status["stable"], "stopped_ps": status["time_ps"],
-            "reason": status.get("reason"), **compare_with_reference(rdf, reference),
+            "reason": status.get("reason"), **compare_with_reference(rdf, reference, "Na-Na"),
         })
     return {"r": reference.r, "Na-Na": reference.g["Na-Na"]}, runs
 
@@ -214,7 +215,8 @@ def build_report(profile: dict, inputs: Inputs, results, overwrite: bool = False
     paths = [*fig1_distributions(pool_q, selected, stems[0],
                                  projection(descriptors, rows)),
              *fig2_force_errors(main, extrapolation, stems[1]),
-             *fig3_rdf(reference_rdf, runs, settings["artifact_threshold"], stems[2])]
+             *fig3_rdf(reference_rdf, runs, settings["artifact_threshold"],
+                       profile["md"]["temperature"], stems[2])]
     labels: dict = {"note": labels_note(profile)}
     if inputs.labelled:
         labels.update(labeller=profile["label"]["calculator"],
@@ -289,7 +291,7 @@ def scales(profile: dict, pool_frames: int, pool_q: Quantities) -> dict:
     """What the run was made of, to state beside the seed's scale."""
     md, sel = profile["md"], profile["select"]
     return {
-        "ions_per_frame": int(8 * profile["system"]["repeat"] ** 3),
+        "ions_per_frame": ions(profile),
         "state_points": len(profile["sample"]["states"]),
         "pool_frames": pool_frames,
         "selection_sizes": sel["n"],
@@ -299,7 +301,7 @@ def scales(profile: dict, pool_frames: int, pool_q: Quantities) -> dict:
                         for family in in_report_order(profile["reproduce"]["train_n"])},
         "md": {"temperature_K": md["temperature"], "time_ps": md["time_ps"],
                "shortened_ps": profile["reproduce"]["md_time_ps"],
-               "ions": int(8 * profile["system"]["repeat"] ** 3)},
+               "ions": ions(profile)},
     }
 
 
