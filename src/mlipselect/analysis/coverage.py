@@ -62,3 +62,32 @@ def coverage(pool: np.ndarray, chosen, h: float, candidates=None) -> dict:
     centres = np.asarray(pool[np.asarray(chosen)], np.float64)
     return {"covering_radius": float(nearest.max()), "coverage": float((nearest <= h).mean()),
             "entropy": entropy(centres, h)}
+
+
+def pool_coverage(pool_path, selections, h: float | None = None,
+                  progress: bool = True) -> dict:
+    """How the selection files ``selections`` of the pool file ``pool_path`` cover it (what
+    ``mlipselect coverage`` reports): the pool's frames and entropy, the bandwidth ``h`` (default
+    :func:`bandwidth`), and per selection (by its path) its frames, :func:`coverage` numbers
+    and atoms per species."""
+    from mlipselect.descriptors import pool_descriptors
+    from mlipselect.pool.store import Pool
+    from mlipselect.provenance import selection_rows
+
+    with Pool(pool_path) as pool:
+        checksum = pool.checksum()
+        chosen = {str(path): selection_rows(path, checksum) for path in selections}
+        x = pool_descriptors(pool, progress=progress)
+        numbers, offsets = pool.atom_column("numbers"), pool.offsets
+    h = bandwidth(x) if h is None else h
+    species = np.unique(numbers)
+    entropy_pool, sampled = pool_entropy(x, h)
+    result: dict = {"pool": {"frames": len(x), "entropy": entropy_pool,
+                             "entropy_frames": sampled},
+                    "bandwidth": h, "selections": {}}
+    for name, rows in chosen.items():
+        found = np.concatenate([numbers[offsets[i]:offsets[i + 1]] for i in rows])
+        result["selections"][name] = {
+            "frames": len(rows), **coverage(x, rows, h),
+            "atoms": {int(s): int((found == s).sum()) for s in species}}
+    return result

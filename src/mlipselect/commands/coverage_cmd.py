@@ -26,43 +26,21 @@ def configure(p) -> None:
 def run(args) -> int:
     import json
 
-    import numpy as np
-
-    from mlipselect.analysis.coverage import bandwidth, coverage, pool_entropy
-    from mlipselect.descriptors import pool_descriptors
+    from mlipselect.analysis.coverage import pool_coverage
     from mlipselect.io import atomic_path, claim_output
-    from mlipselect.pool.store import Pool
-    from mlipselect.provenance import selection_rows
 
     if args.out is not None:
         claim_output(args.out, args.overwrite, inputs=[args.pool, *args.selections])
-    with Pool(args.pool) as pool:
-        checksum = pool.checksum()
-        chosen = {str(path): selection_rows(path, checksum) for path in args.selections}
-        x = pool_descriptors(pool, progress=args.progress)
-        numbers, offsets = pool.atom_column("numbers"), pool.offsets
-    h = bandwidth(x) if args.bandwidth is None else args.bandwidth
-    species = np.unique(numbers)
-
-    def atoms_of(rows) -> dict:
-        found = np.concatenate([numbers[offsets[i]:offsets[i + 1]] for i in rows])
-        return {int(s): int((found == s).sum()) for s in species}
-
-    pool_h, sampled = pool_entropy(x, h)
-    selections: dict[str, dict] = {}
-    result = {"pool": {"frames": len(x), "entropy": pool_h, "entropy_frames": sampled},
-              "bandwidth": h, "selections": selections}
-    print(f"{args.pool}: {len(x)} frames, bandwidth h = {h:.4g}, entropy {pool_h:.3f} nats "
-          f"(on {sampled} frames)")
+    result = pool_coverage(args.pool, args.selections, args.bandwidth, args.progress)
+    pool = result["pool"]
+    print(f"{args.pool}: {pool['frames']} frames, bandwidth h = {result['bandwidth']:.4g}, "
+          f"entropy {pool['entropy']:.3f} nats (on {pool['entropy_frames']} frames)")
     print(f"{'selection':40s} {'frames':>6s} {'radius':>8s} {'coverage':>8s} {'entropy':>8s}"
           "  atoms per species")
-    for name, rows in chosen.items():
-        numbers_of = atoms_of(rows)
-        entry = {"frames": len(rows), **coverage(x, rows, h), "atoms": numbers_of}
-        selections[name] = entry
-        print(f"{Path(name).name:40s} {len(rows):6d} {entry['covering_radius']:8.4f} "
+    for name, entry in result["selections"].items():
+        print(f"{Path(name).name:40s} {entry['frames']:6d} {entry['covering_radius']:8.4f} "
               f"{entry['coverage']:8.1%} {entry['entropy']:8.3f}  "
-              + ", ".join(f"Z={z}: {c}" for z, c in numbers_of.items()))
+              + ", ".join(f"Z={z}: {c}" for z, c in entry["atoms"].items()))
     if args.out is not None:
         with atomic_path(args.out) as tmp:
             Path(tmp).write_text(json.dumps(result, indent=1))
