@@ -61,7 +61,7 @@ def reference_runs(melt, tmp_path_factory):
         out = tmp / f"{engine}.extxyz"
         kwargs = ({"calculator": BMHTF(**REFERENCE)} if engine == "ase"
                   else {"reference": REFERENCE})
-        status = run_md(melt, out, settings, model="reference", progress=False, **kwargs)
+        status = run_md(melt, out, settings, model="reference", progress=False, **kwargs).status
         assert status["stable"] and status["engine"] == engine
         runs[engine] = ase.io.read(out, index=":")
     return runs
@@ -236,7 +236,7 @@ def test_guard_checks():
 def test_non_finite_forces_stop_the_run_and_keep_the_finite_frames(melt, tmp_path):
     out = tmp_path / "nan.extxyz"
     status = run_md(melt, out, md_settings(time_ps=1.0, stride=10), model="nan",
-                    calculator=Harmonic(melt.positions, nan_after=25), progress=False)
+                    calculator=Harmonic(melt.positions, nan_after=25), progress=False).status
     assert not status["stable"] and "non-finite" in status["reason"]
     assert status["steps"] == 25  # the 25th step's forces (26th call) are not finite
     frames = ase.io.read(out, index=":")
@@ -260,9 +260,10 @@ def test_interrupted_run_resumes_where_it_stopped(melt, tmp_path):
     with pytest.raises(InputError, match="other settings"):
         run_md(melt, resumed, {**settings, "stride": 5}, model="springs",
                calculator=Harmonic(melt.positions), progress=False)
-    status = run_md(melt, resumed, settings, model="springs",
-                    calculator=Harmonic(melt.positions), progress=False)
-    assert status["stable"] and status["frames"] == 11 and not partial.exists()
+    run = run_md(melt, resumed, settings, model="springs",
+                 calculator=Harmonic(melt.positions), progress=False)
+    assert run.status["stable"] and run.status["frames"] == 11 and not partial.exists()
+    assert (run.outcome.computed, run.outcome.reused) == (60, 40)  # steps 40..100 run now
     a, b = ase.io.read(whole, index=":"), ase.io.read(resumed, index=":")
     steps = list(range(0, 101, 10))
     assert [f.info["md_step"] for f in b] == [f.info["md_step"] for f in a] == steps
@@ -282,12 +283,13 @@ def test_a_finished_run_is_kept_and_another_run_is_refused(melt, tmp_path):
     first = md()
     data, status = out.read_bytes(), status_path(out).read_bytes()
     again = md()
-    assert again["already_done"] and again["frames"] == first["frames"]
+    assert again.outcome.already and not first.outcome.already
+    assert again.status == first.status
     assert (out.read_bytes(), status_path(out).read_bytes()) == (data, status)
     with pytest.raises(InputError, match="result of other work.*--overwrite"):
         md(stride=5)
     assert out.read_bytes() == data
-    assert md(stride=5, overwrite=True)["frames"] == 11 and out.read_bytes() != data
+    assert md(stride=5, overwrite=True).status["frames"] == 11 and out.read_bytes() != data
 
 
 def test_same_seed_same_trajectory(melt, tmp_path):

@@ -91,8 +91,8 @@ def test_replicas_follow_the_single_runs_of_the_same_seeds(tmp_path):
     settings = md_settings(time_ps=0.2, stride=50, min_distance=0.05, max_temperature_factor=5)
     starts = [melt_start(seed) for seed in range(3)]
     outs = [tmp_path / f"batch{k}.extxyz" for k in range(3)]
-    batch = run_replicas(starts, outs, settings, [5, 6, 7], model="m", batched=model.batched(),
-                         progress=False)
+    batch = [run.status for run in run_replicas(starts, outs, settings, [5, 6, 7], model="m",
+                                                batched=model.batched(), progress=False)]
     assert [s["steps"] for s in batch] == [100] * 3 and all(s["stable"] for s in batch)
     for k, start in enumerate(starts):
         single = tmp_path / f"single{k}.extxyz"
@@ -154,8 +154,9 @@ def test_a_stopped_replica_leaves_and_the_others_go_on(tmp_path):
     starts = [melt_start(seed, temperature=300.0) for seed in range(3)]
     starts[1].positions[1] = starts[1].positions[0] + [1.2, 0.0, 0.0]  # ions 1.2 A apart
     outs = [tmp_path / f"r{k}.extxyz" for k in range(3)]
-    statuses = run_replicas(starts, outs, md_settings(thermostat="nve", time_ps=0.1, stride=10),
-                            [0, 1, 2], model="s", batched=SpringsBatch(starts), progress=False)
+    statuses = [run.status for run in run_replicas(
+        starts, outs, md_settings(thermostat="nve", time_ps=0.1, stride=10), [0, 1, 2],
+        model="s", batched=SpringsBatch(starts), progress=False)]
     assert [s["stable"] for s in statuses] == [True, False, True]
     assert "shortest distance 1.20 A below 1.50 A" in statuses[1]["reason"]
     assert statuses[1]["steps"] == 0 and statuses[1]["frames"] == 1
@@ -169,11 +170,12 @@ def test_guard_schedule_and_reasons_match_the_single_engine(tmp_path):
     starts = [melt_start(seed, temperature=300.0) for seed in range(2)]
     settings = md_settings(thermostat="nve", time_ps=0.1, stride=10)
     outs = [tmp_path / f"r{k}.extxyz" for k in range(2)]
-    statuses = run_replicas(starts, outs, settings, [0, 1], model="s",
-                            batched=SpringsBatch(starts, nan_image=1, nan_after=26),
-                            progress=False)
+    statuses = [run.status for run in run_replicas(
+        starts, outs, settings, [0, 1], model="s",
+        batched=SpringsBatch(starts, nan_image=1, nan_after=26), progress=False)]
     single = run_md(starts[1], tmp_path / "single.extxyz", {**settings, "seed": 1}, model="s",
-                    calculator=Harmonic(starts[1].positions, nan_after=26), progress=False)
+                    calculator=Harmonic(starts[1].positions, nan_after=26),
+                    progress=False).status
     assert statuses[0]["stable"] and statuses[0]["steps"] == 50
     assert not statuses[1]["stable"] and statuses[1]["reason"] == single["reason"]
     assert statuses[1]["steps"] == single["steps"] == 26  # the 27th call: step 26
@@ -231,10 +233,11 @@ def test_an_interrupted_batch_resumes_every_replica_where_it_stopped(tmp_path):
         assert not out.exists()
         assert len(ase.io.read(partial, index=":", format="extxyz")) == 5  # steps 0..40
     again = SpringsBatch(starts)
-    statuses = run_replicas(starts, outs, settings, [0, 1, 2], model="s", batched=again,
-                            progress=False)
-    assert statuses[2]["already_done"] and not statuses[2]["stable"]
-    assert [s["frames"] for s in statuses[:2]] == [11, 11] and again.calls == 1 + 60
+    runs = run_replicas(starts, outs, settings, [0, 1, 2], model="s", batched=again,
+                        progress=False)
+    assert runs[2].outcome.already and not runs[2].status["stable"]
+    assert [(r.outcome.computed, r.outcome.reused) for r in runs[:2]] == [(60, 40)] * 2
+    assert [r.status["frames"] for r in runs[:2]] == [11, 11] and again.calls == 1 + 60
     for a, b in zip(whole[:2], outs[:2], strict=True):
         fa, fb = ase.io.read(a, index=":"), ase.io.read(b, index=":")
         assert [f.info["md_step"] for f in fb] == list(range(0, 101, 10))

@@ -65,11 +65,12 @@ def run(args) -> int:
     seeds = replica_seeds(args.seed or [settings["seed"]], len(args.out))
     print(f"md {args.model}: {len(args.out)} run(s) of {settings['time_ps']} ps at "
           f"{settings['temperature']} K ({settings['thermostat']})")
-    statuses = simulate(starts, args.out, settings, seeds, args.model, model=model,
-                        reference=dict(profile["reference"]), engine=args.engine,
-                        progress=args.progress, overwrite=args.overwrite)
-    for out, status in zip(args.out, statuses, strict=True):
-        if status.get("already_done"):
+    runs = simulate(starts, args.out, settings, seeds, args.model, model=model,
+                    reference=dict(profile["reference"]), engine=args.engine,
+                    progress=args.progress, overwrite=args.overwrite)
+    for out, run in zip(args.out, runs, strict=True):
+        status = run.status
+        if run.outcome.already:
             print(f"md {args.model}: {out} already holds this run; nothing to do")
         elif status["stable"]:
             print(f"md {args.model}: completed {status['time_ps']:g} ps "

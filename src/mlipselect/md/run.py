@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import time
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -31,6 +32,8 @@ from tqdm.auto import tqdm
 from mlipselect.config import check_md
 from mlipselect.errors import InputError
 from mlipselect.io import (
+    ALREADY,
+    Outcome,
     OutputExistsError,
     appending,
     atomic_path,
@@ -115,6 +118,16 @@ def _resume_point(fh, partial: Path, key: str, overwrite: bool) -> Atoms | None:
     return ase.io.read(partial, index=-1, format="extxyz")
 
 
+@dataclass(frozen=True)
+class MDRun:
+    """An MD run's ``status`` (as :func:`read_status` reads it) and what this call did:
+    ``outcome.computed`` steps run now, ``outcome.reused`` steps an interrupted run had
+    already made, ``outcome.already`` when the trajectory held the finished run."""
+
+    status: dict
+    outcome: Outcome
+
+
 class _Trajectory:
     """One run's files: the partial trajectory it writes as frames come (and resumes from
     after an interruption) and, when it ends, its status and the finished trajectory."""
@@ -132,11 +145,11 @@ class _Trajectory:
         self.step = self.frames = self.first_step = 0
         self.began = time.perf_counter()
 
-    def finished(self) -> dict | None:
-        """Claim the output; the status of this very run when ``out`` already holds it."""
+    def finished(self) -> MDRun | None:
+        """Claim the output; this very run when ``out`` already holds it."""
         if claim_output(self.out, self.overwrite, done=lambda p: _run_of(p) == self.key
                         and status_path(p).is_file()):
-            return {**read_status(self.out), "already_done": True}
+            return MDRun(read_status(self.out), ALREADY)
         return None
 
     def open(self, stack: ExitStack) -> Atoms:
@@ -163,8 +176,8 @@ class _Trajectory:
         self.fh.flush()
         self.frames += 1
 
-    def finish(self, reason: str | None) -> dict:
-        """Write the status and make the trajectory final; the status."""
+    def finish(self, reason: str | None) -> MDRun:
+        """Write the status and make the trajectory final."""
         wall_s = time.perf_counter() - self.began
         status: dict[str, Any] = {
             "stable": reason is None,
@@ -182,7 +195,8 @@ class _Trajectory:
         with atomic_path(status_path(self.out)) as tmp:
             tmp.write_text(json.dumps(status, indent=2) + "\n")
         commit_file(self.partial, self.out)
-        return status
+        return MDRun(status, Outcome(computed=self.step - self.first_step,
+                                     reused=self.first_step))
 
 
 def _checked(settings: dict, calculator, reference, batched, model: str,
@@ -198,8 +212,8 @@ def _checked(settings: dict, calculator, reference, batched, model: str,
 
 def run_md(start: Atoms, out, settings: dict, model: str, calculator=None,
            reference: dict | None = None, progress: bool = True,
-           overwrite: bool = False, potential: dict | None = None, species=None) -> dict:
-    """Run MD from ``start`` and write the trajectory to ``out`` (extxyz); return the status.
+           overwrite: bool = False, potential: dict | None = None, species=None) -> MDRun:
+    """Run MD from ``start`` and write the trajectory to ``out`` (extxyz).
 
     Parameters
     ----------
@@ -232,9 +246,8 @@ def run_md(start: Atoms, out, settings: dict, model: str, calculator=None,
 
     Returns
     -------
-    dict
-        The status (:func:`read_status`), with ``"already_done": True`` when ``out`` already
-        held this run and nothing was done.
+    MDRun
+        The run's status (:func:`read_status`) and what this call did.
     """
     settings, species = _checked(settings, calculator, reference, None, model, species)
     check_start(start, species, f"the start of {out}")
@@ -274,7 +287,7 @@ def run_md(start: Atoms, out, settings: dict, model: str, calculator=None,
 
 def run_replicas(starts: list[Atoms], outs: list, settings: dict, seeds: list[int],
                  model: str, batched, progress: bool = True, overwrite: bool = False,
-                 potential: dict | None = None, species=None) -> list[dict]:
+                 potential: dict | None = None, species=None) -> list[MDRun]:
     """Run MD of many replicas of one model as one batch (:mod:`mlipselect.md.batched`): one
     model call per step for every replica still running.
 
@@ -292,8 +305,8 @@ def run_replicas(starts: list[Atoms], outs: list, settings: dict, seeds: list[in
 
     Returns
     -------
-    list of dict
-        Each replica's status, in the order of ``outs``.
+    list of MDRun
+        Each replica's run, in the order of ``outs``.
     """
     from mlipselect.md.batched import BatchedEngine
 
@@ -307,8 +320,8 @@ def run_replicas(starts: list[Atoms], outs: list, settings: dict, seeds: list[in
     runs = [_Trajectory(start, out, {**settings, "seed": int(seed)}, model, "batched",
                         potential, overwrite)
             for start, out, seed in zip(starts, outs, seeds, strict=True)]
-    statuses = [run.finished() for run in runs]
-    slots = [k for k, status in enumerate(statuses) if status is None]
+    results = [run.finished() for run in runs]
+    slots = [k for k, result in enumerate(results) if result is None]
     todo = [runs[k] for k in slots]
     guard = Guard(settings["min_distance"],
                   settings["max_temperature_factor"] * settings["temperature"])
@@ -318,7 +331,7 @@ def run_replicas(starts: list[Atoms], outs: list, settings: dict, seeds: list[in
     with ExitStack() as stack:
         states = [run.open(stack) for run in todo]
         if not todo:
-            return cast(list[dict], statuses)
+            return cast(list[MDRun], results)
         engine = BatchedEngine(states, batched, settings, [r.thermostat_seed for r in todo])
         since_distance = [0] * len(todo)
 
@@ -332,7 +345,7 @@ def run_replicas(starts: list[Atoms], outs: list, settings: dict, seeds: list[in
                     if reason is None or _finite(frame):
                         run.write(frame)
                 if reason is not None or run.step >= run.total:
-                    statuses[slots[member]] = run.finish(reason)
+                    results[slots[member]] = run.finish(reason)
                     leaving.append(b)
             if leaving:
                 engine.remove(leaving)
@@ -356,7 +369,7 @@ def run_replicas(starts: list[Atoms], outs: list, settings: dict, seeds: list[in
                         since_distance[member] = 0
                 bar.update(len(engine.members))
                 record(engine.check(guard, check_distance), write)
-    return cast(list[dict], statuses)
+    return cast(list[MDRun], results)
 
 
 def read_starts(path, indices: list[int], outs: list, model_dir=None) -> list[Atoms]:
@@ -395,7 +408,7 @@ def replica_seeds(seeds: list[int], runs: int) -> list[int]:
 
 def simulate(starts: list[Atoms], outs: list, settings: dict, seeds: list[int], name: str,
              model=None, reference: dict | None = None, engine: str | None = None,
-             progress: bool = True, overwrite: bool = False) -> list[dict]:
+             progress: bool = True, overwrite: bool = False) -> list[MDRun]:
     """MD runs of a trained model, or of the BMHTF reference, by the engine that suits it.
 
     Parameters
@@ -403,7 +416,7 @@ def simulate(starts: list[Atoms], outs: list, settings: dict, seeds: list[int], 
     starts, outs, seeds : list
         One start, trajectory and thermostat seed per run (see :func:`run_replicas`).
     name : str
-        Names the potential in the statuses (a model directory, or ``reference``).
+        Names the potential in the runs' statuses (a model directory, or ``reference``).
     model : mlipselect.models.Potential, optional
         The potential; None runs the reference with the ``reference`` settings.
     engine : str, optional
@@ -414,8 +427,8 @@ def simulate(starts: list[Atoms], outs: list, settings: dict, seeds: list[int], 
 
     Returns
     -------
-    list of dict
-        Each run's status (:func:`read_status`), in the order of ``outs``.
+    list of MDRun
+        Each run, in the order of ``outs``.
     """
     batched = model.batched() if model is not None else None
     if engine is None:
