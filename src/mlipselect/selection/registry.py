@@ -25,13 +25,13 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import UnionType
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from mlipselect.errors import InputError
 from mlipselect.pool.store import Pool
-from mlipselect.selection.frames import as_frames
+from mlipselect.selection.frames import Frames, as_frames
 from mlipselect.selection.kernels import candidate_mask
 
 ENTRY_POINTS = "mlipselect.selection"
@@ -84,12 +84,21 @@ class Option:
                          f"{getattr(self.type, '__name__', str(self.type))}, got {text!r}")
 
 
+class SelectionMethod(Protocol):
+    """What a registered method is: ``n`` frame indices of ``frames``, none of ``exclude``,
+    for ``seed`` and the method's options (and, for an ordered method, ``selected``: frames
+    to keep first). :func:`select` checks ``n`` and ``exclude`` before it calls one."""
+
+    def __call__(self, frames: Frames, n: int, seed: int, exclude,
+                 **options: Any) -> np.ndarray: ...
+
+
 @dataclass(frozen=True)
 class Method:
     """A registered method: its function and its options."""
 
     name: str
-    run: Callable[..., np.ndarray]
+    run: SelectionMethod
     summary: str
     options: tuple[Option, ...] = ()
     ordered: bool = False
@@ -207,7 +216,7 @@ def select(frames, method: str, n: int, seed: int = 0, exclude=None, selected=No
         if isinstance(frames, str | Path):
             frames = stack.enter_context(Pool(frames))
         table = as_frames(frames)
-        candidate_mask(len(table), n, exclude, table.source)
+        mask = candidate_mask(len(table), n, exclude, table.source)
         empty = np.flatnonzero(table.n_atoms == 0)
         if empty.size:
             raise InputError(f"{table.source}: frame {empty[0]} has no atoms")
@@ -217,7 +226,6 @@ def select(frames, method: str, n: int, seed: int = 0, exclude=None, selected=No
             raise InputError(f"selection method '{method}' cannot extend a selection (it "
                              "picks all frames at once); select the larger number afresh")
         selected = np.asarray(selected, dtype=np.int64)
-        mask = candidate_mask(len(table), n, exclude, table.source)
         inside = ((selected >= 0) & (selected < len(table))).all()
         if (not inside or len(np.unique(selected)) != len(selected) or len(selected) > n
                 or not mask[selected].all()):
