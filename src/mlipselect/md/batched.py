@@ -118,14 +118,16 @@ class BatchedEngine:
 
     # -- layout --------------------------------------------------------------------------
     def _index(self) -> None:
-        """Each atom's image (position of its replica in the batch) and each replica's first
-        atom."""
+        """Each atom's image (position of its replica in the batch), each replica's first
+        atom and total mass."""
         dev = self.positions.device
         self.image = torch.repeat_interleave(torch.arange(len(self.sizes), device=dev),
                                              self.sizes)
         self.first = torch.cumsum(self.sizes, 0) - self.sizes
         self._first = self.first.tolist()
         self._sizes = self.sizes.tolist()
+        self.total_mass = torch.zeros(len(self.sizes), dtype=torch.float64, device=dev) \
+            .index_add_(0, self.image, self.masses)
 
     def _atoms(self, k: int) -> slice:
         return slice(self._first[k], self._first[k] + self._sizes[k])
@@ -134,11 +136,12 @@ class BatchedEngine:
         return replica_pairs(self.positions[self._atoms(k)], self.cells[k], self.listed)
 
     def _all_pairs(self):
-        """The listed pairs of every replica, in batch-wide atom indices."""
+        """The listed pairs of every replica, in batch-wide atom indices, with their offsets
+        and the replica each belongs to."""
         if self._joined is None:
             i = torch.cat([p[0] + f for p, f in zip(self.pairs, self._first, strict=True)])
             j = torch.cat([p[1] + f for p, f in zip(self.pairs, self._first, strict=True)])
-            self._joined = (i, j, torch.cat([p[2] for p in self.pairs]))
+            self._joined = (i, j, torch.cat([p[2] for p in self.pairs]), self.image[i])
         return self._joined
 
     def _per_replica(self, values: torch.Tensor, reduce: str, empty: float,
@@ -163,18 +166,16 @@ class BatchedEngine:
         """Energies and forces at the current positions (each replica's net force removed, so
         its total momentum stays zero), and each replica's shortest distance."""
         self._refresh_pairs()
-        i, j, offsets = self._all_pairs()
+        i, j, offsets, image = self._all_pairs()
         separation = self.positions[j] - self.positions[i] + offsets
-        squared = (separation**2).sum(1)
-        self.shortest = self._per_replica(squared, "amin", math.inf, self.image[i]).sqrt()
+        squared = torch.einsum("pk,pk->p", separation, separation)
+        self.shortest = self._per_replica(squared, "amin", math.inf, image).sqrt()
         near = squared < self.potential.cutoff**2
         energies, forces = self.potential(self.numbers, self.positions, i[near], j[near],
                                           offsets[near], self.image, self.sizes)
         forces = forces.to(torch.float64)
         net = torch.zeros_like(self.cells[:, 0]).index_add_(0, self.image, forces)
-        total_mass = torch.zeros_like(self.sizes, dtype=torch.float64).index_add_(
-            0, self.image, self.masses)
-        self.forces = forces - self.masses[:, None] * (net / total_mass[:, None])[self.image]
+        self.forces = forces - self.masses[:, None] * (net / self.total_mass[:, None])[self.image]
         self.energies = energies.to(torch.float64)
 
     def kinetic(self) -> torch.Tensor:
