@@ -69,6 +69,9 @@ SCHEMA: dict[str, dict] = {
             "energy_weight": 0.05,  # loss = w_E * MSE(E/atom) + w_F * MSE(F), in units of
             "forces_weight": 0.95,  # the training set's RMS force component
             "validation_fraction": 0.1,
+            # NAME: {base: SIZE, KEY: VALUE, ...}: a size with some settings changed (e.g. a
+            # GPR without its ZBL core, core_outer: 0), trained only where MD asks for it
+            "variants": {},
         },
         # Sparse GPR on SOAP power spectra (featomic); see mlipselect.models.gpr.
         "gpr": {
@@ -92,6 +95,7 @@ SCHEMA: dict[str, dict] = {
             "pair_sigma": 1.0,
             "core_inner": 1.0,
             "core_outer": 2.0,
+            "variants": {},
         },
     },
     # the labeller of the training and test frames: "reference" keeps the pool's own BMHTF
@@ -122,14 +126,18 @@ SCHEMA: dict[str, dict] = {
     },
     "reproduce": {
         "train_n": {"nn": 32, "gpr": 16},  # which selection size each model family trains on
-        "md_models": {"nn": "small"},  # family -> size driving the MD comparison
+        # a model trains with its selection's seed plus this offset: the same training seed
+        # for every method at a selection seed (methods compare in pairs), drawn from a
+        # stream apart from the selection's own
+        "train_seed_offset": 1000,
+        # MODEL-SIZE (a size or a variant of train.<family>) -> the MD its models drive:
+        # `seeds`, the selection seeds whose models run (default select.seeds); `runs` per
+        # model (default 1), each from its own frame of md_start_state with fresh
+        # Maxwell-Boltzmann momenta; `time_ps` where shorter than md.time_ps (the report
+        # states the shortening)
+        "md_models": {"nn-small": {}},
         "md_methods": ["energy", "atomic-energies"],  # the seed's F3 compares these two
-        "md_seeds": [0],  # selection seeds whose models drive MD
-        "md_velocity_seeds": [0],  # MD runs per model, by thermostat seed
-        "md_start_state": "melt-1400K",  # MD starts from this state point's last frame
-        # family -> MD length (ps) where it must be shorter than md.time_ps (a family too
-        # slow for the full run on one node; the report states the shortening)
-        "md_time_ps": {},
+        "md_start_state": "melt-1400K",  # MD starts from frames of this state point
         # threads of each training, evaluation and MD job (torch's too): 1 runs as many jobs
         # side by side as there are cores, which beats threading small models
         "threads": 1,
@@ -149,6 +157,10 @@ STATE_KEYS: dict[str, type | tuple[type, ...]] = {
 POSITIVE, AT_LEAST_1, NON_NEGATIVE = (lambda v: v > 0, "> 0"), (lambda v: v >= 1, ">= 1"), \
     (lambda v: v >= 0, ">= 0")
 FRACTION = (lambda v: 0 < v < 1, "between 0 and 1")
+RANGES_SEEDS = (lambda v: all(isinstance(k, int) and not isinstance(k, bool) and k >= 0
+                              for k in v), "a list of integers >= 0")
+MD_MODEL_KEYS: dict[str, Any] = {"seeds": [0], "runs": 1, "time_ps": 1.0}
+"""What ``reproduce.md_models.MODEL-SIZE`` may give, with a value of each key's type."""
 RANGES: dict[str, tuple] = {
     "system.repeat": AT_LEAST_1, "system.lattice_constant": POSITIVE,
     "reference.cutoff": POSITIVE, "reference.accuracy": POSITIVE,
@@ -162,8 +174,7 @@ RANGES: dict[str, tuple] = {
     "test.seed": NON_NEGATIVE, "test.production_ps": POSITIVE, "test.every": AT_LEAST_1,
     "select.n": (lambda v: all(isinstance(k, int) and not isinstance(k, bool) and k >= 1
                                for k in v), "a list of integers >= 1"),
-    "select.seeds": (lambda v: all(isinstance(k, int) and not isinstance(k, bool) and k >= 0
-                                   for k in v), "a list of integers >= 0"),
+    "select.seeds": RANGES_SEEDS,
     "select.methods": (lambda v: all(isinstance(k, str) for k in v), "a list of names"),
     "train.nn.epochs": AT_LEAST_1, "train.nn.batch_size": AT_LEAST_1, "train.nn.lr": POSITIVE,
     "train.nn.lr_factor": FRACTION, "train.nn.lr_patience": NON_NEGATIVE,
@@ -184,7 +195,9 @@ RANGES: dict[str, tuple] = {
     "rdf.rmax": POSITIVE, "rdf.bins": AT_LEAST_1, "rdf.blocks": AT_LEAST_1,
     "report.artifact_threshold": NON_NEGATIVE,
     "report.tail_percent": (lambda v: 0 < v < 50, "between 0 and 50"),
-    "reproduce.threads": AT_LEAST_1,
+    "reproduce.threads": AT_LEAST_1, "reproduce.train_seed_offset": NON_NEGATIVE,
+    "reproduce.md_models.seeds": RANGES_SEEDS,
+    "reproduce.md_models.runs": AT_LEAST_1, "reproduce.md_models.time_ps": POSITIVE,
 }
 """The values each profile key may take (beyond its type), checked at load: a profile that
 would fail mid-run is refused before any job is planned. ``train.F.sizes.K`` holds for every
@@ -306,6 +319,8 @@ def _family(path, family: str, given: dict) -> dict:
         for key, value in size.items():
             _check_type(path, f"train.{family}.sizes.{name}.{key}", value, template[key],
                         rule=f"train.{family}.sizes.{key}")
+    for name, variant in settings["variants"].items():
+        _variant(path, f"train.{family}.variants.{name}", variant, settings, template)
     if settings.get("core_outer", 1) < settings.get("core_inner", 0):
         raise ProfileError(f"{path}: train.{family}.core_outer must not be below core_inner")
     if "smoothing" in settings:  # a SOAP cutoff must exceed its smoothing width
@@ -314,6 +329,32 @@ def _family(path, family: str, given: dict) -> dict:
                 raise ProfileError(f"{path}: train.{family}.sizes.{name}.cutoff must be above "
                                    f"train.{family}.smoothing ({settings['smoothing']} A)")
     return settings
+
+
+def _variant(path, where: str, variant, settings: dict, template: dict) -> None:
+    """A variant of a size: ``base`` names a size of ``settings``; every other key is a key of
+    the family or of its sizes, with that key's type."""
+    if not isinstance(variant, dict) or variant.get("base") not in settings["sizes"]:
+        raise ProfileError(f"{path}: {where} must be a mapping whose 'base' names a size "
+                           f"({', '.join(settings['sizes'])})")
+    family_keys = {k: v for k, v in settings.items() if k not in ("sizes", "variants")}
+    for key, value in variant.items():
+        if key == "base":
+            continue
+        if key not in family_keys and key not in template:
+            raise ProfileError(f"{path}: {where}: unknown key '{key}' (known: "
+                               f"{', '.join([*template, *family_keys])})")
+        _check_type(path, f"{where}.{key}", value, template.get(key, family_keys.get(key)),
+                    rule=f"{where.split('.variants')[0]}.{'sizes.' if key in template else ''}"
+                         f"{key}")
+
+
+def frames_per_state(profile: dict, test: bool = False) -> int:
+    """Frames the sampler keeps at each state point of the pool (of the test sets with
+    ``test``)."""
+    cfg = profile["test"] if test else profile["sample"]
+    steps = round(cfg["production_ps"] * 1000 / profile["sample"]["timestep_fs"])
+    return max(1, steps // int(cfg["every"]))
 
 
 def check_md(settings: dict) -> dict:
@@ -351,22 +392,42 @@ def check_reproduction(profile: dict) -> None:
          f"reproduce.train_n {cfg['train_n']} must be among select.n {sel['n']}"),
         (set(cfg["md_methods"]) <= set(sel["methods"]),
          f"reproduce.md_methods must be among select.methods {sel['methods']}"),
-        (set(cfg["md_seeds"]) <= set(sel["seeds"]),
-         f"reproduce.md_seeds must be among select.seeds {sel['seeds']}"),
-        (set(cfg["md_time_ps"]) <= set(cfg["md_models"])
-         and all(isinstance(t, (int, float)) and 0 < t <= profile["md"]["time_ps"]
-                 for t in cfg["md_time_ps"].values()),
-         f"reproduce.md_time_ps {cfg['md_time_ps']} must give families of reproduce.md_models "
-         f"a length in ps up to md.time_ps ({profile['md']['time_ps']})"),
-        (set(cfg["md_models"]) <= set(cfg["train_n"]),
-         "reproduce.md_models must name model families of reproduce.train_n"),
-        (all(size in profile["train"][family]["sizes"]
-             for family, size in cfg["md_models"].items() if family in profile["train"]),
-         f"reproduce.md_models {cfg['md_models']} must name sizes of train.<family>.sizes"),
     ]
     for ok, message in checks:
         if not ok:
             raise ProfileError(f"{path}: {message}")
+    starts = 0
+    for model, md in cfg["md_models"].items():
+        where = f"{path}: reproduce.md_models.{model}"
+        family, _, size = model.partition("-")
+        if family not in cfg["train_n"] or family not in profile["train"]:
+            raise ProfileError(f"{where}: '{model}' must be FAMILY-SIZE with a family of "
+                               f"reproduce.train_n ({', '.join(cfg['train_n'])})")
+        known = [*profile["train"][family]["sizes"], *profile["train"][family]["variants"]]
+        if size not in known:
+            raise ProfileError(f"{where}: no {family} size or variant '{size}' (known: "
+                               f"{', '.join(known)})")
+        if not isinstance(md, dict) or set(md) - set(MD_MODEL_KEYS):
+            raise ProfileError(f"{where}: a mapping with keys among {', '.join(MD_MODEL_KEYS)}")
+        for key, value in md.items():
+            _check_type(path, f"reproduce.md_models.{model}.{key}", value,
+                        MD_MODEL_KEYS[key], rule=f"reproduce.md_models.{key}")
+        if md.get("time_ps", 0) > profile["md"]["time_ps"]:
+            raise ProfileError(f"{where}.time_ps ({md['time_ps']}) must be up to md.time_ps "
+                               f"({profile['md']['time_ps']})")
+        starts = max(starts, len(md.get("seeds", sel["seeds"])) * md.get("runs", 1))
+    from mlipselect.models.base import batches_md
+
+    batched = {model: md.get("runs", 1) for model, md in cfg["md_models"].items()
+               if batches_md(model.partition("-")[0])}
+    if len(set(batched.values())) > 1:
+        raise ProfileError(f"{path}: reproduce.md_models: models whose family runs MD as one "
+                           f"batch must have as many runs each (one workflow rule makes a "
+                           f"model's runs): {batched}")
+    if starts > frames_per_state(profile):
+        raise ProfileError(f"{path}: reproduce.md_models ask for {starts} runs of one model size "
+                           f"and method, each from its own frame, but "
+                           f"{cfg['md_start_state']} holds {frames_per_state(profile)} frames")
 
 
 def check_selection_options(options: dict, path) -> None:

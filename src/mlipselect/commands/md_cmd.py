@@ -30,6 +30,9 @@ def configure(p) -> None:
     p.add_argument("--start-frame", type=int, nargs="+", default=[-1], metavar="INDEX",
                    help="the frame of --start each run starts from: one index for all, or one "
                         "per --out (default: the last frame)")
+    p.add_argument("--fresh-momenta", action="store_true",
+                   help="draw Maxwell-Boltzmann momenta from each run's seed even where the "
+                        "start frame has momenta (independent runs from correlated frames)")
     p.add_argument("--out", required=True, type=Path, nargs="+",
                    help="trajectories to write (extxyz), one per run")
     p.add_argument("--temperature", type=float, help="target temperature, K")
@@ -61,7 +64,7 @@ def run(args) -> int:
 
         model = load_model(args.model)
     starts = read_starts(args.start, args.start_frame, args.out,
-                         None if model is None else args.model)
+                         None if model is None else args.model, momenta=not args.fresh_momenta)
     seeds = replica_seeds(args.seed or [settings["seed"]], len(args.out))
     print(f"md {args.model}: {len(args.out)} run(s) of {settings['time_ps']} ps at "
           f"{settings['temperature']} K ({settings['thermostat']})")

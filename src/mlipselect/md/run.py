@@ -372,9 +372,12 @@ def run_replicas(starts: list[Atoms], outs: list, settings: dict, seeds: list[in
     return cast(list[MDRun], results)
 
 
-def read_starts(path, indices: list[int], outs: list, model_dir=None) -> list[Atoms]:
+def read_starts(path, indices: list[int], outs: list, model_dir=None,
+                momenta: bool = True) -> list[Atoms]:
     """The start of each run in ``outs``: frame ``indices[k]`` of ``path`` (one index serves
-    every run); none of ``outs`` may be ``path`` or the model directory ``model_dir``."""
+    every run), with its momenta, or without them (``momenta`` False: each run then draws
+    Maxwell-Boltzmann momenta from its seed); none of ``outs`` may be ``path`` or the model
+    directory ``model_dir``."""
     from mlipselect.io import check_not_input
 
     if len(indices) not in (1, len(outs)):
@@ -392,7 +395,10 @@ def read_starts(path, indices: list[int], outs: list, model_dir=None) -> list[At
     for index in indices * (len(outs) // len(indices)):
         if not -len(frames) <= index < len(frames):
             raise InputError(f"{path}: no frame {index} (it holds {len(frames)})")
-        starts.append(frames[index])
+        start = frames[index].copy()
+        if not momenta:
+            start.set_momenta(np.zeros((len(start), 3)))
+        starts.append(start)
     return starts
 
 

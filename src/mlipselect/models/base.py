@@ -190,16 +190,19 @@ def in_report_order(names) -> list[str]:
 
 
 def family_settings(profile: dict, family: str, size: str | None = None) -> dict:
-    """The ``train.<family>`` settings of a loaded ``profile`` with ``size`` (the first size
-    when None) resolved: the result has ``size`` (its name) and the size's keys in place of
-    ``sizes``."""
+    """The ``train.<family>`` settings of a loaded ``profile`` with ``size`` (a size or a
+    variant; the first size when None) resolved: the result has ``size`` (its name) and the
+    size's keys (a variant's changes over its base size's) in place of ``sizes``."""
     registered_family(family)
     settings = copy.deepcopy(profile["train"][family])
-    sizes = settings.pop("sizes")
+    sizes, variants = settings.pop("sizes"), settings.pop("variants", {})
     name = size if size is not None else next(iter(sizes))
+    if name in variants:
+        changed = {k: v for k, v in variants[name].items() if k != "base"}
+        return {"size": name, **settings, **sizes[variants[name]["base"]], **changed}
     if name not in sizes:
         raise InputError(f"{profile.get('path', 'profile')}: no {family} size named '{name}' "
-                         f"(known: {', '.join(sizes)})")
+                         f"(known: {', '.join([*sizes, *variants])})")
     return {"size": name, **settings, **sizes[name]}
 
 

@@ -28,16 +28,15 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from itertools import product
 from pathlib import Path
 
 import numpy as np
 
-from mlipselect.config import ions
+from mlipselect.config import frames_per_state, ions
 from mlipselect.io import work_key
 from mlipselect.models.base import batches_md, peak_memory_mb, registered_family
 from mlipselect.study.claims import STRUCTURE
-from mlipselect.study.plan import Plan, selection_name
+from mlipselect.study.plan import Plan, selection_parts
 
 DAY_S = 86_400.0
 CALIBRATION_FRAMES = 4
@@ -108,8 +107,8 @@ def _single_point(pool_path: str, profile: dict, labeller: str) -> dict:
 def model_costs(family: str, frames: list, profile: dict, size: str) -> dict:
     """Costs of one model size on whatever device it picks: training seconds per frame (per
     epoch where the family trains in epochs, else per fit), seconds per energy+forces call,
-    seconds per guarded NVT step of one MD job (all of a model's ``md_velocity_seeds`` runs
-    as one batch where the family batches MD, else one run) and peak memory."""
+    seconds per guarded NVT step of one MD job (``md_batch_runs(profile)`` runs as one batch
+    where the family batches MD, else one run) and peak memory."""
     from mlipselect.config import SCHEMA
     from mlipselect.md.batched import BatchedEngine
     from mlipselect.md.engines import AseEngine
@@ -138,7 +137,7 @@ def model_costs(family: str, frames: list, profile: dict, size: str) -> dict:
     settings = {**SCHEMA["md"], "temperature": profile["md"]["temperature"],
                 "timestep_fs": profile["md"]["timestep_fs"]}
     batched = model.batched()
-    runs = max(1, len(profile["reproduce"]["md_velocity_seeds"])) if batched is not None else 1
+    runs = md_batch_runs(profile) if batched is not None else 1
     starts = [starting_state(frames[k % len(frames)], settings["temperature"], k)
               for k in range(runs)]
     guard = Guard(settings["min_distance"], 1e9)
@@ -221,7 +220,7 @@ def calibration_key(profile: dict) -> str:
                  "settings": {k: profile[k] for k in ("system", "reference", "label", "train",
                                                       "md")},
                  # an MD step is measured for one job: all of a model's runs, batched
-                 "md_runs_per_job": len(profile["reproduce"]["md_velocity_seeds"])}
+                 "md_runs_per_job": md_batch_runs(profile)}
     return work_key(described)
 
 
@@ -259,10 +258,17 @@ def calibrate(profile: dict, progress=print) -> dict:
     return costs
 
 
-def _frames_per_state(profile: dict, test: bool = False) -> int:
-    cfg = profile["test"] if test else profile["sample"]
-    steps = round(cfg["production_ps"] * 1000 / profile["sample"]["timestep_fs"])
-    return max(1, steps // int(cfg["every"]))
+def _costs_of(costs: dict, profile: dict, model: str) -> dict:
+    """The calibrated costs of ``MODEL-SIZE``; a variant costs what its base size does."""
+    family, size = model.split("-", 1)
+    base = profile["train"][family]["variants"].get(size, {}).get("base", size)
+    return costs["models"][f"{family}-{base}"]
+
+
+def md_batch_runs(profile: dict) -> int:
+    """The runs of the largest MD batch: calibration measures a batch of this many (a smaller
+    batch is costed in proportion, as on CPUs)."""
+    return max([md.get("runs", 1) for md in profile["reproduce"]["md_models"].values()] or [1])
 
 
 def jobs(plan: Plan, costs: dict) -> list[Job]:
@@ -283,8 +289,8 @@ def jobs(plan: Plan, costs: dict) -> list[Job]:
             out.append(Job("sample_test_state" if test else "sample_state", state["name"],
                            start + steps * step, costs["sample"]["memory_mb"]))
     # stage 1: pool, selections and labels
-    pool_frames = len(cfg["states"]) * _frames_per_state(profile)
-    per_test = _frames_per_state(profile, test=True)
+    pool_frames = len(cfg["states"]) * frames_per_state(profile)
+    per_test = frames_per_state(profile, test=True)
     test_frames = {"in-pool": round(profile["split"]["test_fraction"] * pool_frames),
                    "independent": len(cfg["states"]) * per_test,
                    "extrapolation": len(profile["test"]["states"]) * per_test}
@@ -296,43 +302,45 @@ def jobs(plan: Plan, costs: dict) -> list[Job]:
         out += [Job(rule, name, start, light, stage=1) for name in names]
     # the pool's descriptors: computed by the first structure-based selection, then cached
     describe = pool_frames * ions(profile) * costs["descriptors"]["env_s"]
-    sel = profile["select"]
-    grid = {selection_name(m, n, s): (m, n) for m, n, s in
-            product(sel["methods"], sel["n"], sel["seeds"])}
     described = False
-    for name, (method, _) in grid.items():
-        by_structure = method in STRUCTURE
+    for name in plan.selections_to_make:
+        by_structure = selection_parts(name)[0] in STRUCTURE
         seconds = model_start + describe if by_structure and not described else start
         out.append(Job("select", name, seconds,
                        costs["descriptors"]["memory_mb"] if by_structure else light, stage=1))
         described = described or by_structure
     if plan.labeller:
         label = costs["label"]
-        sizes = {name: n for name, (_, n) in grid.items()}
+        sizes = {name: selection_parts(name)[1] for name in plan.selections_to_make}
         for name, frames in [*sizes.items(), *(("test/" + t, f) for t, f in test_frames.items())]:
             out.append(Job("label", name, start + frames * label["step_s"], label["memory_mb"],
                            stage=1))
     # stage 2: training; stage 3: evaluation and MD
     all_tests = sum(test_frames.values())
-    for model, selection in plan.trained:
-        family, size = model.split("-", 1)
-        c = costs["models"][model]
+    evaluated = set(plan.trained)
+    for model, selection in [*plan.trained, *plan.md_trained]:
+        family = model.split("-")[0]
+        c = _costs_of(costs, profile, model)
         n = profile["reproduce"]["train_n"][family]
         epochs = profile["train"][family].get("epochs", 1)
         out.append(Job("train", f"{model}/{selection}",
                        model_start + epochs * n * c["train_s_per_frame"], c["memory_mb"], threads,
                        gpu=registered_family(family).gpu, stage=2))
-        out.append(Job("evaluate", f"{model}/{selection}",
-                       model_start + all_tests * c["predict_s"], c["memory_mb"], threads,
-                       stage=3))
+        if (model, selection) in evaluated:
+            out.append(Job("evaluate", f"{model}/{selection}",
+                           model_start + all_tests * c["predict_s"], c["memory_mb"], threads,
+                           stage=3))
     md_steps = profile["md"]["time_ps"] * 1000 / profile["md"]["timestep_fs"]
-    for job in plan.md_jobs:  # a model's runs as one batch, or a run
+    for job, runs in plan.md_jobs.items():  # a model's runs as one batch, or a run
         model = job.split("/")[0]
         family = model.split("-")[0]
-        steps = plan.md_time_ps(family) * 1000 / profile["md"]["timestep_fs"]
+        c = _costs_of(costs, profile, model)
+        steps = plan.md_settings[model].time_ps * 1000 / profile["md"]["timestep_fs"]
+        # the calibrated step is of a batch of md_batch_runs runs (one run where not batched)
+        step_s = c["md_step_s"] * (len(runs) / md_batch_runs(profile) if batches_md(family)
+                                   else 1)
         out.append(Job("md_batch" if batches_md(family) else "md_model", job,
-                       model_start + steps * costs["models"][model]["md_step_s"],
-                       costs["models"][model]["memory_mb"], threads,
+                       model_start + steps * step_s, c["memory_mb"], threads,
                        gpu=registered_family(family).gpu, stage=3))
     reference = (costs["sample"] if profile["md"]["reference_engine"] == "lammps"
                  else costs["reference_point"])

@@ -9,11 +9,12 @@ MD runs) into the jobs of the workflow's DAG.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
 
-from mlipselect.config import check_reproduction, for_test_sets
+from mlipselect.config import check_reproduction, for_test_sets, frames_per_state
 from mlipselect.errors import InputError
 
 FIGURES = ("fig1_distributions", "fig2_force_errors", "fig3_rdf")
@@ -24,6 +25,13 @@ LABELS_FIGURE = "fig4_labels"
 def selection_name(method, n, seed) -> str:
     """The name of a selection's files; with ``"{method}", "{n}", "{seed}"`` a pattern."""
     return f"{method}-n{n}-s{seed}"
+
+
+def selection_parts(name: str) -> tuple[str, int, int]:
+    """``(method, n, seed)`` of a :func:`selection_name`."""
+    method, n_seed = name.rsplit("-n", 1)
+    n, seed = n_seed.split("-s")
+    return method, int(n), int(seed)
 
 
 @dataclass(frozen=True)
@@ -94,6 +102,17 @@ class Layout:
         return [*(f"{self.root}/figures/{name}{suffix}" for name in figures
                   for suffix in (".png", ".pdf")),
                 f"{self.root}/report.json", f"{self.root}/report.md"]
+
+
+@dataclass(frozen=True)
+class MDModel:
+    """The MD one model size drives (``reproduce.md_models``)."""
+
+    seeds: list[int]
+    """The selection seeds whose models run."""
+    runs: int
+    """Runs per model, each from its own start frame."""
+    time_ps: float
 
 
 @dataclass
@@ -184,28 +203,68 @@ class Plan:
                     jobs.append((f"{family}-{size}", selection_name(method, n, seed)))
         return jobs
 
+    def training_seed(self, selection_seed) -> int:
+        """The seed a model of a selection with ``selection_seed`` trains with: the same for
+        every method and size at that selection seed, so methods compare in pairs."""
+        return int(selection_seed) + self.profile["reproduce"]["train_seed_offset"]
+
+    @property
+    def md_settings(self) -> dict[str, MDModel]:
+        """Each ``MODEL-SIZE`` that drives MD, with its defaults filled in."""
+        cfg, seeds = self.profile["reproduce"]["md_models"], self.profile["select"]["seeds"]
+        return {model: MDModel(list(md.get("seeds", seeds)), md.get("runs", 1),
+                               md.get("time_ps", self.profile["md"]["time_ps"]))
+                for model, md in cfg.items()}
+
     @property
     def md_models(self) -> list[str]:
-        """The models that drive MD, as ``MODEL-SIZE/SELECTION``: one per MD model x method x
-        selection seed."""
-        cfg = self.profile["reproduce"]
-        return [f"{family}-{size}/{selection_name(method, cfg['train_n'][family], seed)}"
-                for family, size in cfg["md_models"].items()
-                for method, seed in product(cfg["md_methods"], cfg["md_seeds"])]
+        """The models that drive MD, as ``MODEL-SIZE/SELECTION``: one per MD model size x
+        method x selection seed."""
+        methods, n = self.profile["reproduce"]["md_methods"], self.profile["reproduce"]["train_n"]
+        return [f"{model}/{selection_name(method, n[model.split('-')[0]], seed)}"
+                for model, md in self.md_settings.items()
+                for method, seed in product(methods, md.seeds)]
 
     @property
-    def md_velocity_seeds(self) -> list[int]:
-        """The thermostat seeds of each model's runs."""
-        return list(self.profile["reproduce"]["md_velocity_seeds"])
+    def md_trained(self) -> list[tuple[str, str]]:
+        """``(model-size, selection)`` of the MD models outside :attr:`trained` (more seeds,
+        size variants): trained for MD only, not evaluated."""
+        grid = set(self.trained)
+        return [pair for pair in (tuple(m.split("/")) for m in self.md_models)
+                if pair not in grid]
+
+    @property
+    def selections_to_make(self) -> list[str]:
+        """Every selection the workflow makes: the profile's grid and the MD models'."""
+        extra = [s for _, s in self.md_trained if s not in self.selections]
+        return [*self.selections, *dict.fromkeys(extra)]
 
     def md_runs_of(self, model: str) -> list[str]:
-        """The runs of one of :attr:`md_models`, named ``MODEL-SIZE/SELECTION/vSEED``."""
-        return [f"{model}/v{v}" for v in self.md_velocity_seeds]
+        """The runs of one of :attr:`md_models`, named ``MODEL-SIZE/SELECTION/rK``."""
+        return [f"{model}/r{k}" for k in range(self.md_settings[model.split("/")[0]].runs)]
+
+    def md_start(self, run: str) -> tuple[int, int]:
+        """``(frame, seed)`` of a run: the frame of the start state it starts from and the
+        seed of its Maxwell-Boltzmann momenta and thermostat. Every run of a model size has
+        its own frame, spread over the state's frames; the same run of another method shares
+        it, so methods compare in pairs."""
+        model, selection, k = run.split("/")
+        md = self.md_settings[model]
+        j = md.seeds.index(selection_parts(selection)[2]) * md.runs + int(k[1:])
+        spacing = frames_per_state(self.profile) // (len(md.seeds) * md.runs)
+        return j * spacing, j
+
+    def md_starts(self, model_or_run: str) -> str:
+        """The ``mlipselect md`` options that start a model's runs (or one run): their frames
+        and seeds."""
+        runs = self.md_runs_of(model_or_run) if model_or_run.count("/") == 1 else [model_or_run]
+        frames, seeds = zip(*map(self.md_start, runs), strict=True)
+        return (f"--start-frame {' '.join(map(str, frames))} "
+                f"--seed {' '.join(map(str, seeds))}")
 
     @property
     def md_runs(self) -> list[str]:
-        """Model-driven MD runs to compare with the reference: one per MD model x thermostat
-        seed."""
+        """Model-driven MD runs to compare with the reference."""
         return [run for model in self.md_models for run in self.md_runs_of(model)]
 
     @property
@@ -230,18 +289,22 @@ class Plan:
 
         return registered_family(family).gpu
 
-    def md_families(self, batched: bool) -> str:
+    def md_models_pattern(self, batched: bool) -> str:
         """A pattern matching the ``MODEL-SIZE`` of the MD models whose family batches MD (or
         does not): the workflow's two MD rules split the models by it."""
         from mlipselect.models.base import batches_md
 
-        families = [f for f in self.profile["reproduce"]["md_models"] if batches_md(f) == batched]
-        return rf"({'|'.join(families)})-[^/]+" if families else r"(?!)"
+        models = [m for m in self.md_settings if batches_md(m.split("-")[0]) == batched]
+        return f"({'|'.join(map(re.escape, models))})" if models else r"(?!)"
 
-    def md_time_ps(self, family: str) -> float:
-        """How long MD driven by a ``family`` model runs: ``md.time_ps`` unless the profile
-        shortens it for that family (``reproduce.md_time_ps``)."""
-        return self.profile["reproduce"]["md_time_ps"].get(family, self.profile["md"]["time_ps"])
+    @property
+    def batch_runs(self) -> list[str]:
+        """The names of a batched model's runs (``r0``, ``r1``, ...): one workflow rule makes
+        them, so every batched MD model has as many (checked with the profile)."""
+        from mlipselect.models.base import batches_md
+
+        runs = {md.runs for m, md in self.md_settings.items() if batches_md(m.split("-")[0])}
+        return [f"r{k}" for k in range(max(runs, default=1))]
 
     @property
     def md_start_state(self) -> str:

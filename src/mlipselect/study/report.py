@@ -41,7 +41,7 @@ from mlipselect.study.figures import (
     fig3_rdf,
     fig4_labels,
 )
-from mlipselect.study.plan import FIGURES, LABELS_FIGURE, Layout, selection_name
+from mlipselect.study.plan import FIGURES, LABELS_FIGURE, Layout, Plan, selection_name
 
 CLAIMS = {
     "C1": "Uniform selection in atomic energies (and forces) samples the low-probability tails "
@@ -174,12 +174,11 @@ def md_runs(pairs):
         if potential.get("family") == "reference":
             continue
         sel = _selection(path, potential.get("train", {}).get("selection", {}))
-        velocity_seed = status["settings"]["seed"]
         runs.append({
             "run": f"{potential['family']}-{potential['size']}/"
-                   f"{selection_name(sel['method'], sel['n'], sel['seed'])}/v{velocity_seed}",
+                   f"{selection_name(sel['method'], sel['n'], sel['seed'])}/{Path(path).stem}",
             "family": potential["family"], "size": potential["size"], **sel,
-            "velocity_seed": velocity_seed, "time_ps": status["settings"]["time_ps"],
+            "velocity_seed": status["settings"]["seed"], "time_ps": status["settings"]["time_ps"],
             "rdf": {"r": rdf.r, "Na-Na": rdf.g["Na-Na"]},
             "stable": status["stable"], "stopped_ps": status["time_ps"],
             "reason": status.get("reason"), **compare_with_reference(rdf, reference, "Na-Na"),
@@ -299,9 +298,9 @@ def scales(profile: dict, pool_frames: int, pool_q: Quantities) -> dict:
         "training_frames": profile["reproduce"]["train_n"],
         "model_sizes": {family: list(profile["train"][family]["sizes"])
                         for family in in_report_order(profile["reproduce"]["train_n"])},
-        "md": {"temperature_K": md["temperature"], "time_ps": md["time_ps"],
-               "shortened_ps": profile["reproduce"]["md_time_ps"],
-               "ions": ions(profile)},
+        "md": {"temperature_K": md["temperature"], "ions": ions(profile),
+               "models": {model: vars(settings)
+                          for model, settings in Plan(profile).md_settings.items()}},
     }
 
 
@@ -380,10 +379,11 @@ def markdown(report: dict) -> str:
         f"{sc['pool_frames']} pool frames; selections of {sc['selection_sizes']} frames over "
         f"{sc['seeds']} seed(s); models trained on {sc['training_frames']} frames; sizes "
         + ", ".join(f"{family.upper()} {sizes}" for family, sizes in sc["model_sizes"].items())
-        + f"; MD at {sc['md']['temperature_K']} K for "
-        f"{sc['md']['time_ps']} ps of {sc['md']['ions']} ions"
-        + "".join(f" ({family.upper()}-driven MD shortened to {ps} ps: the full length takes "
-                  "one node more than a day)" for family, ps in sc["md"]["shortened_ps"].items())
+        + f"; MD at {sc['md']['temperature_K']} K of {sc['md']['ions']} ions, each run from "
+        "its own frame with fresh Maxwell-Boltzmann momenta: "
+        + "; ".join(f"{model} models of {len(md['seeds'])} selection seeds per method, "
+                    f"{md['runs']} run(s) each, up to {md['time_ps']:g} ps"
+                    for model, md in sc["md"]["models"].items())
         + f". {PAPER_SCALE}",
         "",
         report["labels"]["note"],
