@@ -113,7 +113,7 @@ def schnet(dtype=None, device=None):
     from mlipselect.models import family_settings
     from mlipselect.models.nn import SchNetPotential, build_network
 
-    settings = family_settings(SCHEMA, "nn", SCHEMA["reproduce"]["md_models"]["nn"])
+    settings = family_settings(SCHEMA, "nn")  # the defaults' SchNet, which drives their MD
     torch.manual_seed(0)
     network = build_network(settings, scale=0.5, shift=-3.0).eval().requires_grad_(False)
     network = network.to(device or "cpu", dtype or torch.float32)

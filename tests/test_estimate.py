@@ -84,10 +84,11 @@ def test_jobs_no_node_finishes_in_a_day_are_named_and_a_shorter_md_brings_them_u
     text = table(full)
     assert f"{len(slow)} job(s) need more than a day on one node" in text
     assert "GPU: none seen here" in text
-    # ... until the profile shortens that family's MD
-    profile["reproduce"]["md_time_ps"] = {"gpr": 100}
+    # ... until the profile shortens that model's MD
+    profile["reproduce"]["md_models"]["gpr-soap"]["time_ps"] = 100.0
     shortened = Plan(profile)
-    assert shortened.md_time_ps("gpr") < profile["md"]["time_ps"] == shortened.md_time_ps("nn")
+    assert shortened.md_settings["gpr-soap"].time_ps == 100.0
+    assert shortened.md_settings["nn-medium"].time_ps == profile["md"]["time_ps"]
     assert summary(jobs(shortened, costs), cores=16, gpu=None)["over_a_day"] == []
 
 
@@ -108,16 +109,18 @@ def test_the_estimate_calibrates_once_and_prints_every_rule(tmp_path):
     assert not (tmp_path / "results").exists()  # nothing of the workflow ran
 
 
-def test_a_shortened_family_runs_shorter_md_and_nothing_else_changes(tmp_path, make_profile):
-    shortened = make_profile("paper", reproduce={"md_time_ps": {"gpr": 100}})
+def test_a_shortened_model_runs_shorter_md_and_nothing_else_changes(tmp_path, make_profile):
+    shortened = make_profile("paper", reproduce={"md_models": {
+        "nn-medium": {"runs": 2}, "gpr-soap": {"runs": 2, "time_ps": 100.0}}})
     out = subprocess.run(
         [sys.executable, "-m", "mlipselect.cli", "reproduce", "--profile", shortened,
          "--results", str(tmp_path / "results"), "--dry-run", "--", "--forceall"],
         capture_output=True, text=True, check=True, cwd=tmp_path).stdout
     md = [line for line in out.splitlines() if "mlipselect md " in line and "reference" not in line]
-    assert md and all(("--time-ps 100 " in line) == ("/models/gpr-" in line) for line in md)
+    assert md and all(("--time-ps 100.0 " in line) == ("/models/gpr-" in line) for line in md)
     assert all("--time-ps 1000.0 " in line for line in md if "/models/nn-" in line)
     profile = load_profile("paper")
-    profile["reproduce"]["md_time_ps"] = {"gpr": 2000}
-    with pytest.raises(ValueError, match=r"reproduce.md_time_ps .* up to md.time_ps \(1000.0\)"):
+    profile["reproduce"]["md_models"]["gpr-soap"]["time_ps"] = 2000.0
+    with pytest.raises(ValueError, match=r"md_models.gpr-soap.time_ps \(2000.0\) must be up to "
+                                         r"md.time_ps \(1000.0\)"):
         Plan(profile)

@@ -14,7 +14,8 @@ import yaml
 from mlipselect.cli import main
 from mlipselect.config import PROFILES_DIR
 
-VERDICTS = {"holds", "does not hold", "inconclusive"}
+VERDICTS = {"holds", "holds in part", "does not hold", "inconclusive", "untested"}
+FIELDS = {"unit", "n", "effect", "ci", "p_value", "p_adjusted", "detectable", "outcome"}
 
 
 def _dry_run_jobs(profile, results, cwd, *snakemake_args) -> str:
@@ -40,7 +41,10 @@ def smoke_run(tmp_path_factory):
         # Interrupted after the pool: the rest of the run must not redo it.
         assert main([*args, "--", "--until", "pool"]) == 0
         pool_mtime = (results / "pool.h5").stat().st_mtime_ns
-        assert main([*args, "--publish", str(tmp_path / "published")]) == 0
+        readme = tmp_path / "README.md"
+        readme.write_text("# A study\n\n<!-- claims -->\nold table\n<!-- /claims -->\n\nMore.\n")
+        assert main([*args, "--publish", str(tmp_path / "published"), "--readme",
+                     str(readme)]) == 0
     finally:
         os.chdir(cwd)
     return {"dir": tmp_path, "profile": profile, "results": results, "pool_mtime": pool_mtime}
@@ -58,10 +62,29 @@ def test_smoke_reproduction_end_to_end(smoke_run):
     # The structure-based method ran beside the study's: Q1 compares them.
     q1 = report["questions"]["Q1"]
     assert q1["verdict"] in VERDICTS and q1["structure_methods"] == ["fps"]
-    # Every comparison behind a verdict carries its effect, interval, p-value and outcome.
-    for comparison in report["claims"]["C2"]["families"]["nn"]["comparisons"]:
-        assert {"ratio", "ci", "p_value", "p_adjusted", "outcome", "values"} <= set(comparison)
-    assert report["claims"]["C2"]["test_set"] == "independent"
+    # Every part behind a verdict carries its unit, n, effect, interval, p-values, the
+    # effect it could detect and its outcome; one seed tests nothing.
+    for key in ("C1", "C2", "C3"):
+        for part in report["claims"][key]["comparisons"]:
+            assert FIELDS <= set(part), (key, part)
+    assert report["claims"]["C2"]["verdict"] == "untested"
+    assert {c["test_set"] for c in report["claims"]["C2"]["comparisons"]} == {
+        "independent", "extrapolation", "tail atoms"}
+    # The README's claims table is the report's.
+    readme = (tmp_path / "README.md").read_text()
+    assert readme.startswith("# A study\n\n<!-- claims -->\n| | claim | verdict |")
+    assert "old table" not in readme and readme.endswith("<!-- /claims -->\n\nMore.\n")
+    assert f"| C2 | {report['claims']['C2']['claim']} | **untested** |" in readme
+    # Each MD run of a model starts from its own frame; the same run of another method
+    # from the same frame, with the same momenta (paired).
+    md = results / "md" / "nn-small"
+    first = {path.relative_to(md).as_posix(): ase.io.read(path, 0)
+             for path in md.glob("*/r*.extxyz")}
+    assert (first["energy-n8-s0/r0.extxyz"].positions
+            != first["energy-n8-s0/r1.extxyz"].positions).any()
+    for run in ("r0", "r1"):
+        a, b = first[f"energy-n8-s0/{run}.extxyz"], first[f"fps-n8-s0/{run}.extxyz"]
+        assert (a.positions == b.positions).all() and (a.get_momenta() == b.get_momenta()).all()
     sets = {e["test_set"] for e in report["metrics"]["force_errors"]}
     assert sets == {"in-pool", "independent", "extrapolation"}
     assert report["scales"]["ions_per_frame"] == 64
@@ -191,7 +214,7 @@ def test_the_study_on_xtb_labels_at_smoke_size(tmp_path):
                     split={"test_fraction": 0.1, "seed": 0})
     settings["test"].update(every=50, states=[])
     settings["select"].update(methods=["random", "atomic-energies"], n=[4])
-    settings["reproduce"].update(train_n={"nn": 4}, md_models={"nn": "small"},
+    settings["reproduce"].update(train_n={"nn": 4}, md_models={"nn-small": {}},
                                  md_methods=["atomic-energies"])
     profile = tmp_path / "xtb-smoke.yaml"
     profile.write_text(yaml.safe_dump(settings))

@@ -123,6 +123,9 @@ SCHEMA: dict[str, dict] = {
         # MD counts as showing a non-physical short-range peak (claim C3)
         "artifact_threshold": 0.01,
         "tail_percent": 1.0,  # C1: tails are beyond these pool percentiles (and 100 minus)
+        # equivalence margins m (a ratio within 1/(1+m) .. 1+m counts as no effect), per
+        # metric: force-error Max and RMSE, C1's tail shares, MD hazard ratios
+        "margins": {"max": 0.25, "rmse": 0.05, "tail_share": 0.25, "hazard_ratio": 1.0},
     },
     "reproduce": {
         "train_n": {"nn": 32, "gpr": 16},  # which selection size each model family trains on
@@ -195,6 +198,9 @@ RANGES: dict[str, tuple] = {
     "rdf.rmax": POSITIVE, "rdf.bins": AT_LEAST_1, "rdf.blocks": AT_LEAST_1,
     "report.artifact_threshold": NON_NEGATIVE,
     "report.tail_percent": (lambda v: 0 < v < 50, "between 0 and 50"),
+    "report.margins": (lambda v: set(v) == {"max", "rmse", "tail_share", "hazard_ratio"}
+                       and all(isinstance(m, (int, float)) and m > 0 for m in v.values()),
+                       "a margin > 0 for each of max, rmse, tail_share, hazard_ratio"),
     "reproduce.threads": AT_LEAST_1, "reproduce.train_seed_offset": NON_NEGATIVE,
     "reproduce.md_models.seeds": RANGES_SEEDS,
     "reproduce.md_models.runs": AT_LEAST_1, "reproduce.md_models.time_ps": POSITIVE,

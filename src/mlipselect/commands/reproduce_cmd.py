@@ -27,6 +27,8 @@ PROFILE = "quick"
 
 
 def configure(p) -> None:
+    from mlipselect.study.workflow import CLAIMS_END, CLAIMS_START
+
     p.add_argument("--dry-run", action="store_true", help="plan the jobs, run nothing")
     p.add_argument("--estimate", action="store_true",
                    help="print what the run would cost on --cores cores, run nothing")
@@ -38,12 +40,16 @@ def configure(p) -> None:
                    help="results directory (default: results/PROFILE)")
     p.add_argument("--publish", type=Path, default=None, metavar="DIR",
                    help="after a complete run, copy the figures and report into DIR")
+    p.add_argument("--readme", type=Path, default=None, metavar="FILE",
+                   help="with --publish: write the published report's claims table into FILE, "
+                        f"between the lines {CLAIMS_START} and {CLAIMS_END}")
     p.add_argument("snakemake_args", nargs=argparse.REMAINDER,
                    help="after --: extra Snakemake arguments")
 
 
 def run(args) -> int:
     from mlipselect.config import load_profile
+    from mlipselect.errors import InputError
     from mlipselect.study.workflow import estimate, reproduce
 
     profile = load_profile(args.profile)
@@ -51,5 +57,7 @@ def run(args) -> int:
         print(estimate(profile, args.cores or os.cpu_count() or 1))
         return 0
     extra = args.snakemake_args[1:] if args.snakemake_args[:1] == ["--"] else args.snakemake_args
+    if args.readme and not args.publish:
+        raise InputError("--readme needs --publish: the table comes from the published report")
     return reproduce(profile, args.results, args.cores, args.cluster, args.dry_run, extra,
-                     args.publish)
+                     args.publish, readme=args.readme)

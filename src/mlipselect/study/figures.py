@@ -19,8 +19,6 @@ from scipy import stats  # noqa: E402
 
 from mlipselect.io import atomic_path  # noqa: E402
 from mlipselect.models.base import in_report_order  # noqa: E402
-from mlipselect.study.claims import non_physical  # noqa: E402
-from mlipselect.study.statistics import kaplan_meier  # noqa: E402
 
 METHOD_STYLE = {
     "random": {"color": "#7f7f7f", "label": "random"},
@@ -49,80 +47,118 @@ def _save(fig, stem: Path) -> list[Path]:
     return paths
 
 
-def fig1_distributions(pool, selections: dict, stem, projection: dict) -> list[Path]:
-    """Histograms of the global energy per atom, the atomic energies and |f_i|: the pool
-    (grey) and each method's selections pooled over seeds, as densities on a log scale; and
-    the pool and the selections on the first two principal components of the per-frame SOAP
-    descriptors (``projection``: ``pool``, and ``selections`` per method, as (k, 2) arrays)."""
-    panels = [("energy_per_atom", "global energy per atom $E/N$ (eV/atom)"),
-              ("atomic_energies", "atomic energy $E_i$ (eV)"),
-              ("force_norms", r"force magnitude $|\mathbf{f}_i|$ (eV/$\mathrm{\AA}$)")]
-    fig, axes = plt.subplots(1, 4, figsize=(20, 4.2))
-    for ax, (key, xlabel) in zip(axes, panels, strict=False):
-        values = getattr(pool, key)
-        bins = np.linspace(values.min(), values.max(), 41 if key == "energy_per_atom" else 81)
+def fig1_distributions(pool, selections: dict, stem, projection: dict,
+                       percent: float) -> list[Path]:
+    """Histograms of the global energy per atom, and of the atomic energies and |f_i| of each
+    species: the pool (grey) and each method's selections pooled over seeds, as densities on
+    a log scale, with the pool's ``percent`` / ``100 - percent`` percentiles of each species
+    (the tails claim C1 counts) as dotted lines; and the pool and the selections on the first
+    two principal components of the per-frame SOAP descriptors (``projection``: ``pool``, and
+    ``selections`` per method, as (k, 2) arrays)."""
+    from ase.data import chemical_symbols
+
+    species = [int(z) for z in np.unique(pool.numbers)]
+    panels: list[tuple[str, int | None, str]] = [
+        ("energy_per_atom", None, "global energy per atom $E/N$ (eV/atom)")]
+    for key, label in (("atomic_energies", "atomic energy $E_i$ (eV)"),
+                       ("force_norms", r"force magnitude $|\mathbf{f}_i|$ (eV/$\mathrm{\AA}$)")):
+        panels += [(key, z, f"{chemical_symbols[z]}: {label}") for z in species]
+    ncol = (len(panels) + 2) // 2
+    fig, axes = plt.subplots(2, ncol, figsize=(5 * ncol, 8.4), squeeze=False)
+    axes = axes.ravel()
+    for ax, (key, z, xlabel) in zip(axes, panels, strict=False):
+        def of(q, key=key, z=z):
+            values = getattr(q, key)
+            return values if z is None else values[q.numbers == z]
+
+        values = of(pool)
+        bins = np.linspace(values.min(), values.max(), 41 if z is None else 81)
         ax.hist(values, bins=bins, density=True, color="0.85", label="pool")
         for method, q in selections.items():
             style = _style(method)
-            ax.hist(getattr(q, key), bins=bins, density=True, histtype="step", lw=1.6,
+            ax.hist(of(q), bins=bins, density=True, histtype="step", lw=1.6,
                     color=style["color"], ls=style["ls"], label=style["label"])
+        if z is not None:
+            for cut in np.percentile(values, [percent, 100 - percent]):
+                ax.axvline(cut, color="k", lw=0.8, ls=":")
         ax.set_yscale("log")
         ax.set_xlabel(xlabel)
         ax.set_ylabel("probability density")
-    ax = axes[3]
+    axes[0].legend(fontsize=8, loc="lower center")
+    axes[1].plot([], [], color="k", lw=0.8, ls=":",
+                 label=f"the species' {percent:g}% and {100 - percent:g}% percentiles in "
+                       "the pool (C1's tails)")
+    axes[1].legend(fontsize=8, loc="upper center")
+    ax = axes[len(panels)]
     ax.scatter(*projection["pool"].T, s=3, color="0.8", label="pool", rasterized=True)
     for method, points in projection["selections"].items():
         style = _style(method)
         ax.scatter(*points.T, s=14, marker="o" if style["ls"] == "-" else "^",
-                   facecolors="none", edgecolors=style["color"], lw=0.9, label=style["label"])
+                   facecolors="none", edgecolors=style["color"], lw=0.9,
+                   label=f"{style['label']} (all seeds)")
     ax.set_xlabel("SOAP descriptors: principal component 1")
     ax.set_ylabel("principal component 2")
-    axes[0].legend(fontsize=8, loc="lower center")
+    ax.legend(fontsize=7, markerscale=1.2)
+    for extra in axes[len(panels) + 1:]:
+        extra.axis("off")
     fig.suptitle("F1  Distributions in the pool and in the selected training sets")
     fig.tight_layout()
     return _save(fig, stem)
 
 
-def _ci95(values) -> float:
-    """Half-width of the 95% t interval of the mean of ``values`` (0 for a single value)."""
-    values = np.asarray(values, dtype=float)
-    if len(values) < 2:
-        return 0.0
-    return float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
+def _geometric_interval(values) -> tuple[float, float, float]:
+    """Geometric mean of positive ``values`` and its 95% t interval on the log scale (the
+    mean itself for a single value)."""
+    logs = np.log(np.asarray(values, dtype=float))
+    mean = logs.mean()
+    if len(logs) < 2:
+        return float(np.exp(mean)), float(np.exp(mean)), float(np.exp(mean))
+    half = stats.t.ppf(0.975, len(logs) - 1) * logs.std(ddof=1) / np.sqrt(len(logs))
+    return float(np.exp(mean)), float(np.exp(mean - half)), float(np.exp(mean + half))
 
 
 def _by_size(ax, rows: list[dict], key: str) -> None:
-    """One line per method: mean of ``key`` against model size, 95% intervals over seeds."""
+    """Per model size (in order of size, not joined: sizes differ in cutoff and basis) and
+    method: each selection seed's model as a small point, the geometric mean over seeds as a
+    large one with its 95% interval on the log scale."""
     methods = [m for m in METHOD_STYLE if any(e["method"] == m for e in rows)]
+    sizes = sorted({(e["size_value"], e["size"]) for e in rows})
+    width = 0.8 / max(1, len(methods))
     for k, method in enumerate(methods):
-        sizes = sorted({e["size_value"] for e in rows if e["method"] == method})
-        values = [[e[key] for e in rows if e["method"] == method and e["size_value"] == s]
-                  for s in sizes]
         style = _style(method)
-        dodge = 1 + 0.04 * (k - (len(methods) - 1) / 2)  # keep error bars apart
-        ax.errorbar(np.array(sizes) * dodge, [np.mean(v) for v in values],
-                    yerr=[_ci95(v) for v in values], marker="o", capsize=3,
-                    color=style["color"], ls=style["ls"], label=style["label"])
-    ax.set_xscale("log")
-    ticks = sorted({e["size_value"] for e in rows})
-    names = {e["size_value"]: e["size"] for e in rows}
-    # sizes can lie close on the axis (24x3 and 32x2): slanted labels keep them apart
-    ax.set_xticks(ticks, labels=[f"{names[t]} ({t:,})" for t in ticks], rotation=30,
-                  ha="right")
-    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        for i, (value, _) in enumerate(sizes):
+            seeds = [e[key] for e in rows if e["method"] == method and e["size_value"] == value]
+            if not seeds:
+                continue
+            x = i + (k - (len(methods) - 1) / 2) * width
+            mean, low, high = _geometric_interval(seeds)
+            ax.scatter([x] * len(seeds), seeds, s=10, color=style["color"], alpha=0.45, lw=0)
+            ax.errorbar([x], [mean], yerr=[[mean - low], [high - mean]], fmt="s", ms=5,
+                        capsize=3, color=style["color"],
+                        label=style["label"] if i == 0 else None)
+    ax.set_yscale("log")
+    # errors span less than a decade: label the minor ticks too, as plain numbers
+    plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:.3g}")
+    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_formatter(plain)
+    ax.tick_params(axis="y", which="minor", labelsize=7)
+    ax.set_xticks(range(len(sizes)), labels=[f"{name}\n({value:,})" for value, name in sizes],
+                  fontsize=8)
     ax.set_xlabel(rows[0]["size_label"])
 
 
 def fig2_force_errors(errors: list[dict], extrapolation: list[dict], stem) -> list[Path]:
-    """Max, RMSE and MAE of test force errors against model size (parameters for NN, sparse
-    points for GPR), one line per method, mean and 95% interval over seeds; a fourth column
-    with the RMSE on the extrapolation test set where there is one."""
+    """Max, RMSE and MAE of test force errors by model size (parameters for NN, sparse points
+    for GPR) and method, and the Max and RMSE on the extrapolation set where there is one:
+    every selection seed's model as a point, the geometric mean over seeds with its 95%
+    interval (log scale: errors are positive and spread in proportion)."""
     families = in_report_order({e["family"] for e in errors})
     panels = [("max", "Max", errors), ("rmse", "RMSE", errors), ("mae", "MAE", errors)]
     if extrapolation:
-        panels.append(("rmse", "RMSE, extrapolation set", extrapolation))
-    fig, axes = plt.subplots(len(families), len(panels), figsize=(5 * len(panels),
-                                                                  4 * len(families)),
+        panels += [("max", "Max, extrapolation set", extrapolation),
+                   ("rmse", "RMSE, extrapolation set", extrapolation)]
+    fig, axes = plt.subplots(len(families), len(panels), figsize=(4.6 * len(panels),
+                                                                  4.2 * len(families)),
                              squeeze=False)
     for row, family in enumerate(families):
         for col, (key, title, records) in enumerate(panels):
@@ -130,56 +166,95 @@ def fig2_force_errors(errors: list[dict], extrapolation: list[dict], stem) -> li
             _by_size(ax, [e for e in records if e["family"] == family], key)
             ax.set_ylabel(rf"{title.split(',')[0]} force error (eV/$\mathrm{{\AA}}$)")
             ax.set_title(f"{family.upper()}: {title}")
-        axes[row, 0].legend(fontsize=8)
+        axes[row, 0].legend(fontsize=7)
     test_set = errors[0]["test_set"] if errors and "test_set" in errors[0] else "test"
-    fig.suptitle(f"F2  Force errors on the {test_set} test set by selection method and model "
-                 "size (error bars: 95% interval over seeds)")
+    fig.suptitle(f"F2  Force errors by selection method and model size on the {test_set} test "
+                 "set (and the extrapolation set): small points, one model per selection "
+                 "seed; squares, geometric mean with its 95% interval")
     fig.tight_layout()
     return _save(fig, stem)
 
 
-def fig3_rdf(reference, runs: list[dict], threshold: float, temperature: float,
+def _survival(ax, groups: dict[str, list[dict]], horizon: float, comparison: dict | None):
+    """Kaplan-Meier curves of the time to a guard stop per method, with 95% intervals,
+    censoring marks and the runs at risk below; the hazard ratio of the comparison on it."""
+    from lifelines import KaplanMeierFitter
+    from lifelines.plotting import add_at_risk_counts
+
+    fitters, legend = [], {}
+    for method, group in groups.items():
+        style = _style(method)
+        fitter = KaplanMeierFitter(label=method)  # names its row of runs at risk
+        fitter.fit([r["stopped_ps"] for r in group], [not r["stable"] for r in group])
+        fitter.plot_survival_function(ax=ax, ci_show=True, show_censors=True,
+                                      color=style["color"], ls=style["ls"],
+                                      censor_styles={"ms": 6, "marker": "|"})
+        fitters.append(fitter)
+        legend[method] = (f"{style['label']}: {sum(not r['stable'] for r in group)}/"
+                          f"{len(group)} stopped")
+    handles, names = ax.get_legend_handles_labels()
+    shown = [(h, legend[n]) for h, n in zip(handles, names, strict=True) if n in legend]
+    ax.plot([], [], "k|", ms=6, label="censored: ran to its end")
+    ax.fill_between([], [], color="0.7", label="95% interval")
+    extra, extra_names = ax.get_legend_handles_labels()
+    ax.legend([*(h for h, _ in shown), *extra[-2:]], [*(n for _, n in shown),
+                                                       *extra_names[-2:]],
+              fontsize=7, loc="lower left")
+    ax.set_xlim(0, horizon)
+    ax.set_ylim(-0.03, 1.05)
+    ax.set_xlabel("simulated time (ps)")
+    ax.set_ylabel("share of runs not stopped by the guard")
+    if comparison is not None:
+        text = (f"{comparison['method']} vs {comparison['versus']}: hazard ratio "
+                + (f"{comparison['effect']:.2g} [{comparison['ci'][0]:.2g}, "
+                   f"{comparison['ci'][1]:.2g}], p = {comparison['p_value']:.2g}"
+                   if comparison["effect"] is not None else "untestable (an arm has no stop)"))
+        ax.text(0.98, 0.97, text, transform=ax.transAxes, ha="right", va="top", fontsize=7,
+                bbox={"facecolor": "white", "alpha": 0.8, "lw": 0})
+    add_at_risk_counts(*fitters, ax=ax, rows_to_show=["At risk"], fontsize=6)
+
+
+def fig3_rdf(reference, runs: list[dict], comparisons: list[dict], temperature: float,
              stem) -> list[Path]:
-    """Na-Na g(r): the BMHTF reference against MD driven by models trained on global-energy
-    and atomic-energy selections; one column per model family (NN first, as in the seed),
-    the full range on top, the short range below, where non-physical peaks show, and at the
-    bottom the share of runs still physical against time (Kaplan-Meier; a run stops being
-    physical when the guard stops it or, at its end, when its short-range artifact exceeds
-    ``threshold``). ``reference`` and each run's ``rdf`` map ``r`` and ``Na-Na`` to arrays;
-    runs the stability guard stopped are dotted."""
-    families = in_report_order({r["family"] for r in runs})
-    ncol = max(1, len(families))
-    fig, axes = plt.subplots(3, ncol, figsize=(7 * ncol, 11), squeeze=False,
-                             gridspec_kw={"height_ratios": [3, 2, 2]})
+    """Per MD model (a column, NN first): Na-Na g(r) of the BMHTF reference against MD
+    driven by models of each selection method, the full range on top and the short range
+    below (where non-physical peaks show; any weight left of the reference's first rise), and
+    at the bottom the survival to a guard stop (Kaplan-Meier with 95% intervals, censoring
+    marks and runs at risk) with the hazard ratio of ``comparisons`` (C3's guard-stop parts).
+    Thin lines: single runs, dotted where the guard stopped them; thick: the method's mean."""
+    models = sorted({r["model"] for r in runs},
+                    key=lambda m: (in_report_order({r["family"] for r in runs}).index(
+                        m.split("-")[0]), m))
+    ncol = max(1, len(models))
+    fig, axes = plt.subplots(3, ncol, figsize=(6.2 * ncol, 13), squeeze=False,
+                             gridspec_kw={"height_ratios": [3, 2, 2.6]})
     rise = reference["r"][np.argmax(reference["Na-Na"] > 0.01)]
     zoom = (0.8, rise + 0.6)  # from below any collapsed pair the guard lets through
-    for col, family in enumerate(families):
+    for col, model in enumerate(models):
         full, short = axes[0, col], axes[1, col]
         for ax in (full, short):
-            ax.plot(reference["r"], reference["Na-Na"], color="k", lw=2.2,
+            ax.plot(reference["r"], reference["Na-Na"], color="k", lw=2.2, zorder=5,
                     label="BMHTF reference")
-        mine = [r for r in runs if r["family"] == family]
-        for method in dict.fromkeys(r["method"] for r in mine):
-            group = [r for r in mine if r["method"] == method]
+        mine = [r for r in runs if r["model"] == model]
+        groups = {m: [r for r in mine if r["method"] == m]
+                  for m in METHOD_STYLE if any(r["method"] == m for r in mine)}
+        for method, group in groups.items():
             style = _style(method)
-            stopped = sum(not r["stable"] for r in group)
-            label = f"{style['label']} ({len(group)} runs, {stopped} stopped by the guard)"
-            for k, run in enumerate(group):
+            for run in group:
                 for ax in (full, short):
                     ax.plot(run["rdf"]["r"], run["rdf"]["Na-Na"],
-                            ls="-" if run["stable"] else ":", color=style["color"], lw=1.0,
-                            alpha=0.7, label=label if k == 0 else None)
-            times, events = zip(*(non_physical(r, threshold) for r in group), strict=True)
-            t, alive = kaplan_meier(times, events, max(r["time_ps"] for r in group))
-            axes[2, col].step(t, alive, where="post", color=style["color"], lw=1.8,
-                              ls=style["ls"],
-                              label=f"{style['label']}: {sum(events)}/{len(group)} "
-                                    "non-physical")
-        full.set_title(f"{family.upper()}-driven MD")
+                            ls="-" if run["stable"] else ":", color=style["color"], lw=0.6,
+                            alpha=0.35)
+            mean = np.mean([run["rdf"]["Na-Na"] for run in group], axis=0)
+            for ax in (full, short):
+                ax.plot(group[0]["rdf"]["r"], mean, color=style["color"], lw=1.8,
+                        ls=style["ls"], label=f"{style['label']}: mean of {len(group)} runs")
+        full.plot([], [], color="0.4", lw=0.6, label="single run (dotted: stopped by the guard)")
+        full.set_title(f"MD driven by {model}")
         full.set_ylabel(r"$g_\mathrm{NaNa}(r)$")
-        full.legend(fontsize=7, loc="lower right")
+        full.legend(fontsize=7, loc="upper left")
         window = [r["rdf"]["Na-Na"][(r["rdf"]["r"] >= zoom[0]) & (r["rdf"]["r"] <= zoom[1])]
-                  for r in runs if r["family"] == family]
+                  for r in mine]
         top = max([0.05] + [float(w.max()) for w in window if w.size])
         short.set_xlim(*zoom)
         short.set_ylim(-0.02 * top, 1.1 * top)
@@ -189,15 +264,11 @@ def fig3_rdf(reference, runs: list[dict], threshold: float, temperature: float,
                         fontsize=9)
         short.set_xlabel(r"$r$ ($\mathrm{\AA}$)")
         short.set_ylabel(r"$g_\mathrm{NaNa}(r)$")
-        survival = axes[2, col]
-        survival.set_ylim(-0.03, 1.05)
-        survival.set_xlabel("simulated time (ps)")
-        survival.set_ylabel("share of runs still physical")
-        survival.set_title("survival: guard stops, and artifacts counted at the run's end",
-                           fontsize=9)
-        survival.legend(fontsize=7, loc="lower left")
-    fig.suptitle("F3  Na-Na radial distribution function and stability in NVT MD at "
-                 f"{temperature:g} K")
+        comparison = next((c for c in comparisons if c["model"] == model
+                           and c["endpoint"] == "guard stop"), None)
+        _survival(axes[2, col], groups, max(r["time_ps"] for r in mine), comparison)
+    fig.suptitle("F3  Na-Na radial distribution function and survival to a guard stop in NVT "
+                 f"MD at {temperature:g} K")
     fig.tight_layout()
     return _save(fig, stem)
 

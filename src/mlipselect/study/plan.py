@@ -230,8 +230,9 @@ class Plan:
         """``(model-size, selection)`` of the MD models outside :attr:`trained` (more seeds,
         size variants): trained for MD only, not evaluated."""
         grid = set(self.trained)
-        return [pair for pair in (tuple(m.split("/")) for m in self.md_models)
-                if pair not in grid]
+        pairs = [(model, selection) for model, selection in
+                 (m.split("/") for m in self.md_models)]
+        return [pair for pair in pairs if pair not in grid]
 
     @property
     def selections_to_make(self) -> list[str]:

@@ -27,8 +27,6 @@ from mlipselect.pool.frames_io import iread_frames
 from mlipselect.pool.store import Pool
 from mlipselect.provenance import recorded
 from mlipselect.study.claims import (
-    HAZARD_MARGIN,
-    MARGIN,
     claim_c1,
     claim_c2,
     claim_c3,
@@ -177,6 +175,7 @@ def md_runs(pairs):
         runs.append({
             "run": f"{potential['family']}-{potential['size']}/"
                    f"{selection_name(sel['method'], sel['n'], sel['seed'])}/{Path(path).stem}",
+            "model": f"{potential['family']}-{potential['size']}",
             "family": potential["family"], "size": potential["size"], **sel,
             "velocity_seed": status["settings"]["seed"], "time_ps": status["settings"]["time_ps"],
             "rdf": {"r": rdf.r, "Na-Na": rdf.g["Na-Na"]},
@@ -210,11 +209,17 @@ def build_report(profile: dict, inputs: Inputs, results, overwrite: bool = False
     main = [e for e in errors if e["test_set"] == inputs.main_test_set]
     extrapolation = [e for e in errors if e["test_set"] == "extrapolation"]
     reference_rdf, runs = md_runs(inputs.md)
+    margins, threshold = settings["margins"], settings["artifact_threshold"]
+    claims = {
+        "C1": {"claim": CLAIMS["C1"], **claim_c1(tails, margins["tail_share"])},
+        "C2": {"claim": CLAIMS["C2"], **claim_c2(errors, margins)},
+        "C3": {"claim": CLAIMS["C3"], **claim_c3(runs, threshold, margins["hazard_ratio"])},
+    }
     stems = [figures / name for name in FIGURES]
-    paths = [*fig1_distributions(pool_q, selected, stems[0],
-                                 projection(descriptors, rows)),
+    paths = [*fig1_distributions(pool_q, selected, stems[0], projection(descriptors, rows),
+                                 settings["tail_percent"]),
              *fig2_force_errors(main, extrapolation, stems[1]),
-             *fig3_rdf(reference_rdf, runs, settings["artifact_threshold"],
+             *fig3_rdf(reference_rdf, runs, claims["C3"]["comparisons"],
                        profile["md"]["temperature"], stems[2])]
     labels: dict = {"note": labels_note(profile)}
     if inputs.labelled:
@@ -225,14 +230,9 @@ def build_report(profile: dict, inputs: Inputs, results, overwrite: bool = False
         "profile": profile["name"],
         "scales": scales(profile, pool_frames, pool_q),
         "labels": labels,
-        "claims": {
-            "C1": {"claim": CLAIMS["C1"], **claim_c1(tails)},
-            "C2": {"claim": CLAIMS["C2"], "test_set": inputs.main_test_set,
-                   **claim_c2(main)},
-            "C3": {"claim": CLAIMS["C3"],
-                   **claim_c3(runs, settings["artifact_threshold"])},
-        },
-        "questions": questions(main, runs, settings["artifact_threshold"]),
+        "margins": margins,
+        "claims": claims,
+        "questions": questions(errors, runs, threshold, margins),
         "metrics": {
             "tail_shares": tails,
             "coverage": covered,
@@ -248,9 +248,9 @@ def build_report(profile: dict, inputs: Inputs, results, overwrite: bool = False
     return report
 
 
-def questions(errors: list[dict], runs: list[dict], threshold: float) -> dict:
+def questions(errors: list[dict], runs: list[dict], threshold: float, margins: dict) -> dict:
     """The questions beyond the seed's claims that this run can answer."""
-    q1 = physics_vs_structure(errors, runs, threshold)
+    q1 = physics_vs_structure(errors, runs, threshold, margins)
     return {} if q1 is None else {"Q1": {"question": QUESTIONS["Q1"], **q1}}
 
 
@@ -315,34 +315,69 @@ def _mean_std(values) -> str:
     return f"{values.mean():.4g} ± {values.std(ddof=1):.2g}"
 
 
-def _comparison_name(c: dict) -> str:
-    what = c.get("metric") or c.get("quantity", "time to non-physical")
-    return f"{c['method']} vs {c['versus']}: {what.replace('_', ' ')}"
+def part_name(part: dict) -> str:
+    """What one part of a claim compares, in words."""
+    where = part.get("model") or part.get("family", "").upper()
+    what = (f"{part['test_set']}: {part['metric']}" if "metric" in part
+            else part.get("endpoint") or part["quantity"].replace("_", " ") + " tail share")
+    return " ".join(x for x in (where, what) if x) + f", {part['method']} vs {part['versus']}"
+
+
+def _p(value) -> str:
+    return "–" if value is None else f"{value:.2g}"
+
+
+def _n(part: dict) -> str:
+    n = part["n"]
+    return f"{'+'.join(map(str, n)) if isinstance(n, list) else n} {part['unit']}s"
+
+
+def _detectable(part: dict) -> str:
+    d = part["detectable"]
+    if d is None:
+        return "–"
+    return f"±{d:.2g}" if part.get("difference") else f"{d:.2g}x"
+
+
+def parts_summary(claim: dict) -> str:
+    """How many parts of a claim came out each way."""
+    return ", ".join(f"{count} {outcome}" for outcome, count in claim["parts"].items() if count)
 
 
 def _claim_lines(key: str, claim: dict) -> list[str]:
-    """A claim's comparisons as a table a reader can check."""
-    lines = [f"### {key}: {claim['verdict']}", "", f"Rule: {claim['rule']}.", ""]
-    if not claim.get("families") and "comparisons" not in claim:
+    """A claim's parts as a table a reader can check."""
+    lines = [f"### {key}: {claim['verdict']} ({parts_summary(claim) or 'no parts'})", "",
+             f"Rule: {claim['rule']}.", ""]
+    if not claim["comparisons"]:
         return [*lines, "Not tested: this run holds no pair of methods to compare.", ""]
-    groups = claim.get("families") or {"": claim}
-    for family in in_report_order(groups):  # the verdict's family first
-        group = groups[family]
-        if family:
-            lines += [f"{family.upper()}: **{group['verdict']}**"
-                      + (f" (non-physical runs: {group['non_physical']})"
-                         if "non_physical" in group else ""), ""]
-        lines += ["| comparison (method vs other) | ratio method / other [95% CI] | p (Holm) | "
-                  "outcome |", "|---|---|---|---|"]
-        for c in group["comparisons"]:
-            p = c.get("p_adjusted")
-            lines.append(f"| {_comparison_name(c)} | {effect_text(c)} | "
-                         f"{'–' if p is None else f'{p:.2g}'} | {c['outcome']} |")
-        if group.get("detectable") is not None:
-            lines += ["", f"Smallest ratio this run could detect (80% power, 5% level, least "
-                          f"sensitive comparison): {group['detectable']:.3g}."]
-        lines.append("")
-    return lines
+    lines += ["| part | effect [95% CI] | n | p | p (Holm) | TOST p (Holm) | detectable "
+              "(80%) | outcome |", "|---|---|---|---|---|---|---|---|"]
+    for c in claim["comparisons"]:
+        extra = (f" ({c['events'][0]}/{c['runs'][0]} vs {c['events'][1]}/{c['runs'][1]} runs "
+                 "stopped)" if "events" in c else "")
+        lines.append(f"| {part_name(c)}{extra} | {effect_text(c)} | {_n(c)} | "
+                     f"{_p(c['p_value'])} | {_p(c['p_adjusted'])} | "
+                     f"{_p(c['p_equivalent_adjusted'])} | {_detectable(c)} | "
+                     f"{c['outcome']} |")
+    return [*lines, ""]
+
+
+def claims_table(report: dict) -> str:
+    """The claims as a Markdown table for the README: each claim's verdict, how its parts
+    came out, and the parts that hold or do not hold with their effects."""
+    lines = ["| | claim | verdict | parts | parts that hold | parts that do not hold |",
+             "|---|---|---|---|---|---|"]
+    entries = {**report["claims"], **report["questions"]}
+    for key, claim in entries.items():
+        def listed(outcomes, claim=claim):
+            found = [f"{part_name(c)}: {effect_text(c)}" for c in claim["comparisons"]
+                     if c["outcome"] in outcomes]
+            return "; ".join(found).replace("|", "\\|") or "none"
+
+        text = claim.get("claim") or claim["question"]
+        lines.append(f"| {key} | {text} | **{claim['verdict']}** | {parts_summary(claim)} | "
+                     f"{listed(('holds',))} | {listed(('opposite', 'equivalent'))} |")
+    return "\n".join(lines) + "\n"
 
 
 def _labels_lines(labels: dict) -> list[str]:
@@ -396,16 +431,26 @@ def markdown(report: dict) -> str:
     ]
     for key, claim in report["claims"].items():
         lines.append(f"| {key} | {claim['claim']} | **{claim['verdict']}** |")
-    lines += ["", "How the verdicts are reached: each comparison is a ratio (of geometric means "
-              "over selection seeds, blocked by model size; or of hazards of going non-physical "
-              "in MD) with its 95% confidence interval and a p-value, Holm-corrected over the "
-              "claim's comparisons. A comparison is *as claimed* when significant in the "
-              "claimed direction, *opposite* when significant the other way, *equivalent* when "
-              f"its interval lies within ±{MARGIN:.0%} of no effect (±{HAZARD_MARGIN:.0%} for "
-              "hazards), *untested* without a spread or an event to test with, else "
-              "*undecided*. A claim holds when every comparison is as claimed, "
-              "does not hold when one is opposite or equivalent, and is inconclusive otherwise.",
-              ""]
+    margins = report["margins"]
+    lines += ["", "How the verdicts are reached: a claim is split into the parts it asserts "
+              "(C2: each metric x comparison x test set x model family; C3: each endpoint of "
+              "each MD model). The unit of replication is what was drawn independently: the "
+              "selection seed for errors and tail shares (force errors paired by seed, since "
+              "methods share the training seed at a seed, each seed's value the mean log error "
+              "over the model sizes), the trained model for MD (a Cox model with the model as "
+              "cluster). A part *holds* when significant in the claimed direction (95%, "
+              "Holm-adjusted within its group), is *opposite* when significant the other way, "
+              "*equivalent* when an equivalence test (TOST, Holm-adjusted) puts it within the "
+              "margin, *untested* without a spread or, in MD, without an event in an arm, "
+              "else *inconclusive*; opposite and equivalent parts do not hold. A claim holds "
+              "when every part holds, holds in part when some do. Margins (ratios within "
+              "1/(1+m) .. 1+m): " + ", ".join(f"{k.replace('_', ' ')} {v:g}"
+                                              for k, v in margins.items())
+              + ". The RMSE margin is the seed's scale of a difference worth reporting; Max "
+              "errors and tail shares vary several times more from seed to seed, and their "
+              "margins are the ones three seeds can reach (each part's 'detectable' column is "
+              "the smallest ratio it finds with 80% power; a TOST p below 0.05 needs the "
+              "spread that makes it small).", ""]
     for key, claim in report["claims"].items():
         lines += _claim_lines(key, claim)
     if report["questions"]:
@@ -458,13 +503,29 @@ def markdown(report: dict) -> str:
         lines.append("")
     lines += ["## F3: Na-Na g(r) and survival in model-driven MD", "",
               "![F3](figures/fig3_rdf.png)", "",
-              f"Artifact: integral of g_NaNa below the reference's first rise (A); a run is "
-              f"non-physical above {report['claims']['C3']['threshold']} A or when the "
-              "stability guard stopped it.", "",
-              "| run | stable | artifact (A) | integrated abs. difference (A) | "
-              "first-peak r error (A) |", "|---|---|---|---|---|"]
-    for run in report["metrics"]["md"]:
-        stable = "yes" if run["stable"] else f"no: {run['reason']} at {run['stopped_ps']:.2f} ps"
-        lines.append(f"| {run['run']} | {stable} | {run['artifact']:.4f} | {run['iae']:.3f} | "
+              "Events are guard stops (ions closer than the guard's distance, a temperature "
+              "runaway, non-finite numbers); runs that reach their end are censored there. The "
+              "g(r) artifact, a second endpoint measured at each run's end: the weight of "
+              "g_NaNa below the reference's first rise (A), counted above "
+              f"{report['claims']['C3']['threshold']} A.", "",
+              "| MD model | method | runs | stopped by the guard | median time to stop (ps) | "
+              "runs with an artifact | mean integrated abs. g(r) difference (A) |",
+              "|---|---|---|---|---|---|---|"]
+    threshold = report["claims"]["C3"]["threshold"]
+    md = report["metrics"]["md"]
+    for model in dict.fromkeys(r["model"] for r in md):
+        for method in dict.fromkeys(r["method"] for r in md if r["model"] == model):
+            group = [r for r in md if r["model"] == model and r["method"] == method]
+            stops = [r["stopped_ps"] for r in group if not r["stable"]]
+            lines.append(f"| {model} | {method} | {len(group)} | {len(stops)} | "
+                         f"{np.median(stops) if stops else float('nan'):.2f} | "
+                         f"{sum(r['artifact'] > threshold for r in group)} | "
+                         f"{np.mean([r['iae'] for r in group]):.3f} |")
+    lines += ["", "Every run: its stop (reason and time) and its g(r) against the reference.",
+              "", "| run | stopped by the guard | artifact (A) | integrated abs. difference "
+              "(A) | first-peak r error (A) |", "|---|---|---|---|---|"]
+    for run in md:
+        stopped = "–" if run["stable"] else f"{run['reason']} at {run['stopped_ps']:.2f} ps"
+        lines.append(f"| {run['run']} | {stopped} | {run['artifact']:.4f} | {run['iae']:.3f} | "
                      f"{run['peak_r_error']:+.3f} |")
     return "\n".join(lines) + "\n"

@@ -1,111 +1,198 @@
-"""The tests behind the verdicts: ratios of means over seeds with their confidence intervals,
-Holm's correction, and survival (Kaplan-Meier, log-rank) for MD runs stopped by the guard.
+"""The tests behind the verdicts, from the libraries made for them (scipy, statsmodels,
+lifelines), each returning the same record: the ``unit`` of replication and ``n`` of them,
+the ``effect`` with its 95% ``ci``, the two-sided ``p_value``, one-sided p-values for each
+direction, the p-value of an equivalence test (TOST) where a margin is given, and
+``detectable``, the smallest effect the design finds with 80% power at the spread it showed.
 
-Ratios are taken on the log scale (errors and tail shares are positive and spread in
-proportion to their size), blocked by model size where there are several: the effect is the
-mean over sizes of the difference of mean logs, its variance the mean of the per-size Welch
-variances, divided by the number of sizes.
+Errors and tail shares are compared as ratios of geometric means (on the log scale, where
+they spread in proportion to their size). Force errors are paired by selection seed: models
+of every method at one selection seed share their training seed, and each seed's value is
+the mean log error over the model sizes (size is a fixed effect; every method has every
+size, so averaging over sizes is the fixed-effect estimate). MD survival is compared by a
+Cox model with the trained model as the cluster (robust standard errors), since the runs of
+one model are not independent of each other.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
-from scipy import stats
+from scipy import optimize, stats
 
 ALPHA = 0.05
 POWER = 0.8
 
 
-def log_ratio(groups_a: list, groups_b: list) -> dict:
-    """Is ``a`` smaller or larger than ``b``? Each argument is a list of blocks (one per model
-    size, or a single block), each a list of per-seed positive values.
-
-    Returns ``ratio`` (geometric-mean ratio a/b), its 95% ``ci``, the two-sided ``p_value``
-    of Welch's t test (Satterthwaite degrees of freedom) and ``detectable``, the smallest
-    ratio (below 1) the comparison would find with 80% power at this spread; ``p_value``
-    is None where a block has fewer than two values on a side."""
-    diffs, variances, dofs = [], [], []
-    for a, b in zip(groups_a, groups_b, strict=True):
-        la, lb = np.log(np.asarray(a, dtype=float)), np.log(np.asarray(b, dtype=float))
-        diffs.append(la.mean() - lb.mean())
-        if len(la) < 2 or len(lb) < 2:
-            variances.append(np.nan)
-            dofs.append(np.nan)
-            continue
-        va, vb = la.var(ddof=1) / len(la), lb.var(ddof=1) / len(lb)
-        variances.append(va + vb)
-        dofs.append((va + vb) ** 2 / (va**2 / (len(la) - 1) + vb**2 / (len(lb) - 1))
-                    if va + vb > 0 else np.inf)
-    k = len(diffs)
-    effect = float(np.mean(diffs))
-    out = {"ratio": float(np.exp(effect)), "mean_a": None, "mean_b": None}
-    out["mean_a"] = float(np.mean([np.mean(a) for a in groups_a]))
-    out["mean_b"] = float(np.mean([np.mean(b) for b in groups_b]))
-    if np.isnan(variances).any():
-        return {**out, "ci": None, "p_value": None, "detectable": None}
-    se = float(np.sqrt(np.sum(variances)) / k)
-    dof = float(np.sum(variances) ** 2 / np.sum(np.square(variances) / np.asarray(dofs))) \
-        if se > 0 else np.inf
-    t_crit = float(stats.t.ppf(1 - ALPHA / 2, dof))
-    if se == 0:
-        p = 0.0 if effect != 0 else 1.0
+def _record(unit: str, n, effect: float, log_se: float | None, dof: float | None,
+            log_effect: float, margin: float | None) -> dict:
+    """The common record of a ratio test on the log scale: ``t`` with ``dof`` degrees of
+    freedom (``dof`` None: normal)."""
+    out: dict = {"unit": unit, "n": n, "effect": effect, "ci": None, "p_value": None,
+                 "p_lower": None, "p_higher": None, "p_equivalent": None, "margin": margin,
+                 "equivalence_reach": None, "detectable": None}
+    if log_se is None or not np.isfinite(log_se):
+        return out
+    dist = stats.t(dof) if dof is not None else stats.norm()
+    if log_se == 0:
+        z = np.inf * np.sign(log_effect) if log_effect else 0.0
     else:
-        p = float(2 * stats.t.sf(abs(effect) / se, dof))
-    detectable = float(np.exp(-(t_crit + stats.t.ppf(POWER, dof)) * se))
-    return {**out, "ci": [float(np.exp(effect - t_crit * se)), float(np.exp(effect + t_crit * se))],
-            "p_value": p, "dof": dof, "detectable": detectable}
+        z = log_effect / log_se
+    crit = float(dist.ppf(1 - ALPHA / 2))
+    out.update(ci=[float(np.exp(log_effect - crit * log_se)),
+                   float(np.exp(log_effect + crit * log_se))],
+               p_value=float(min(1.0, 2 * dist.sf(abs(z)))),
+               p_lower=float(dist.cdf(z)), p_higher=float(dist.sf(z)),
+               # a ratio this far from 1 (either way) is found with 80% power
+               detectable=float(np.exp(detectable_shift(log_se, dof))),
+               # the narrowest margin TOST could pass at this spread (with no effect)
+               equivalence_reach=float(np.exp(dist.ppf(1 - ALPHA) * log_se) - 1))
+    if margin is not None:
+        bound = np.log(1 + margin)
+        if log_se == 0:
+            out["p_equivalent"] = 0.0 if abs(log_effect) < bound else 1.0
+        else:  # TOST: both one-sided tests against the margins
+            out["p_equivalent"] = float(max(dist.sf((log_effect + bound) / log_se),
+                                            dist.cdf((log_effect - bound) / log_se)))
+    return out
+
+
+def detectable_shift(se: float, dof: float | None) -> float:
+    """The shift (in units of the effect's scale) a two-sided test at 5% with standard error
+    ``se`` finds with 80% power: from the noncentral t distribution with ``dof`` degrees of
+    freedom (the normal one where ``dof`` is None)."""
+    if se == 0:
+        return 0.0
+    if dof is None:
+        return float((stats.norm.ppf(1 - ALPHA / 2) + stats.norm.ppf(POWER)) * se)
+    crit = stats.t.ppf(1 - ALPHA / 2, dof)
+
+    def power(shift):
+        nc = shift / se
+        return stats.nct.sf(crit, dof, nc) + stats.nct.cdf(-crit, dof, nc) - POWER
+
+    high = (crit + 3) * se
+    while power(high) < 0:  # few degrees of freedom need a larger shift
+        high *= 2
+    if np.isnan(power(high)):  # beyond scipy's noncentral t (one degree of freedom)
+        return float((crit + stats.t.ppf(POWER, dof)) * se)
+    return float(optimize.brentq(power, 0.0, high))
+
+
+def paired_ratio(a: dict, b: dict, margin: float | None = None,
+                 unit: str = "selection seed") -> dict:
+    """Is ``a`` lower or higher than ``b``, paired? ``a`` and ``b`` map a unit (a selection
+    seed) to a positive value (or to the values of the model sizes, averaged on the log
+    scale); units in both are compared. The effect is the geometric-mean ratio a/b, tested
+    by the paired t test on the logs (scipy's ``ttest_rel``); the equivalence p-value is
+    TOST's with the ratio's margin ``1/(1 + margin) .. 1 + margin``."""
+    units = sorted(set(a) & set(b))
+    diffs = np.array([np.mean(np.log(a[u])) - np.mean(np.log(b[u])) for u in units])
+    n = len(diffs)
+    effect = float(np.exp(diffs.mean())) if n else float("nan")
+    if n < 2:
+        return _record(unit, n, effect, None, None, 0.0, margin)
+    se = float(diffs.std(ddof=1) / np.sqrt(n))
+    return _record(unit, n, effect, se, n - 1, float(diffs.mean()), margin)
+
+
+def welch_ratio(a: list, b: list, margin: float | None = None,
+                unit: str = "selection seed") -> dict:
+    """Like :func:`paired_ratio` for unpaired values (one per unit on each side): Welch's t
+    test on the logs with Satterthwaite's degrees of freedom."""
+    la, lb = np.log(np.asarray(a, dtype=float)), np.log(np.asarray(b, dtype=float))
+    effect = float(np.exp(la.mean() - lb.mean()))
+    n = [len(la), len(lb)]
+    if min(n) < 2:
+        return _record(unit, n, effect, None, None, 0.0, margin)
+    va, vb = la.var(ddof=1) / len(la), lb.var(ddof=1) / len(lb)
+    se = float(np.sqrt(va + vb))
+    dof = float((va + vb) ** 2 / (va**2 / (len(la) - 1) + vb**2 / (len(lb) - 1))) \
+        if va + vb > 0 else 1e9
+    return _record(unit, n, effect, se, dof, float(la.mean() - lb.mean()), margin)
 
 
 def holm(p_values: list) -> list:
-    """Holm's step-down adjustment of ``p_values`` (None stays None): the family-wise error
-    rate stays at most the level at which the adjusted values are read."""
-    tested = [(p, i) for i, p in enumerate(p_values) if p is not None]
+    """Holm's step-down adjustment (statsmodels' ``multipletests``) of ``p_values``; None
+    stays None."""
+    from statsmodels.stats.multitest import multipletests
+
+    tested = [i for i, p in enumerate(p_values) if p is not None]
     adjusted: list = [None] * len(p_values)
-    running = 0.0
-    for rank, (p, i) in enumerate(sorted(tested)):
-        running = max(running, min(1.0, (len(tested) - rank) * p))
-        adjusted[i] = running
+    if tested:
+        corrected = multipletests([p_values[i] for i in tested], method="holm")[1]
+        for i, p in zip(tested, corrected, strict=True):
+            adjusted[i] = float(p)
     return adjusted
 
 
-def kaplan_meier(times, events, horizon: float) -> tuple[np.ndarray, np.ndarray]:
-    """The survival curve of runs that stopped at ``times`` (``events`` True: stopped by the
-    guard; False: ran to the end, censored): step points ``(t, S(t))`` from 0 to ``horizon``."""
-    times, events = np.asarray(times, dtype=float), np.asarray(events, dtype=bool)
-    t_out, s_out, s = [0.0], [1.0], 1.0
-    for t in np.unique(times[events]):
-        at_risk = np.sum(times >= t)
-        s *= 1 - np.sum((times == t) & events) / at_risk
-        t_out.append(float(t))
-        s_out.append(s)
-    t_out.append(float(horizon))
-    s_out.append(s)
-    return np.asarray(t_out), np.asarray(s_out)
+def events_needed(hazard_ratio: float) -> float:
+    """Events a two-arm comparison of equal size needs to find ``hazard_ratio`` with 80%
+    power at the 5% level (Schoenfeld)."""
+    z = stats.norm.ppf(1 - ALPHA / 2) + stats.norm.ppf(POWER)
+    return float(4 * z**2 / np.log(hazard_ratio) ** 2)
 
 
-def logrank(times_a, events_a, times_b, events_b) -> dict:
-    """Log-rank test of equal hazards of stopping for groups a and b. Returns the observed
-    and expected stops of a, the ``hazard_ratio`` a/b (the one-step estimate
-    exp((O - E) / V)) with its 95% ``ci`` and the two-sided ``p_value``; None where no run of
-    either group stopped."""
-    ta, tb = np.asarray(times_a, dtype=float), np.asarray(times_b, dtype=float)
-    ea, eb = np.asarray(events_a, dtype=bool), np.asarray(events_b, dtype=bool)
-    observed, expected, variance = 0.0, 0.0, 0.0
-    for t in np.unique(np.concatenate([ta[ea], tb[eb]])):
-        na, nb = np.sum(ta >= t), np.sum(tb >= t)
-        da, db = np.sum((ta == t) & ea), np.sum((tb == t) & eb)
-        n, d = na + nb, da + db
-        observed += da
-        expected += d * na / n
-        if n > 1:
-            variance += d * (na / n) * (nb / n) * (n - d) / (n - 1)
-    out = {"stopped_a": int(ea.sum()), "runs_a": len(ta), "stopped_b": int(eb.sum()),
-           "runs_b": len(tb), "expected_a": float(expected)}
-    if variance == 0:
-        return {**out, "hazard_ratio": None, "ci": None, "p_value": None}
-    z = (observed - expected) / np.sqrt(variance)
-    log_hr, se = (observed - expected) / variance, 1 / np.sqrt(variance)
-    half = stats.norm.ppf(1 - ALPHA / 2) * se
-    return {**out, "hazard_ratio": float(np.exp(log_hr)),
-            "ci": [float(np.exp(log_hr - half)), float(np.exp(log_hr + half))],
-            "p_value": float(2 * stats.norm.sf(abs(z)))}
+def hazard_ratio(runs_a: list, runs_b: list, margin: float | None = None) -> dict:
+    """Do runs of arm a stop sooner than runs of arm b? Each run is ``(time, event,
+    cluster)``: its time, whether the guard stopped it (else censored at ``time``) and the
+    model that drove it. A Cox model (lifelines' ``CoxPHFitter``) with the model as the
+    cluster (robust standard errors) gives the hazard ratio a/b; the log-rank p-value
+    (which ignores the clusters) is given beside it. Untestable (no effect) where an arm has
+    no event; ``detectable`` then comes from the events a design like this would need
+    (Schoenfeld), at the events seen."""
+    import pandas as pd
+    from lifelines import CoxPHFitter
+    from lifelines.statistics import logrank_test
+
+    (ta, ea, ca), (tb, eb, cb) = (tuple(zip(*runs, strict=True)) if runs else ((), (), ())
+                                  for runs in (runs_a, runs_b))
+    events = [int(sum(ea)), int(sum(eb))]
+    clusters = [len(set(ca)), len(set(cb))]
+    base: dict = {"events": events, "runs": [len(ta), len(tb)], "logrank_p": None}
+    if min(events) == 0:
+        z = stats.norm.ppf(1 - ALPHA / 2) + stats.norm.ppf(POWER)
+        out = _record("trained model", clusters, float("nan"), None, None, 0.0, margin)
+        out["effect"] = None
+        if sum(events):
+            out["detectable"] = float(np.exp(2 * z / np.sqrt(sum(events))))
+        return {**out, **base}
+    frame = pd.DataFrame({"time": [*ta, *tb], "event": [*ea, *eb],
+                          "arm": [1] * len(ta) + [0] * len(tb),
+                          "cluster": [f"a{c}" for c in ca] + [f"b{c}" for c in cb]})
+    with warnings.catch_warnings():
+        # lifelines warns when an arm has few events; the interval's width says as much
+        warnings.simplefilter("ignore")
+        fit = CoxPHFitter().fit(frame, "time", "event", cluster_col="cluster")
+    row = fit.summary.loc["arm"]
+    out = _record("trained model", clusters, float(np.exp(row["coef"])),
+                  float(row["se(coef)"]), None, float(row["coef"]), margin)
+    base["logrank_p"] = float(logrank_test(ta, tb, ea, eb).p_value)
+    return {**out, **base}
+
+
+def share_difference(shares_a: list, shares_b: list, unit: str = "trained model") -> dict:
+    """Is the share of runs with an endpoint higher in arm a than b? ``a``, ``b``: per unit
+    (trained model), the share of its runs that reached it. Welch's t test on the shares;
+    the effect is the difference of mean shares (no equivalence margin). Untestable where
+    neither arm has any."""
+    a, b = np.asarray(shares_a, dtype=float), np.asarray(shares_b, dtype=float)
+    out: dict = {"unit": unit, "n": [len(a), len(b)],
+                 "effect": float(a.mean() - b.mean()) if len(a) and len(b) else None,
+                 "ci": None, "p_value": None, "p_lower": None, "p_higher": None,
+                 "p_equivalent": None, "margin": None, "equivalence_reach": None,
+                 "detectable": None, "difference": True}
+    if not (a.any() or b.any()) or min(len(a), len(b)) < 2:
+        return out
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    se = np.sqrt(va + vb)
+    if se == 0:
+        return out
+    dof = (va + vb) ** 2 / ((va**2 / (len(a) - 1) if va else 0) +
+                            (vb**2 / (len(b) - 1) if vb else 0))
+    dist, t = stats.t(dof), out["effect"] / se
+    crit = float(dist.ppf(1 - ALPHA / 2))
+    out.update(ci=[out["effect"] - crit * se, out["effect"] + crit * se],
+               p_value=float(2 * dist.sf(abs(t))), p_lower=float(dist.cdf(t)),
+               p_higher=float(dist.sf(t)), detectable=detectable_shift(float(se), float(dof)))
+    return out

@@ -8,6 +8,7 @@ the figures and report of a finished run; :func:`estimate` prints what a run wou
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -16,6 +17,9 @@ from pathlib import Path
 
 from mlipselect.io import exclusive_run
 from mlipselect.study.plan import Plan, cluster_profile, snakefile
+
+CLAIMS_START, CLAIMS_END = "<!-- claims -->", "<!-- /claims -->"
+"""The lines around the claims table :func:`write_claims_table` writes into a README."""
 
 
 def snakemake_command(profile: dict, results: Path, cores: int | None = None,
@@ -38,11 +42,12 @@ def snakemake_command(profile: dict, results: Path, cores: int | None = None,
 
 
 def reproduce(profile: dict, results=None, cores: int | None = None, cluster=None,
-              dry_run: bool = False, extra=(), publish_to=None) -> int:
+              dry_run: bool = False, extra=(), publish_to=None, readme=None) -> int:
     """Run (or, with ``dry_run``, plan) the study of ``profile`` into ``results`` (default
     ``results/NAME``); Snakemake's exit status. ``cluster``: a Snakemake profile directory,
     or the name of one shipped with the package; ``extra``: Snakemake arguments;
-    ``publish_to``: a directory the figures and report of a complete run are copied to."""
+    ``publish_to``: a directory the figures and report of a complete run are copied to;
+    ``readme``: a file whose claims table (:func:`write_claims_table`) is then rewritten."""
     Plan(profile)  # checks the profile's grid before Snakemake starts
     results = Path(results or Path("results") / profile["name"])
     command = snakemake_command(profile, results, cores, cluster, dry_run, extra)
@@ -56,6 +61,8 @@ def reproduce(profile: dict, results=None, cores: int | None = None, cluster=Non
         status = subprocess.run(command, env=env).returncode
     if status == 0 and publish_to and not dry_run:
         publish(results, Path(publish_to))
+        if readme:
+            write_claims_table(Path(publish_to) / "report.json", Path(readme))
     return status
 
 
@@ -81,3 +88,24 @@ def publish(results: Path, target: Path) -> None:
     text = (results / "report.md").read_text().replace("](figures/", "](")
     (target / "report.md").write_text(text)
     print(f"published figures and report to {target}/", file=sys.stderr)
+
+
+def write_claims_table(report_json: Path, readme: Path) -> None:
+    """Replace the lines between the claims markers of ``readme`` with the claims table of a
+    report (:func:`~mlipselect.study.report.claims_table`), so the README states what the
+    published run measured; a file without the markers is refused, untouched."""
+    from mlipselect.errors import InputError
+    from mlipselect.io import atomic_path
+    from mlipselect.study.report import claims_table
+
+    text = readme.read_text()
+    if text.count(CLAIMS_START) != 1 or text.count(CLAIMS_END) != 1 \
+            or text.index(CLAIMS_START) > text.index(CLAIMS_END):
+        raise InputError(f"{readme}: needs one line {CLAIMS_START} and, after it, one line "
+                         f"{CLAIMS_END} around the claims table")
+    head, rest = text.split(CLAIMS_START)
+    _, tail = rest.split(CLAIMS_END)
+    table = claims_table(json.loads(report_json.read_text()))
+    with atomic_path(readme) as tmp:
+        tmp.write_text(f"{head}{CLAIMS_START}\n{table}{CLAIMS_END}{tail}")
+    print(f"wrote the claims table of {report_json} into {readme}", file=sys.stderr)

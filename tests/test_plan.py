@@ -1,0 +1,98 @@
+"""The reproduction's design as the plan lays it out: paired training seeds, MD runs from
+their own frames, size variants for MD, and the profile checks that guard them."""
+
+import ase.io
+import numpy as np
+import pytest
+
+from mlipselect.config import ProfileError, frames_per_state, load_profile
+from mlipselect.md.run import read_starts, starting_state
+from mlipselect.models import family_settings
+from mlipselect.study.plan import Plan, selection_parts
+
+
+def test_every_method_trains_with_the_seed_of_its_selection_seed():
+    plan = Plan(load_profile("quick"))
+    offset = plan.profile["reproduce"]["train_seed_offset"]
+    assert plan.training_seed(2) == 2 + offset != 2  # a stream apart from the selection's
+    assert selection_parts("atomic-energies-n64-s7") == ("atomic-energies", 64, 7)
+
+
+def test_md_runs_start_from_their_own_frames_paired_across_methods():
+    plan = Plan(load_profile("quick"))
+    md = plan.md_settings["nn-32x2"]
+    starts = {run: plan.md_start(run) for run in plan.md_runs if run.startswith("nn-32x2/")}
+    for method in plan.profile["reproduce"]["md_methods"]:
+        mine = [v for run, v in starts.items() if f"/{method}-" in run]
+        assert len(mine) == len(md.seeds) * md.runs
+        frames, seeds = zip(*mine, strict=True)
+        assert len(set(frames)) == len(frames) and len(set(seeds)) == len(seeds)
+        assert max(frames) < frames_per_state(plan.profile)
+    # the same run of another method starts from the same frame with the same seed
+    assert plan.md_start("nn-32x2/energy-n64-s5/r2") == plan.md_start(
+        "nn-32x2/atomic-energies-n64-s5/r2")
+    assert plan.md_starts("nn-32x2/energy-n64-s1") == "--start-frame 48 64 80 --seed 3 4 5"
+
+
+def test_size_variants_train_for_md_only():
+    profile = load_profile("quick")
+    plan = Plan(profile)
+    bare = family_settings(profile, "gpr", "sp400-bare")
+    base = family_settings(profile, "gpr", "sp400")
+    assert bare["core_outer"] == 0 and bare["pair_basis"] == 0
+    assert {k: v for k, v in bare.items() if k not in ("size", "core_outer", "core_inner",
+                                                        "pair_basis")} == \
+        {k: v for k, v in base.items() if k not in ("size", "core_outer", "core_inner",
+                                                    "pair_basis")}
+    trained = {m for m, _ in plan.trained}
+    assert "gpr-sp400-bare" not in trained
+    assert ("gpr-sp400-bare", "fps-n64-s0") in plan.md_trained
+    # more selection seeds for the MD models than the profile's grid: selected too
+    assert "energy-n64-s7" in plan.selections_to_make
+    assert "energy-n64-s7" not in plan.selections
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"train": {"gpr": {"variants": {"x": {"base": "nope"}}}}},
+     r"train.gpr.variants.x must be a mapping whose 'base' names a size"),
+    ({"train": {"gpr": {"variants": {"x": {"base": "soap", "colour": 1}}}}},
+     r"train.gpr.variants.x: unknown key 'colour'"),
+    ({"train": {"gpr": {"variants": {"x": {"base": "soap", "core_outer": -1.0}}}}},
+     r"'train.gpr.variants.x.core_outer' must be >= 0"),
+    ({"reproduce": {"md_models": {"nn-huge": {}}}}, r"no nn size or variant 'huge'"),
+    ({"reproduce": {"md_models": {"nn-small": {"runs": 0}}}}, r"runs' must be >= 1"),
+    ({"reproduce": {"md_models": {"nn-small": {"colour": 1}}}}, r"keys among seeds, runs"),
+    ({"reproduce": {"md_models": {"nn-small": {"runs": 400}}}},
+     r"ask for 400 runs .* holds \d+ frames"),
+])
+def test_profiles_that_would_fail_the_design_are_refused(make_profile, change, message):
+    sections = {}
+    for section, values in change.items():
+        base = load_profile("smoke")[section]
+        if section == "train":
+            values = {family: {**base[family], **v} for family, v in values.items()}
+        sections[section] = values
+    with pytest.raises(ProfileError, match=message):
+        Plan(load_profile(make_profile("smoke", **sections)))
+
+
+def test_batched_models_must_share_their_number_of_runs(make_profile):
+    profile = load_profile(make_profile("smoke", train={"nn": {
+        **load_profile("smoke")["train"]["nn"],
+        "variants": {"wide": {"base": "small", "features": 24}}}}, reproduce={
+        "md_models": {"nn-small": {"runs": 2}, "nn-wide": {"runs": 3}}}))
+    with pytest.raises(ProfileError, match="as many runs each"):
+        Plan(profile)
+
+
+def test_fresh_momenta_are_drawn_from_the_run_seed(tmp_path):
+    atoms = ase.Atoms("NaCl", positions=[[0, 0, 0], [2.8, 0, 0]], cell=[5.6] * 3, pbc=True)
+    atoms.set_momenta(np.ones((2, 3)))
+    start = tmp_path / "start.extxyz"
+    ase.io.write(start, [atoms, atoms])
+    kept, fresh = (read_starts(start, [0, 1], [tmp_path / "a", tmp_path / "b"], momenta=m)
+                   for m in (True, False))
+    assert np.any(kept[0].get_momenta())
+    a, b = (starting_state(f, 1400.0, seed).get_momenta() for f, seed in zip(fresh, (1, 2),
+                                                                             strict=True))
+    assert not np.allclose(a, b) and not np.allclose(a, atoms.get_momenta())
