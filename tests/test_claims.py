@@ -152,7 +152,7 @@ def test_c3_artifact_is_its_own_endpoint():
     c3 = claim_c3(runs, threshold=0.01, margin=1.0)
     parts = {c["endpoint"]: c for c in c3["comparisons"]}
     assert parts["guard stop"]["outcome"] == UNTESTED  # nothing stopped
-    assert parts["g(r) artifact"]["effect"] == pytest.approx(1.0)
+    assert parts["g(r) artifact vs BMHTF"]["effect"] == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize(("energy", "atomic", "expected"), [

@@ -4,8 +4,9 @@ The seed's method selects by a cheap potential's energies, forces or atomic ener
 labels the chosen frames with a costlier method; it pays off only when the cheap potential
 ranks configurations roughly as the costly one would. Given the same frames labelled by both,
 this measures that: rank (Spearman) and linear (Pearson) correlation of the energy per atom
-(per frame), of |f_i| (per atom) and of the atomic energies E_i (per atom, within each
-species, since a method's per-species offsets are arbitrary), and how far apart the forces are.
+(per frame, over all frames and within each state point), of |f_i| (per atom) and of the
+atomic energies E_i (per atom, within each species, since a method's per-species offsets are
+arbitrary), and how far apart the forces are.
 """
 
 from __future__ import annotations
@@ -59,4 +60,23 @@ def agreement(selector: list, labeller: list) -> dict:
             pair = (a["atomic_energies"][mask], b["atomic_energies"][mask])
             points[f"atomic_energies_{chemical_symbols[z]}"] = pair
             per_species[chemical_symbols[z]] = _correlation(*pair)
+    states = [a.info.get("state") for a in selector]
+    energy_selector, energy_labeller = points["energy_per_atom"]
+    result["energy_within_state"] = _within_state(energy_selector, energy_labeller, states)
     return {**result, "points": points}
+
+
+def _within_state(x: np.ndarray, y: np.ndarray, states: list) -> dict | None:
+    """Correlations of the energy per atom within each state point (frames of one
+    temperature and pressure), where the separation between state points cannot inflate
+    them; their mean weighted by frames. None where the frames do not say their state."""
+    if any(s is None for s in states):
+        return None
+    states_ = np.asarray(states)
+    per_state = {str(s): _correlation(x[states_ == s], y[states_ == s])
+                 for s in np.unique(states_) if np.sum(states_ == s) >= 3}
+    if not per_state:
+        return None
+    counts = np.array([c["count"] for c in per_state.values()])
+    return {"states": per_state, **{key: float(np.average(
+        [c[key] for c in per_state.values()], weights=counts)) for key in ("pearson", "spearman")}}

@@ -28,6 +28,7 @@ from itertools import product
 
 import numpy as np
 
+from mlipselect.models.base import in_report_order
 from mlipselect.study.statistics import (
     ALPHA,
     hazard_ratio,
@@ -48,6 +49,9 @@ ERROR_TESTS = (("independent", "max"), ("independent", "rmse"),
                ("tail atoms", "tails_max"), ("tail atoms", "tails_rmse"))
 """C2's parts per comparison: the test set and the force-error metric (tail atoms: the
 independent test set's atoms beyond the pool's percentiles)."""
+ARTIFACT = "g(r) artifact vs BMHTF"
+"""C3's second endpoint: short-range weight in g_NaNa against the BMHTF reference's (which
+is BMHTF's whoever labelled the training frames)."""
 
 
 def decide(parts: list[dict], wanted: str) -> list[dict]:
@@ -134,7 +138,7 @@ def error_parts(errors: list[dict], pairs, tests, margins: dict, wanted: str) ->
     of ``pairs`` whose methods were trained at every size: the paired ratio over selection
     seeds of the mean log error over sizes. Decided in groups of one family and test set."""
     parts = []
-    for family in sorted({e["family"] for e in errors}):
+    for family in in_report_order({e["family"] for e in errors}):
         groups: dict[str, list] = defaultdict(list)
         for (test_set, metric), (method, versus) in product(tests, pairs):
             source = "independent" if test_set == "tail atoms" else test_set
@@ -194,7 +198,7 @@ def artifact_part(arms: dict[str, list[dict]], method: str, versus: str,
             by_model[r["seed"]].append(r["artifact"] > threshold)
         return [float(np.mean(v)) for v in by_model.values()]
 
-    return {"endpoint": "g(r) artifact", "method": method, "versus": versus,
+    return {"endpoint": ARTIFACT, "method": method, "versus": versus,
             **share_difference(shares(arms[method]), shares(arms[versus]))}
 
 
@@ -203,7 +207,9 @@ def md_parts(runs: list[dict], pairs, threshold: float, margin: float,
     """Per MD model: for each ``(method, versus)`` of ``pairs``, the guard-stop hazard ratio
     and (with ``artifacts``) the artifact share, decided as one group."""
     parts = []
-    for model in sorted({r["model"] for r in runs}):
+    order = in_report_order({r["family"] for r in runs})
+    for model in sorted({r["model"] for r in runs},
+                        key=lambda m: (order.index(m.split("-")[0]), m)):
         group = []
         for method, versus in pairs:
             arms = md_arms(runs, model, (method, versus))

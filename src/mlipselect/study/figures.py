@@ -59,9 +59,10 @@ def fig1_distributions(pool, selections: dict, stem, projection: dict,
 
     species = [int(z) for z in np.unique(pool.numbers)]
     panels: list[tuple[str, int | None, str]] = [
-        ("energy_per_atom", None, "global energy per atom $E/N$ (eV/atom)")]
-    for key, label in (("atomic_energies", "atomic energy $E_i$ (eV)"),
-                       ("force_norms", r"force magnitude $|\mathbf{f}_i|$ (eV/$\mathrm{\AA}$)")):
+        ("energy_per_atom", None, "BMHTF global energy per atom $E/N$ (eV/atom)")]
+    for key, label in (("atomic_energies", "BMHTF atomic energy $E_i$ (eV)"),
+                       ("force_norms", r"BMHTF force magnitude $|\mathbf{f}_i|$ "
+                                       r"(eV/$\mathrm{\AA}$)")):
         panels += [(key, z, f"{chemical_symbols[z]}: {label}") for z in species]
     ncol = (len(panels) + 2) // 2
     fig, axes = plt.subplots(2, ncol, figsize=(5 * ncol, 8.4), squeeze=False)
@@ -101,7 +102,8 @@ def fig1_distributions(pool, selections: dict, stem, projection: dict,
     ax.legend(fontsize=7, markerscale=1.2)
     for extra in axes[len(panels) + 1:]:
         extra.axis("off")
-    fig.suptitle("F1  Distributions in the pool and in the selected training sets")
+    fig.suptitle("F1  Distributions in the pool and in the selected training sets, in the "
+                 "selector's (BMHTF's) quantities")
     fig.tight_layout()
     return _save(fig, stem)
 
@@ -273,10 +275,12 @@ def fig3_rdf(reference, runs: list[dict], comparisons: list[dict], temperature: 
     return _save(fig, stem)
 
 
-def fig4_labels(points: dict, labeller: str, stem) -> list[Path]:
+def fig4_labels(points: dict, labeller: str, stem, within_state: dict | None = None
+                ) -> list[Path]:
     """BMHTF's labels of the selected frames against ``labeller``'s: energy per atom, |f_i|,
-    and atomic energies per species, each panel with its rank correlation. Energies are shown
-    relative to their means (the two methods' zeros differ)."""
+    and atomic energies per species, each panel with its rank correlation (the energy's also
+    within state points, ``within_state``, where separate state points cannot inflate it).
+    Energies are shown relative to their means (the two methods' zeros differ)."""
     fig, axes = plt.subplots(1, len(points), figsize=(3.6 * len(points), 3.4))
     titles = {"energy_per_atom": "energy per atom (eV)", "force_norms": "|f_i| (eV/A)"}
     for ax, (key, (x, y)) in zip(np.atleast_1d(axes), points.items(), strict=True):
@@ -290,7 +294,9 @@ def fig4_labels(points: dict, labeller: str, stem) -> list[Path]:
         title = titles.get(key) or f"E_i of {key.rsplit('_', 1)[1]} (eV)"
         if key != "force_norms":
             title = title.replace(" (eV)", " minus its mean (eV)")
-        ax.set_title(f"{title}\nSpearman ρ = {rho:.2f}", fontsize=9)
+        within = (f"; within a state point {within_state['spearman']:.2f}"
+                  if key == "energy_per_atom" and within_state else "")
+        ax.set_title(f"{title}\nSpearman ρ = {rho:.2f}{within}", fontsize=9)
         ax.set_xlabel("BMHTF (selector)")
         ax.set_ylabel(f"{labeller} (labeller)")
     np.atleast_1d(axes)[0].legend(fontsize=8)

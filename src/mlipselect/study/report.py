@@ -225,7 +225,8 @@ def build_report(profile: dict, inputs: Inputs, results, overwrite: bool = False
     if inputs.labelled:
         labels.update(labeller=profile["label"]["calculator"],
                       **labeller_agreement(inputs.pool, inputs.selections, inputs.labelled))
-        paths += fig4_labels(labels.pop("points"), labels["labeller"], figures / LABELS_FIGURE)
+        paths += fig4_labels(labels.pop("points"), labels["labeller"], figures / LABELS_FIGURE,
+                             labels["energy_within_state"])
     report = {
         "profile": profile["name"],
         "scales": scales(profile, pool_frames, pool_q),
@@ -395,6 +396,10 @@ def _labels_lines(labels: dict) -> list[str]:
             ("force magnitude \\|f_i\\| (per atom)", labels["force_norms"]),
             *((f"E_i of {species} (per atom)", c)
               for species, c in labels["atomic_energies"].items())]
+    if labels.get("energy_within_state"):
+        rows.insert(1, ("energy per atom within a state point (frame-weighted mean over "
+                        f"{len(labels['energy_within_state']['states'])} state points)",
+                        labels["energy_within_state"]))
     lines += [f"| {name} | {c['pearson']:.3f} | {c['spearman']:.3f} |" for name, c in rows]
     lines += ["", f"The forces differ by {labels['force_difference']:.0%} of the labeller's "
               "RMS force component (RMS of the difference).",
@@ -406,14 +411,23 @@ def _labels_lines(labels: dict) -> list[str]:
 
 def markdown(report: dict) -> str:
     """The report as Markdown, figures linked relative to the report."""
+    sections = (_header_lines, _claims_lines, _f1_lines, _f2_lines, _f3_lines)
+    return "\n".join(line for section in sections for line in section(report)) + "\n"
+
+
+def _header_lines(report: dict) -> list[str]:
+    """What the run was made of, and where its labels came from."""
     sc = report["scales"]
-    lines = [
+    return [
         f"# Reproduction report: profile `{report['profile']}`",
         "",
         f"Ran at {sc['ions_per_frame']} ions per frame, {sc['state_points']} state points, "
         f"{sc['pool_frames']} pool frames; selections of {sc['selection_sizes']} frames over "
-        f"{sc['seeds']} seed(s); models trained on {sc['training_frames']} frames; sizes "
-        + ", ".join(f"{family.upper()} {sizes}" for family, sizes in sc["model_sizes"].items())
+        f"{sc['seeds']} seed(s); models trained on "
+        + ", ".join(f"{n} ({family.upper()})" for family, n in sc["training_frames"].items())
+        + " frames; sizes "
+        + ", ".join(f"{family.upper()} {', '.join(sizes)}"
+                    for family, sizes in sc["model_sizes"].items())
         + f"; MD at {sc['md']['temperature_K']} K of {sc['md']['ions']} ions, each run from "
         "its own frame with fresh Maxwell-Boltzmann momenta: "
         + "; ".join(f"{model} models of {len(md['seeds'])} selection seeds per method, "
@@ -424,13 +438,15 @@ def markdown(report: dict) -> str:
         report["labels"]["note"],
         "",
         *_labels_lines(report["labels"]),
-        "## Claims",
-        "",
-        "| | claim | verdict |",
-        "|---|---|---|",
     ]
+
+
+def _claims_lines(report: dict) -> list[str]:
+    """The verdicts, how they are reached, and every part of every claim and question."""
+    lines = ["## Claims", "", "| | claim | verdict | parts |", "|---|---|---|---|"]
     for key, claim in report["claims"].items():
-        lines.append(f"| {key} | {claim['claim']} | **{claim['verdict']}** |")
+        lines.append(f"| {key} | {claim['claim']} | **{claim['verdict']}** | "
+                     f"{parts_summary(claim)} |")
     margins = report["margins"]
     lines += ["", "How the verdicts are reached: a claim is split into the parts it asserts "
               "(C2: each metric x comparison x test set x model family; C3: each endpoint of "
@@ -459,32 +475,44 @@ def markdown(report: dict) -> str:
             lines += [f"{key}: {question['question']} Structure-based methods that ran: "
                       f"{', '.join(question['structure_methods'])}.", ""]
             lines += _claim_lines(key, question)
+    return lines
+
+
+def _f1_lines(report: dict) -> list[str]:
+    """F1, with the tail shares and the descriptor coverage of each method."""
     tails = report["metrics"]["tail_shares"]
-    lines += ["## F1: distributions", "", "![F1](figures/fig1_distributions.png)", "",
-              "Share of selected atoms beyond the pool's 1st/99th percentiles (per species), "
-              "mean ± standard deviation over seeds (random selection: about 0.02); and how "
-              "the selections cover the pool in SOAP descriptor space: the covering radius "
-              "(largest distance from a pool frame to its nearest selected frame), and QUESTS' "
-              "dataset entropy at the bandwidth h = "
-              f"{report['metrics']['coverage']['bandwidth']:.3g} (nats; log n at most):", "",
-              "| method | tail share: atomic energies | tail share: force magnitudes | "
-              "covering radius | entropy |", "|---|---|---|---|---|"]
+    lines = ["## F1: distributions", "", "![F1](figures/fig1_distributions.png)", "",
+             "Share of selected atoms beyond the pool's 1st/99th percentiles (per species) "
+             "of BMHTF's E_i and |f_i| (the selector's quantities, whoever labels), "
+             "mean ± standard deviation over seeds (random selection: about 0.02); and how "
+             "the selections cover the pool in SOAP descriptor space: the covering radius "
+             "(largest distance from a pool frame to its nearest selected frame), and QUESTS' "
+             "dataset entropy at the bandwidth h = "
+             f"{report['metrics']['coverage']['bandwidth']:.3g} (nats; log n at most):", "",
+             "| method | tail share: atomic energies | tail share: force magnitudes | "
+             "covering radius | entropy |", "|---|---|---|---|---|"]
     cover = report["metrics"]["coverage"]["methods"]
     for method in tails["atomic_energies"]:
         lines.append(f"| {method} | {_mean_std(tails['atomic_energies'][method])} | "
                      f"{_mean_std(tails['force_norms'][method])} | "
                      f"{_mean_std(cover[method]['covering_radius'])} | "
                      f"{_mean_std(cover[method]['entropy'])} |")
+    return lines
+
+
+def _f2_lines(report: dict) -> list[str]:
+    """F2, with the force errors of every model size and method on each test set."""
     errors = report["metrics"]["force_errors"]
-    lines += ["", "## F2: test force errors", "", "![F2](figures/fig2_force_errors.png)", "",
-              "Force errors in eV/A, mean ± standard deviation over seeds, on each test set: "
-              "*in-pool* (pool frames held out of every selection, from the same trajectories), "
-              "*independent* (new trajectories at the pool's state points; F2 and C2 use it), "
-              "*extrapolation* (state points outside the pool's range). Tails: the test atoms "
-              "whose reference E_i or |f_i| lies beyond the pool's 1st/99th percentiles"
-              + (" (not computed here: the test labels come from another labeller than the "
-                 "pool's, so the pool's percentiles do not apply)."
-                 if all(e["tails_rmse"] is None for e in errors) else "."), ""]
+    lines = ["", "## F2: test force errors", "", "![F2](figures/fig2_force_errors.png)", "",
+             "Force errors in eV/A against the test frames' labels (the labeller's, where "
+             "one relabelled them), mean ± standard deviation over seeds, on each test set: "
+             "*in-pool* (pool frames held out of every selection, from the same trajectories), "
+             "*independent* (new trajectories at the pool's state points; F2 and C2 use it), "
+             "*extrapolation* (state points outside the pool's range). Tails: the test atoms "
+             "whose reference E_i or |f_i| lies beyond the pool's 1st/99th percentiles"
+             + (" (not computed here: the test labels come from another labeller than the "
+                "pool's, so the pool's percentiles do not apply)."
+                if all(e["tails_rmse"] is None for e in errors) else "."), ""]
     for test_set in dict.fromkeys(e["test_set"] for e in errors):
         lines += [f"**{test_set}**", "",
                   "| model | size | method | Max | RMSE | MAE | tails RMSE |",
@@ -501,16 +529,21 @@ def markdown(report: dict) -> str:
                                       for k in ("max", "rmse", "mae"))
                          + f" | {_mean_std(tails_rmse) if tails_rmse else '–'} |")
         lines.append("")
-    lines += ["## F3: Na-Na g(r) and survival in model-driven MD", "",
-              "![F3](figures/fig3_rdf.png)", "",
-              "Events are guard stops (ions closer than the guard's distance, a temperature "
-              "runaway, non-finite numbers); runs that reach their end are censored there. The "
-              "g(r) artifact, a second endpoint measured at each run's end: the weight of "
-              "g_NaNa below the reference's first rise (A), counted above "
-              f"{report['claims']['C3']['threshold']} A.", "",
-              "| MD model | method | runs | stopped by the guard | median time to stop (ps) | "
-              "runs with an artifact | mean integrated abs. g(r) difference (A) |",
-              "|---|---|---|---|---|---|---|"]
+    return lines
+
+
+def _f3_lines(report: dict) -> list[str]:
+    """F3, with each MD model's runs per method and every run's stop and g(r)."""
+    lines = ["## F3: Na-Na g(r) and survival in model-driven MD", "",
+             "![F3](figures/fig3_rdf.png)", "",
+             "Events are guard stops (ions closer than the guard's distance, a temperature "
+             "runaway, non-finite numbers); runs that reach their end are censored there. The "
+             "g(r) artifact, a second endpoint measured at each run's end: the weight of "
+             "g_NaNa below the reference's first rise (A), counted above "
+             f"{report['claims']['C3']['threshold']} A.", "",
+             "| MD model | method | runs | stopped by the guard | median time to stop (ps) | "
+             "runs with an artifact | mean integrated abs. g(r) difference (A) |",
+             "|---|---|---|---|---|---|---|"]
     threshold = report["claims"]["C3"]["threshold"]
     md = report["metrics"]["md"]
     for model in dict.fromkeys(r["model"] for r in md):
@@ -528,4 +561,4 @@ def markdown(report: dict) -> str:
         stopped = "–" if run["stable"] else f"{run['reason']} at {run['stopped_ps']:.2f} ps"
         lines.append(f"| {run['run']} | {stopped} | {run['artifact']:.4f} | {run['iae']:.3f} | "
                      f"{run['peak_r_error']:+.3f} |")
-    return "\n".join(lines) + "\n"
+    return lines

@@ -143,6 +143,7 @@ def hazard_ratio(runs_a: list, runs_b: list, margin: float | None = None) -> dic
     (Schoenfeld), at the events seen."""
     import pandas as pd
     from lifelines import CoxPHFitter
+    from lifelines.exceptions import ConvergenceError
     from lifelines.statistics import logrank_test
 
     (ta, ea, ca), (tb, eb, cb) = (tuple(zip(*runs, strict=True)) if runs else ((), (), ())
@@ -160,14 +161,18 @@ def hazard_ratio(runs_a: list, runs_b: list, margin: float | None = None) -> dic
     frame = pd.DataFrame({"time": [*ta, *tb], "event": [*ea, *eb],
                           "arm": [1] * len(ta) + [0] * len(tb),
                           "cluster": [f"a{c}" for c in ca] + [f"b{c}" for c in cb]})
+    base["logrank_p"] = float(logrank_test(ta, tb, ea, eb).p_value)
     with warnings.catch_warnings():
         # lifelines warns when an arm has few events; the interval's width says as much
         warnings.simplefilter("ignore")
-        fit = CoxPHFitter().fit(frame, "time", "event", cluster_col="cluster")
+        try:
+            fit = CoxPHFitter().fit(frame, "time", "event", cluster_col="cluster")
+        except ConvergenceError:  # no finite estimate (e.g. complete separation)
+            out = _record("trained model", clusters, float("nan"), None, None, 0.0, margin)
+            return {**out, "effect": None, **base}
     row = fit.summary.loc["arm"]
     out = _record("trained model", clusters, float(np.exp(row["coef"])),
                   float(row["se(coef)"]), None, float(row["coef"]), margin)
-    base["logrank_p"] = float(logrank_test(ta, tb, ea, eb).p_value)
     return {**out, **base}
 
 
