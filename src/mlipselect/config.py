@@ -126,6 +126,9 @@ SCHEMA: dict[str, dict] = {
         # equivalence margins m (a ratio within 1/(1+m) .. 1+m counts as no effect), per
         # metric: force-error Max and RMSE, C1's tail shares, MD hazard ratios
         "margins": {"max": 0.25, "rmse": 0.05, "tail_share": 0.25, "hazard_ratio": 1.0},
+        # the hazard ratio C3's guard-stop comparisons should detect with 80% power; the
+        # report says whether each reached it
+        "target_hazard_ratio": 3.0,
     },
     "reproduce": {
         "train_n": {"nn": 32, "gpr": 16},  # which selection size each model family trains on
@@ -198,6 +201,7 @@ RANGES: dict[str, tuple] = {
     "rdf.rmax": POSITIVE, "rdf.bins": AT_LEAST_1, "rdf.blocks": AT_LEAST_1,
     "report.artifact_threshold": NON_NEGATIVE,
     "report.tail_percent": (lambda v: 0 < v < 50, "between 0 and 50"),
+    "report.target_hazard_ratio": (lambda v: v > 1, "> 1"),
     "report.margins": (lambda v: set(v) == {"max", "rmse", "tail_share", "hazard_ratio"}
                        and all(isinstance(m, (int, float)) and m > 0 for m in v.values()),
                        "a margin > 0 for each of max, rmse, tail_share, hazard_ratio"),

@@ -40,6 +40,7 @@ from mlipselect.study.figures import (
     fig4_labels,
 )
 from mlipselect.study.plan import FIGURES, LABELS_FIGURE, Layout, Plan, selection_name
+from mlipselect.study.statistics import events_needed
 
 CLAIMS = {
     "C1": "Uniform selection in atomic energies (and forces) samples the low-probability tails "
@@ -215,6 +216,8 @@ def build_report(profile: dict, inputs: Inputs, results, overwrite: bool = False
         "C2": {"claim": CLAIMS["C2"], **claim_c2(errors, margins)},
         "C3": {"claim": CLAIMS["C3"], **claim_c3(runs, threshold, margins["hazard_ratio"])},
     }
+    claims["C3"]["power"] = md_power(claims["C3"]["comparisons"],
+                                     settings["target_hazard_ratio"])
     stems = [figures / name for name in FIGURES]
     paths = [*fig1_distributions(pool_q, selected, stems[0], projection(descriptors, rows),
                                  settings["tail_percent"]),
@@ -247,6 +250,22 @@ def build_report(profile: dict, inputs: Inputs, results, overwrite: bool = False
     with atomic_path(results / "report.md") as tmp:
         tmp.write_text(markdown(report))
     return report
+
+
+def md_power(parts: list[dict], target: float) -> dict:
+    """Per MD model of C3's ``parts``: the events its guard-stop comparison saw, the events
+    a hazard ratio of ``target`` needs (Schoenfeld), and whether the comparison's own
+    detectable hazard ratio reached the target."""
+    out = {}
+    for part in parts:
+        if part["endpoint"] != "guard stop":
+            continue
+        detectable = part["detectable"]
+        out[part["model"]] = {"events": sum(part["events"]), "target": target,
+                              "events_needed": events_needed(target),
+                              "detectable": detectable,
+                              "reached": detectable is not None and detectable <= target}
+    return out
 
 
 def questions(errors: list[dict], runs: list[dict], threshold: float, margins: dict) -> dict:
@@ -469,6 +488,14 @@ def _claims_lines(report: dict) -> list[str]:
               "spread that makes it small).", ""]
     for key, claim in report["claims"].items():
         lines += _claim_lines(key, claim)
+    for model, power in report["claims"]["C3"]["power"].items():
+        detectable = ("no hazard ratio can be estimated (an arm had no event)"
+                      if power["detectable"] is None else "the comparison detects a hazard "
+                      f"ratio of {power['detectable']:.2g} with 80% power")
+        lines += [f"Power of C3 for {model}: {power['events']} guard stops (a hazard ratio of "
+                  f"{power['target']:g} needs about {power['events_needed']:.0f}); "
+                  f"{detectable}: the target of {power['target']:g} is "
+                  f"{'reached' if power['reached'] else 'missed'}.", ""]
     if report["questions"]:
         lines += ["## Beyond the seed's claims", ""]
         for key, question in report["questions"].items():
