@@ -94,6 +94,13 @@ def test_c2_is_untested_with_one_seed():
     assert c2["verdict"] == UNTESTED
 
 
+def test_c2_judges_every_model_family():
+    nn = _errors({"random": 0.10, "energy": 0.11, "forces": 0.06, "atomic-energies": 0.05})
+    gpr = [{**e, "family": "gpr"} for e in nn]
+    c2 = claim_c2(nn + gpr, MARGINS)
+    assert [c["family"] for c in c2["comparisons"]] == ["nn"] * 8 + ["gpr"] * 8
+
+
 def test_c2_covers_each_test_set_and_the_tail_atoms():
     errors = _errors({"random": 0.10, "energy": 0.11, "forces": 0.06, "atomic-energies": 0.05},
                      test_sets=("independent", "extrapolation"))

@@ -137,7 +137,7 @@ def error_parts(errors: list[dict], pairs, tests, margins: dict, wanted: str) ->
     """One part per model family x ``(test set, metric)`` of ``tests`` x ``(method, versus)``
     of ``pairs`` whose methods were trained at every size: the paired ratio over selection
     seeds of the mean log error over sizes. Decided in groups of one family and test set."""
-    parts = []
+    parts, pairs = [], list(pairs)  # every family compares the same pairs
     for family in in_report_order({e["family"] for e in errors}):
         groups: dict[str, list] = defaultdict(list)
         for (test_set, metric), (method, versus) in product(tests, pairs):
