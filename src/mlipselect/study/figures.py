@@ -271,7 +271,7 @@ def fig3_rdf(reference, runs: list[dict], comparisons: list[dict], temperature: 
         _survival(axes[2, col], groups, max(r["time_ps"] for r in mine), comparison)
     fig.suptitle("F3  Na-Na radial distribution function and survival to a guard stop in NVT "
                  f"MD at {temperature:g} K")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.98))  # the title above the columns' own
     return _save(fig, stem)
 
 
