@@ -330,7 +330,7 @@ def _family(path, family: str, given: dict) -> dict:
             _check_type(path, f"train.{family}.sizes.{name}.{key}", value, template[key],
                         rule=f"train.{family}.sizes.{key}")
     for name, variant in settings["variants"].items():
-        _variant(path, f"train.{family}.variants.{name}", variant, settings, template)
+        _variant(path, family, name, variant, settings, template)
     if settings.get("core_outer", 1) < settings.get("core_inner", 0):
         raise ProfileError(f"{path}: train.{family}.core_outer must not be below core_inner")
     if "smoothing" in settings:  # a SOAP cutoff must exceed its smoothing width
@@ -341,9 +341,10 @@ def _family(path, family: str, given: dict) -> dict:
     return settings
 
 
-def _variant(path, where: str, variant, settings: dict, template: dict) -> None:
-    """A variant of a size: ``base`` names a size of ``settings``; every other key is a key of
-    the family or of its sizes, with that key's type."""
+def _variant(path, family: str, name: str, variant, settings: dict, template: dict) -> None:
+    """Variant ``name`` of a size of ``family``: ``base`` names a size of ``settings``; every
+    other key is a key of the family or of its sizes (``template``), with that key's type."""
+    where = f"train.{family}.variants.{name}"
     if not isinstance(variant, dict) or variant.get("base") not in settings["sizes"]:
         raise ProfileError(f"{path}: {where} must be a mapping whose 'base' names a size "
                            f"({', '.join(settings['sizes'])})")
@@ -355,8 +356,7 @@ def _variant(path, where: str, variant, settings: dict, template: dict) -> None:
             raise ProfileError(f"{path}: {where}: unknown key '{key}' (known: "
                                f"{', '.join([*template, *family_keys])})")
         _check_type(path, f"{where}.{key}", value, template.get(key, family_keys.get(key)),
-                    rule=f"{where.split('.variants')[0]}.{'sizes.' if key in template else ''}"
-                         f"{key}")
+                    rule=f"train.{family}.{'sizes.' if key in template else ''}{key}")
 
 
 def frames_per_state(profile: dict, test: bool = False) -> int:

@@ -107,8 +107,9 @@ def _single_point(pool_path: str, profile: dict, labeller: str) -> dict:
 def model_costs(family: str, frames: list, profile: dict, size: str) -> dict:
     """Costs of one model size on whatever device it picks: training seconds per frame (per
     epoch where the family trains in epochs, else per fit), seconds per energy+forces call,
-    seconds per guarded NVT step of one MD job (``md_batch_runs(profile)`` runs as one batch
-    where the family batches MD, else one run) and peak memory."""
+    seconds per guarded NVT step of one MD job (the runs of a batched model,
+    ``Plan.batch_runs``, as one batch where the family batches MD, else one run) and peak
+    memory."""
     from mlipselect.config import SCHEMA
     from mlipselect.md.batched import BatchedEngine
     from mlipselect.md.engines import AseEngine
@@ -137,7 +138,7 @@ def model_costs(family: str, frames: list, profile: dict, size: str) -> dict:
     settings = {**SCHEMA["md"], "temperature": profile["md"]["temperature"],
                 "timestep_fs": profile["md"]["timestep_fs"]}
     batched = model.batched()
-    runs = md_batch_runs(profile) if batched is not None else 1
+    runs = len(Plan(profile).batch_runs) if batched is not None else 1
     starts = [starting_state(frames[k % len(frames)], settings["temperature"], k)
               for k in range(runs)]
     guard = Guard(settings["min_distance"], 1e9)
@@ -220,7 +221,7 @@ def calibration_key(profile: dict) -> str:
                  "settings": {k: profile[k] for k in ("system", "reference", "label", "train",
                                                       "md")},
                  # an MD step is measured for one job: all of a model's runs, batched
-                 "md_runs_per_job": md_batch_runs(profile)}
+                 "md_runs_per_job": len(Plan(profile).batch_runs)}
     return work_key(described)
 
 
@@ -263,12 +264,6 @@ def _costs_of(costs: dict, profile: dict, model: str) -> dict:
     family, size = model.split("-", 1)
     base = profile["train"][family]["variants"].get(size, {}).get("base", size)
     return costs["models"][f"{family}-{base}"]
-
-
-def md_batch_runs(profile: dict) -> int:
-    """The runs of the largest MD batch: calibration measures a batch of this many (a smaller
-    batch is costed in proportion, as on CPUs)."""
-    return max([md.get("runs", 1) for md in profile["reproduce"]["md_models"].values()] or [1])
 
 
 def jobs(plan: Plan, costs: dict) -> list[Job]:
@@ -331,16 +326,14 @@ def jobs(plan: Plan, costs: dict) -> list[Job]:
                            model_start + all_tests * c["predict_s"], c["memory_mb"], threads,
                            stage=3))
     md_steps = profile["md"]["time_ps"] * 1000 / profile["md"]["timestep_fs"]
-    for job, runs in plan.md_jobs.items():  # a model's runs as one batch, or a run
+    for job in plan.md_jobs:  # a model's runs as one batch, or a run
         model = job.split("/")[0]
         family = model.split("-")[0]
         c = _costs_of(costs, profile, model)
         steps = plan.md_settings[model].time_ps * 1000 / profile["md"]["timestep_fs"]
-        # the calibrated step is of a batch of md_batch_runs runs (one run where not batched)
-        step_s = c["md_step_s"] * (len(runs) / md_batch_runs(profile) if batches_md(family)
-                                   else 1)
+        # md_step_s is calibrated on a job's whole batch (plan.batch_runs), or on one run
         out.append(Job("md_batch" if batches_md(family) else "md_model", job,
-                       model_start + steps * step_s, c["memory_mb"], threads,
+                       model_start + steps * c["md_step_s"], c["memory_mb"], threads,
                        gpu=registered_family(family).gpu, stage=3))
     reference = (costs["sample"] if profile["md"]["reference_engine"] == "lammps"
                  else costs["reference_point"])

@@ -230,9 +230,8 @@ class Plan:
         """``(model-size, selection)`` of the MD models outside :attr:`trained` (more seeds,
         size variants): trained for MD only, not evaluated."""
         grid = set(self.trained)
-        pairs = [(model, selection) for model, selection in
-                 (m.split("/") for m in self.md_models)]
-        return [pair for pair in pairs if pair not in grid]
+        return [(model, selection) for model, selection in
+                (m.split("/") for m in self.md_models) if (model, selection) not in grid]
 
     @property
     def selections_to_make(self) -> list[str]:

@@ -24,14 +24,16 @@ ALPHA = 0.05
 POWER = 0.8
 
 
-def _record(unit: str, n, effect: float, log_se: float | None, dof: float | None,
-            log_effect: float, margin: float | None) -> dict:
+def _record(unit: str, n, log_effect: float | None, log_se: float | None, dof: float | None,
+            margin: float | None) -> dict:
     """The common record of a ratio test on the log scale: ``t`` with ``dof`` degrees of
-    freedom (``dof`` None: normal)."""
+    freedom (``dof`` None: normal); no test where ``log_se`` is None, no effect where
+    ``log_effect`` is None."""
+    effect = None if log_effect is None else float(np.exp(log_effect))
     out: dict = {"unit": unit, "n": n, "effect": effect, "ci": None, "p_value": None,
                  "p_lower": None, "p_higher": None, "p_equivalent": None, "margin": margin,
                  "equivalence_reach": None, "detectable": None}
-    if log_se is None or not np.isfinite(log_se):
+    if log_effect is None or log_se is None or not np.isfinite(log_se):
         return out
     dist = stats.t(dof) if dof is not None else stats.norm()
     if log_se == 0:
@@ -89,11 +91,9 @@ def paired_ratio(a: dict, b: dict, margin: float | None = None,
     units = sorted(set(a) & set(b))
     diffs = np.array([np.mean(np.log(a[u])) - np.mean(np.log(b[u])) for u in units])
     n = len(diffs)
-    effect = float(np.exp(diffs.mean())) if n else float("nan")
-    if n < 2:
-        return _record(unit, n, effect, None, None, 0.0, margin)
-    se = float(diffs.std(ddof=1) / np.sqrt(n))
-    return _record(unit, n, effect, se, n - 1, float(diffs.mean()), margin)
+    log_effect = float(diffs.mean()) if n else None
+    se = float(diffs.std(ddof=1) / np.sqrt(n)) if n >= 2 else None
+    return _record(unit, n, log_effect, se, n - 1, margin)
 
 
 def welch_ratio(a: list, b: list, margin: float | None = None,
@@ -101,15 +101,15 @@ def welch_ratio(a: list, b: list, margin: float | None = None,
     """Like :func:`paired_ratio` for unpaired values (one per unit on each side): Welch's t
     test on the logs with Satterthwaite's degrees of freedom."""
     la, lb = np.log(np.asarray(a, dtype=float)), np.log(np.asarray(b, dtype=float))
-    effect = float(np.exp(la.mean() - lb.mean()))
+    log_effect = float(la.mean() - lb.mean())
     n = [len(la), len(lb)]
     if min(n) < 2:
-        return _record(unit, n, effect, None, None, 0.0, margin)
+        return _record(unit, n, log_effect, None, None, margin)
     va, vb = la.var(ddof=1) / len(la), lb.var(ddof=1) / len(lb)
     se = float(np.sqrt(va + vb))
     dof = float((va + vb) ** 2 / (va**2 / (len(la) - 1) + vb**2 / (len(lb) - 1))) \
         if va + vb > 0 else 1e9
-    return _record(unit, n, effect, se, dof, float(la.mean() - lb.mean()), margin)
+    return _record(unit, n, log_effect, se, dof, margin)
 
 
 def holm(p_values: list) -> list:
@@ -153,8 +153,7 @@ def hazard_ratio(runs_a: list, runs_b: list, margin: float | None = None) -> dic
     base: dict = {"events": events, "runs": [len(ta), len(tb)], "logrank_p": None}
     if min(events) == 0:
         z = stats.norm.ppf(1 - ALPHA / 2) + stats.norm.ppf(POWER)
-        out = _record("trained model", clusters, float("nan"), None, None, 0.0, margin)
-        out["effect"] = None
+        out = _record("trained model", clusters, None, None, None, margin)
         if sum(events):
             out["detectable"] = float(np.exp(2 * z / np.sqrt(sum(events))))
         return {**out, **base}
@@ -168,11 +167,10 @@ def hazard_ratio(runs_a: list, runs_b: list, margin: float | None = None) -> dic
         try:
             fit = CoxPHFitter().fit(frame, "time", "event", cluster_col="cluster")
         except ConvergenceError:  # no finite estimate (e.g. complete separation)
-            out = _record("trained model", clusters, float("nan"), None, None, 0.0, margin)
-            return {**out, "effect": None, **base}
+            return {**_record("trained model", clusters, None, None, None, margin), **base}
     row = fit.summary.loc["arm"]
-    out = _record("trained model", clusters, float(np.exp(row["coef"])),
-                  float(row["se(coef)"]), None, float(row["coef"]), margin)
+    out = _record("trained model", clusters, float(row["coef"]), float(row["se(coef)"]), None,
+                  margin)
     return {**out, **base}
 
 
