@@ -85,11 +85,11 @@ def fig1_distributions(pool, selections: dict, stem, projection: dict,
         ax.set_yscale("log")
         ax.set_xlabel(xlabel)
         ax.set_ylabel("probability density")
-    axes[0].legend(fontsize=8, loc="lower center")
-    axes[1].plot([], [], color="k", lw=0.8, ls=":",
-                 label=f"the species' {percent:g}% and {100 - percent:g}% percentiles in "
-                       "the pool (C1's tails)")
-    axes[1].legend(fontsize=8, loc="upper center")
+    # one legend, where the energy panel has room: the cuts are drawn in the other panels
+    axes[0].plot([], [], color="k", lw=0.8, ls=":",
+                 label=f"per species: the pool's {percent:g}% and\n{100 - percent:g}% "
+                       "percentiles (C1's tails)")
+    axes[0].legend(fontsize=7, loc="lower center")
     ax = axes[len(panels)]
     ax.scatter(*projection["pool"].T, s=3, color="0.8", label="pool", rasterized=True)
     for method, points in projection["selections"].items():
