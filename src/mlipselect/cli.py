@@ -32,6 +32,7 @@ VERBS = (
     "label",
     "split",
     "select",
+    "learn",
     "coverage",
     "train",
     "evaluate",

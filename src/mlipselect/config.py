@@ -103,6 +103,20 @@ SCHEMA: dict[str, dict] = {
     # accuracy, electronic_temperature, max_iterations) or a calculator "PATH.py:CALLABLE"
     # relabels them (`mlipselect label`)
     "label": {"calculator": "reference", "settings": {}},
+    # Selection by a model's uncertainty, in rounds (`mlipselect learn`): start_fraction of
+    # the n frames by `initial`, then `rounds` rounds of train, score, select and label up
+    # to n. Per method, the models it scores with: a family, a size (null: the family's
+    # first) and how many (a committee's members).
+    "active": {
+        "initial": "random",
+        "start_fraction": 0.5,
+        "rounds": 2,
+        "models": {
+            "committee": {"family": "nn", "size": None, "count": 3},
+            "gpr-variance": {"family": "gpr", "size": None, "count": 1},
+            "bal": {"family": "nn", "size": None, "count": 1},
+        },
+    },
     "evaluate": {},
     "md": {
         "temperature": 1400.0,  # K, NVT target
@@ -169,6 +183,7 @@ MD_MODEL_KEYS: dict[str, Any] = {"seeds": [0], "runs": 1, "time_ps": 1.0}
 """What ``reproduce.md_models.MODEL-SIZE`` may give, with a value of each key's type."""
 RANGES: dict[str, tuple] = {
     "system.repeat": AT_LEAST_1, "system.lattice_constant": POSITIVE,
+    "active.start_fraction": FRACTION, "active.rounds": AT_LEAST_1,
     "reference.cutoff": POSITIVE, "reference.accuracy": POSITIVE,
     "reference.threads": AT_LEAST_1, "reference.kspace": (lambda v: v in ("pppm", "ewald"),
                                                           "'pppm' or 'ewald'"),
@@ -287,6 +302,7 @@ def complete_profile(raw: dict, path="profile") -> dict:
         raise ProfileError(f"{path}: state point names repeat across sample.states and "
                            f"test.states: {names}")
     check_selection_options(profile["select"]["options"], path)
+    check_active(profile, path)
     try:
         check_md(profile["md"])
     except InputError as err:
@@ -438,6 +454,35 @@ def check_reproduction(profile: dict) -> None:
         raise ProfileError(f"{path}: reproduce.md_models ask for {starts} runs of one model size "
                            f"and method, each from its own frame, but "
                            f"{cfg['md_start_state']} holds {frames_per_state(profile)} frames")
+
+
+ACTIVE_MODEL_KEYS = ("family", "size", "count")
+
+
+def check_active(profile: dict, path) -> None:
+    """``active``: a known initial method, and per method a known family, size and count."""
+    from mlipselect.selection import get_method
+
+    active = profile["active"]
+    try:
+        get_method(active["initial"])
+    except InputError as err:
+        raise ProfileError(f"{path}: active.initial: {err}") from None
+    for method, models in active["models"].items():
+        where = f"{path}: active.models.{method}"
+        if not isinstance(models, dict) or set(models) != set(ACTIVE_MODEL_KEYS):
+            raise ProfileError(f"{where} must be a mapping with keys "
+                               f"{', '.join(ACTIVE_MODEL_KEYS)}")
+        family, size, count = (models[k] for k in ACTIVE_MODEL_KEYS)
+        if family not in profile["train"]:
+            raise ProfileError(f"{where}.family: no model family '{family}' (known: "
+                               f"{', '.join(profile['train'])})")
+        sizes = [*profile["train"][family]["sizes"], *profile["train"][family]["variants"]]
+        if size is not None and size not in sizes:
+            raise ProfileError(f"{where}.size: no {family} size '{size}' (known: "
+                               f"{', '.join(sizes)})")
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise ProfileError(f"{where}.count must be an integer >= 1, got {count!r}")
 
 
 def check_selection_options(options: dict, path) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlipselect.selection import nearest_distances
+from mlipselect.selection import nearest_distances, typical_spacing
 
 SAMPLE = 4000
 """Pool frames the pool's own entropy and the default bandwidth are estimated on."""
@@ -36,10 +36,7 @@ def _sample(x: np.ndarray, seed: int = 0) -> np.ndarray:
 
 def bandwidth(pool: np.ndarray) -> float:
     """The median distance from a pool frame to its nearest other frame (on a sample)."""
-    x = _sample(pool)
-    d2 = _squared_distances(x, x)
-    np.fill_diagonal(d2, np.inf)
-    return float(np.sqrt(np.median(d2.min(axis=1))))
+    return typical_spacing(pool)
 
 
 def entropy(x: np.ndarray, h: float) -> float:

@@ -10,6 +10,7 @@ import resource
 import shutil
 import tempfile
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -108,6 +109,18 @@ class Potential(abc.ABC):
     def predict(self, atoms: Atoms) -> tuple[float, np.ndarray]:
         """Total energy (eV) and forces (eV/A, shape (n, 3)) of ``atoms``; a species the
         model was not trained on fails (:meth:`check_species`)."""
+
+    def predict_many(self, frames: Iterable[Atoms]) -> Iterator[tuple[float, np.ndarray]]:
+        """:meth:`predict` of each of ``frames`` in turn, as a stream (a family that can
+        evaluates many frames in one call)."""
+        for atoms in frames:
+            yield self.predict(atoms)
+
+    def gradient_features(self, frames: Iterable[Atoms]) -> Iterator[np.ndarray] | None:
+        """Each frame's energy gradient with respect to the model's last-layer parameters,
+        as rows streamed in blocks (the features of batch active learning); None for a
+        family that has none."""
+        return None
 
     def energy_variance(self, atoms: Atoms) -> np.ndarray | None:
         """The model's own predicted variance (eV^2) of each atom's energy; None for a family

@@ -25,11 +25,10 @@ from __future__ import annotations
 import csv
 import math
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
-import schnetpack as spk
-import schnetpack.properties as props
 import torch
 from ase import Atoms
 from tqdm.auto import tqdm
@@ -38,8 +37,15 @@ from vesin import NeighborList
 from mlipselect.errors import InputError
 from mlipselect.models.base import Potential, frame_labels
 
+with warnings.catch_warnings():  # schnetpack scripts a module on import; torch deprecates that
+    warnings.filterwarnings("ignore", ".*torch.jit.script", FutureWarning)
+    import schnetpack as spk
+    import schnetpack.properties as props
+
 WEIGHTS = "weights.pt"
 LOG = "loss.csv"
+CHUNK_ATOMS = 1 << 14
+"""Atoms evaluated in one call when a model predicts many frames."""
 
 
 def device() -> torch.device:
@@ -241,18 +247,25 @@ class SchNetPotential(Potential):
         return cls({**manifest, "fit": fit}, network)
 
     def predict(self, atoms):
-        self.check_species(atoms)
+        return next(self.predict_many([atoms]))
+
+    def predict_many(self, frames, chunk_atoms: int = CHUNK_ATOMS):
         evaluate = self.batched()
-        cell = np.asarray(atoms.cell[:], dtype=float)
-        i, j, shifts = NeighborList(cutoff=evaluate.cutoff, full_list=False).compute(
-            points=atoms.positions, box=cell, periodic=True, quantities="ijS")
-        on = {"device": evaluate.device}
-        energy, forces = evaluate(
-            torch.as_tensor(atoms.numbers, **on), torch.as_tensor(atoms.positions, **on),
-            torch.as_tensor(i, dtype=torch.long, **on), torch.as_tensor(j, dtype=torch.long, **on),
-            torch.as_tensor(shifts @ cell, **on), torch.zeros(len(atoms), dtype=torch.long, **on),
-            torch.tensor([len(atoms)], **on))
-        return float(energy.item()), forces.cpu().double().numpy()
+        for chunk in _chunks(frames, chunk_atoms):
+            for atoms in chunk:
+                self.check_species(atoms)
+            energy, forces = evaluate(*_images(chunk, evaluate))
+            ends = np.cumsum([len(a) for a in chunk])
+            forces = forces.cpu().double().numpy()
+            yield from zip(energy.cpu().double().tolist(), np.split(forces, ends[:-1]),
+                           strict=True)
+
+    def gradient_features(self, frames, chunk_atoms: int = CHUNK_ATOMS):
+        evaluate = self.batched()
+        for chunk in _chunks(frames, chunk_atoms):
+            for atoms in chunk:
+                self.check_species(atoms)
+            yield evaluate.last_layer_gradient(*_images(chunk, evaluate)).cpu().double().numpy()
 
     def batched(self) -> SchNetEvaluator:
         return SchNetEvaluator(self.network, float(self.manifest["settings"]["cutoff"]))
@@ -267,6 +280,44 @@ class SchNetPotential(Potential):
         network.load_state_dict(state)
         network.to(device()).eval().requires_grad_(False)
         return cls(manifest, network)
+
+
+def _chunks(frames, atoms: int):
+    """Consecutive lists of ``frames`` of about ``atoms`` atoms each (at least one frame)."""
+    chunk: list[Atoms] = []
+    for frame in frames:
+        chunk.append(frame)
+        if sum(len(a) for a in chunk) >= atoms:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _images(frames: list[Atoms], evaluate: SchNetEvaluator) -> tuple[torch.Tensor, ...]:
+    """The batched inputs of ``frames`` for ``evaluate``: half neighbour lists, atoms
+    concatenated."""
+    on = {"device": evaluate.device}
+    numbers, positions, pair_i, pair_j, offsets = [], [], [], [], []
+    start = 0
+    for atoms in frames:
+        cell = np.asarray(atoms.cell[:], dtype=float)
+        i, j, shifts = NeighborList(cutoff=evaluate.cutoff, full_list=False).compute(
+            points=atoms.positions, box=cell, periodic=True, quantities="ijS")
+        numbers.append(atoms.numbers)
+        positions.append(atoms.positions)
+        pair_i.append(i + start)
+        pair_j.append(j + start)
+        offsets.append(shifts @ cell)
+        start += len(atoms)
+    sizes = [len(a) for a in frames]
+    return (torch.as_tensor(np.concatenate(numbers), **on),
+            torch.as_tensor(np.concatenate(positions), **on),
+            torch.as_tensor(np.concatenate(pair_i), dtype=torch.long, **on),
+            torch.as_tensor(np.concatenate(pair_j), dtype=torch.long, **on),
+            torch.as_tensor(np.concatenate(offsets), **on),
+            torch.as_tensor(np.repeat(np.arange(len(frames)), sizes), **on),
+            torch.as_tensor(sizes, **on))
 
 
 class SchNetEvaluator:
@@ -287,9 +338,34 @@ class SchNetEvaluator:
         self.dtype, self.device = param.dtype, param.device
 
     def __call__(self, numbers, positions, pair_i, pair_j, offsets, image, n_atoms):
-        representation = self.network.representation
         atomwise, scale = self.network.output_modules[:2]
         r = positions.to(self.dtype, copy=True).requires_grad_()
+        x = self._representation(numbers, r, pair_i, pair_j, offsets)
+        per_atom = atomwise.outnet(x).squeeze(-1)
+        energy = torch.zeros(len(n_atoms), dtype=self.dtype, device=self.device) \
+            .index_add_(0, image, per_atom)
+        energy = scale.scale * energy + scale.shift * n_atoms.to(self.dtype)
+        (gradient,) = torch.autograd.grad(energy.sum(), r)
+        return energy.detach(), -gradient
+
+    def last_layer_gradient(self, numbers, positions, pair_i, pair_j, offsets, image,
+                            n_atoms) -> torch.Tensor:
+        """Per image, the gradient of its energy with respect to the weights and bias of the
+        network's last (linear) layer: ``scale * (sum_i a_i, n_atoms)`` with ``a_i`` atom
+        i's input to that layer. Its dot products are the last-layer-gradient kernel of batch
+        active learning (Zaverkin et al. 2022)."""
+        atomwise, scale = self.network.output_modules[:2]
+        with torch.no_grad():
+            x = self._representation(numbers, positions.to(self.dtype), pair_i, pair_j,
+                                     offsets)
+            hidden = atomwise.outnet[:-1](x)
+            summed = torch.zeros(len(n_atoms), hidden.shape[1], dtype=self.dtype,
+                                 device=self.device).index_add_(0, image, hidden)
+            return scale.scale * torch.cat([summed, n_atoms.to(self.dtype)[:, None]], dim=1)
+
+    def _representation(self, numbers, r, pair_i, pair_j, offsets) -> torch.Tensor:
+        """SchNet's atom features after the interactions, from each pair listed once."""
+        representation = self.network.representation
         distance = torch.linalg.vector_norm(r[pair_j] - r[pair_i] + offsets.to(self.dtype),
                                             dim=1)
         basis = representation.radial_basis(distance)
@@ -301,12 +377,7 @@ class SchNetEvaluator:
             message = torch.zeros_like(h).index_add_(0, pair_i, h[pair_j] * filters) \
                 .index_add_(0, pair_j, h[pair_i] * filters)
             x = x + interaction.f2out(message)
-        per_atom = atomwise.outnet(x).squeeze(-1)
-        energy = torch.zeros(len(n_atoms), dtype=self.dtype, device=self.device) \
-            .index_add_(0, image, per_atom)
-        energy = scale.scale * energy + scale.shift * n_atoms.to(self.dtype)
-        (gradient,) = torch.autograd.grad(energy.sum(), r)
-        return energy.detach(), -gradient
+        return x
 
 
 def _validate(trainer: Trainer, batches) -> tuple[float, float]:

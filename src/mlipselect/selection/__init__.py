@@ -45,7 +45,7 @@ from mlipselect.selection.split import (
     split_test_set,
     write_index,
 )
-from mlipselect.selection.structure import farthest_points, nearest_distances
+from mlipselect.selection.structure import farthest_points, nearest_distances, typical_spacing
 
 __all__ = [
     "METHODS",
@@ -60,6 +60,7 @@ __all__ = [
     "register",
     "select",
     "split_test_set",
+    "typical_spacing",
     "uniform_by_atom_value",
     "uniform_by_frame_value",
     "write_index",

@@ -9,8 +9,8 @@ pool and the broken promise. The promises (docs/selection.md):
   refuses with an ``InputError`` that says why (never another exception, never a duplicate);
 - an unordered method returns its frames sorted;
 - the same frames, ``n``, seed and options give the same result;
-- an ordered method extends a selection: its result for ``n`` starting from its own
-  selection of ``k < n`` frames holds those ``k`` first.
+- a method that extends a selection: its result for ``n`` starting from its own selection of
+  ``k < n`` frames holds those ``k`` first (then its new picks, sorted if it is unordered).
 
 The project's own methods are held to it in tests/test_selection_contract.py; a plug-in's
 author calls it from their tests::
@@ -77,13 +77,20 @@ def check_selection_method(name: str, seed: int = 0, **options) -> None:
             _check_result(chosen, frames, excluded, n, method.ordered, where)
             again = select(frames, name, n, seed=seed, exclude=excluded, **options)
             assert np.array_equal(chosen, again), f"{where}: another result for the same seed"
-            if method.ordered and n > 1:
-                first = select(frames, name, n // 2, seed=seed, exclude=excluded, **options)
-                extended = select(frames, name, n, seed=seed, exclude=excluded,
-                                  selected=first, **options)
+            if method.extends and n > 1:
+                try:  # a refusal with its reason keeps the contract here too
+                    first = select(frames, name, n // 2, seed=seed, exclude=excluded,
+                                   **options)
+                    extended = select(frames, name, n, seed=seed, exclude=excluded,
+                                      selected=first, **options)
+                except InputError:
+                    continue
                 _check_result(extended, frames, excluded, n, True, f"{where}, extended")
                 assert np.array_equal(extended[:len(first)], first), \
                     f"{where}: an extension does not start with the selection it extends"
+                if not method.ordered:
+                    _check_result(extended[len(first):], frames, excluded, n - len(first),
+                                  False, f"{where}, extended")
 
 
 def _check_result(chosen, frames, excluded, n, ordered, where) -> None:

@@ -28,8 +28,9 @@ def quotas(environments: dict[int, int], n: int, how: str) -> dict[int, int]:
 @register("fps-atoms", "farthest-point sampling of atomic environments, per-species quotas",
           options=(*DESCRIPTOR_OPTIONS, Option(
               "quota", str, "pool", "each species' share of the frames: 'pool' (as its share "
-              "of the candidates' environments) or 'equal'", choices=("pool", "equal"))))
-def fps_atoms(frames, n, seed, exclude, quota, **soap) -> np.ndarray:
+              "of the candidates' environments) or 'equal'", choices=("pool", "equal"))),
+          extends=True)
+def fps_atoms(frames, n, seed, exclude, quota, selected=None, **soap) -> np.ndarray:
     """``n`` frames, each brought by an atomic environment picked by farthest-point sampling
     among the environments of its species (normalised SOAP power spectra of
     :mod:`mlipselect.descriptors`). Species take turns, the one furthest below its quota
@@ -39,15 +40,23 @@ def fps_atoms(frames, n, seed, exclude, quota, **soap) -> np.ndarray:
     quota of frames where its environments allow; a species whose every environment lies in
     frames already chosen (or that fewer frames hold than its quota) hands the rest of its
     quota to the others, which take turns. Sorted,
-    distinct; ``InputError`` if the candidates hold fewer than ``n`` frames with atoms."""
+    distinct; ``InputError`` if the candidates hold fewer than ``n`` frames with atoms.
+
+    With ``selected`` frames, those come first, their environments count as picked (the next
+    ones are farthest from them too) and the ``n - k`` new frames follow, sorted, with the
+    quotas apportioning those."""
     mask = candidate_mask(len(frames), n, exclude, frames.source)
     environments = frames.descriptors(soap, "fps-atoms", per="atom")
     usable = {s: mask[frame] for s, (frame, _) in environments.items()}
-    target = quotas({s: int(u.sum()) for s, u in usable.items()}, n, quota)
+    kept = [] if selected is None else [int(i) for i in selected]
+    target = quotas({s: int(u.sum()) for s, u in usable.items()}, n - len(kept), quota)
     rng = np.random.default_rng(seed)
     samplers = {s: FarthestPoints(environments[s][1], usable[s]) for s in target
                 if usable[s].any()}
-    chosen: dict[int, None] = {}
+    for s, sampler in samplers.items():  # the selected frames' environments are picked
+        for row in np.flatnonzero(np.isin(environments[s][0], kept) & usable[s]):
+            sampler.add(int(row))
+    chosen: dict[int, None] = dict.fromkeys(kept)
     brought = dict.fromkeys(target, 0)
     while len(chosen) < n:
         # the species furthest below its quota; once every quota is met or out of reach,
@@ -66,4 +75,5 @@ def fps_atoms(frames, n, seed, exclude, quota, **soap) -> np.ndarray:
                 chosen[int(frame_of[row])] = None
                 brought[s] += 1
                 break
-    return np.sort(np.fromiter(chosen, np.int64))
+    picks = np.fromiter(chosen, np.int64)
+    return np.concatenate([picks[:len(kept)], np.sort(picks[len(kept):])])

@@ -3,8 +3,9 @@
 A :class:`Frames` holds, for F frames of A atoms in all: ``offsets`` (F+1,), the atoms of
 frame i being rows ``offsets[i]:offsets[i+1]``; per-frame ``energy`` (F,); per-atom
 ``numbers`` (A,), ``forces`` (A, 3) and ``energies`` (A,); and, for the structure-based
-methods, per-frame descriptors computed on demand (:mod:`mlipselect.descriptors`). Any of
-the labels may be missing; a method that needs one says so. Built from
+methods, per-frame descriptors computed on demand (:mod:`mlipselect.descriptors`); and, for
+methods that ask a model, the frames themselves as ``ase.Atoms`` (:meth:`Frames.structures`).
+Any of these may be missing; a method that needs one says so. Built from
 
 - a :class:`~mlipselect.pool.store.Pool` or a pool path: columns are read when a method asks,
   and the per-atom ones are streamed in chunks, so the pool need not fit in memory;
@@ -17,9 +18,10 @@ The same frames give the same table, hence the same selection, in every form.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
+from ase import Atoms
 
 from mlipselect.descriptors import atom_descriptors, frame_descriptors, pool_descriptors
 from mlipselect.errors import InputError
@@ -51,6 +53,8 @@ class Frames:
         ``describe(settings, per)``: the descriptors with these SOAP settings, per frame
         (``per="frame"``: an (F, d) array, :func:`mlipselect.descriptors.frame_descriptors`)
         or per atom (``"atom"``: :func:`mlipselect.descriptors.atom_descriptors`).
+    atoms : callable, optional
+        ``atoms(rows)``: the frames of these rows as ``ase.Atoms``, streamed in order.
     source : str
         How error messages name these frames (a file, "3 Atoms").
     """
@@ -58,11 +62,13 @@ class Frames:
     def __init__(self, offsets, energy=None, numbers: Column | None = None,
                  forces: Column | None = None, energies: Column | None = None,
                  describe: Callable[[dict, str], object] | None = None,
+                 atoms: Callable[[Iterable[int]], Iterator[Atoms]] | None = None,
                  source: str = "frames"):
         self.offsets = np.asarray(offsets)
         self._energy = energy
         self._atoms = {"numbers": numbers, "forces": forces, "energies": energies}
         self._describe = describe
+        self._structures = atoms
         self.source = source
 
     def __len__(self) -> int:
@@ -100,6 +106,14 @@ class Frames:
                              "(give a pool or ase.Atoms)")
         return self._describe(settings, per)
 
+    def structures(self, rows, needed_by: str = "") -> Iterator[Atoms]:
+        """The frames of ``rows`` as ``ase.Atoms``, in order; ``InputError`` when the table
+        was built from arrays alone."""
+        if self._structures is None:
+            by = f" for '{needed_by}'" if needed_by else ""
+            raise InputError(f"{self.source}: no structures{by} (give a pool or ase.Atoms)")
+        return self._structures(rows)
+
     def force_norms(self, needed_by: str = "") -> Column:
         """|f_i| of every atom, in the form of the ``forces`` column."""
         forces = self.atom_column("forces", needed_by)
@@ -119,7 +133,8 @@ class Frames:
             return pool_descriptors(pool, settings, per=per)
 
         return cls(pool.offsets, energy=lambda: pool.energy, source=str(pool.path),
-                   describe=describe, **{key: stream(key) for key in ATOM_LABELS})
+                   describe=describe, atoms=pool.frames,
+                   **{key: stream(key) for key in ATOM_LABELS})
 
     @classmethod
     def from_atoms(cls, frames: Sequence, source: str | None = None) -> Frames:
@@ -145,7 +160,7 @@ class Frames:
             return compute(frames, len(frames), np.unique(numbers), settings)
 
         return cls(offsets, energy=energy, source=source, describe=describe,
-                   numbers=numbers,
+                   atoms=lambda rows: (frames[int(i)] for i in rows), numbers=numbers,
                    forces=column("forces", lambda n: (n, 3)),
                    energies=column("energies", lambda n: n))
 

@@ -3,11 +3,12 @@ them on any frames.
 
 A method is a function ``method(frames, n, seed, exclude, **options) -> frame indices`` on a
 :class:`~mlipselect.selection.frames.Frames` table, registered under its command-line name
-with ``@register(name, summary, options=..., ordered=...)``, where each :class:`Option`
-declares an option's name, type, default and meaning. An ``ordered`` method picks frames one
-after another and returns them in that order; it also takes ``selected``, frames already
-chosen, and returns them first followed by its next picks, so a selection can be extended
-(64 frames, later 128 that hold the 64). The others return their frames sorted.
+with ``@register(name, summary, options=..., ordered=..., extends=...)``, where each
+:class:`Option` declares an option's name, type, default and meaning. An ``ordered`` method
+picks frames one after another and returns them in that order; the others return their frames
+sorted. A method that ``extends`` (every ordered one, and others that say so) also takes
+``selected``, frames already chosen, and returns them first followed by its new picks, so a
+selection can be extended (64 frames, later 128 that hold the 64).
 
 The methods of this package register themselves when ``mlipselect.selection`` is imported;
 another package registers its own by naming a module in the entry-point group
@@ -86,8 +87,8 @@ class Option:
 
 class SelectionMethod(Protocol):
     """What a registered method is: ``n`` frame indices of ``frames``, none of ``exclude``,
-    for ``seed`` and the method's options (and, for an ordered method, ``selected``: frames
-    to keep first). :func:`select` checks ``n`` and ``exclude`` before it calls one."""
+    for ``seed`` and the method's options (and, for a method that extends, ``selected``:
+    frames to keep first). :func:`select` checks ``n`` and ``exclude`` before it calls one."""
 
     def __call__(self, frames: Frames, n: int, seed: int, exclude,
                  **options: Any) -> np.ndarray: ...
@@ -95,13 +96,15 @@ class SelectionMethod(Protocol):
 
 @dataclass(frozen=True)
 class Method:
-    """A registered method: its function and its options."""
+    """A registered method: its function, its options, whether it returns its picks in the
+    order made (``ordered``) and whether it extends a selection (``extends``)."""
 
     name: str
     run: SelectionMethod
     summary: str
     options: tuple[Option, ...] = ()
     ordered: bool = False
+    extends: bool = False
 
     def settings(self, given: dict) -> dict:
         """The method's options: its defaults updated with the ``given`` ones, checked."""
@@ -160,12 +163,14 @@ load_plugins, get_method = REGISTRY.load_plugins, REGISTRY.get
 
 
 def register(name: str, summary: str, options: tuple[Option, ...] = (),
-             ordered: bool = False) -> Callable:
+             ordered: bool = False, extends: bool | None = None) -> Callable:
     """Register a method under ``name``, with a one-line ``summary`` (shown by the command
-    line), its ``options`` and whether it is ``ordered``; use as a decorator."""
+    line), its ``options``, whether it is ``ordered`` and whether it ``extends`` a selection
+    (default: when ordered); use as a decorator."""
 
     def add(function):
-        REGISTRY.methods[name] = Method(name, function, summary, tuple(options), ordered)
+        REGISTRY.methods[name] = Method(name, function, summary, tuple(options), ordered,
+                                        ordered if extends is None else extends)
         return function
 
     return add
@@ -190,8 +195,8 @@ def select(frames, method: str, n: int, seed: int = 0, exclude=None, selected=No
     exclude : array_like of int, optional
         Frames never to select, e.g. a held-out test set.
     selected : array_like of int, optional
-        A selection to extend (ordered methods only): the result holds it first, then
-        ``n - len(selected)`` new frames.
+        A selection to extend (methods that extend): the result holds it first, then
+        ``n - len(selected)`` new frames (in pick order, or sorted for an unordered method).
     **options
         The method's options (``METHODS[method].options``), e.g. ``bins`` and
         ``per_species`` for the per-atom methods.
@@ -206,7 +211,7 @@ def select(frames, method: str, n: int, seed: int = 0, exclude=None, selected=No
     ------
     InputError
         Unknown method or option; empty input; a frame without atoms; ``n`` out of range;
-        ``selected`` given to a method that is not ordered, or not within the candidates;
+        ``selected`` given to a method that cannot extend, or not within the candidates;
         excluded indices outside the frames; a non-finite value (naming the frame); a label
         the method needs that the frames lack.
     """
@@ -222,7 +227,7 @@ def select(frames, method: str, n: int, seed: int = 0, exclude=None, selected=No
             raise InputError(f"{table.source}: frame {empty[0]} has no atoms")
         if selected is None:
             return chosen.run(table, n, seed=seed, exclude=exclude, **settings)
-        if not chosen.ordered:
+        if not chosen.extends:
             raise InputError(f"selection method '{method}' cannot extend a selection (it "
                              "picks all frames at once); select the larger number afresh")
         selected = np.asarray(selected, dtype=np.int64)

@@ -188,6 +188,23 @@ def _row_norms(x) -> np.ndarray:
                             for s in range(0, len(x), _BLOCK))] or [np.zeros(0)])
 
 
+SPACING_SAMPLE = 4000
+"""Rows :func:`typical_spacing` measures on (evenly drawn with seed 0 when there are more)."""
+
+
+def typical_spacing(x, candidates=None) -> float:
+    """The median distance from a row of ``x`` (a candidate) to its nearest other row, on a
+    sample of :data:`SPACING_SAMPLE` rows: the scale of "near" in these descriptors."""
+    rows = np.flatnonzero(np.ones(len(x), bool) if candidates is None else candidates)
+    if len(rows) > SPACING_SAMPLE:
+        rows = np.sort(np.random.default_rng(0).choice(rows, SPACING_SAMPLE, replace=False))
+    sample = np.asarray(x[rows], np.float64)
+    norms = (sample ** 2).sum(1)
+    d2 = np.maximum(norms[:, None] + norms[None, :] - 2 * sample @ sample.T, 0.0)
+    np.fill_diagonal(d2, np.inf)
+    return float(np.sqrt(np.median(d2.min(axis=1)))) if len(rows) > 1 else 0.0
+
+
 def nearest_distances(x, chosen, candidates=None) -> np.ndarray:
     """The distance from each candidate row of ``x`` to its nearest ``chosen`` row."""
     x = np.asarray(x)
@@ -252,18 +269,26 @@ def _extend(basis: np.ndarray, row: np.ndarray) -> np.ndarray:
         [basis, rest / norm])
 
 
-def strata(x, n: int, seed: int = 0, variance: float = 0.95, candidates=None) -> np.ndarray:
+def strata(x, n: int, seed: int = 0, variance: float = 0.95, candidates=None,
+           selected=None) -> np.ndarray:
     """One row from each of ``n`` BIRCH clusters of the standardised, PCA-reduced ``x`` (the
-    row nearest its cluster's centroid), sorted."""
-    from sklearn.cluster import Birch
+    row nearest its cluster's centroid), sorted.
+
+    With ``selected`` rows (k of them), those come first and the ``n - k`` new rows represent
+    strata they leave empty: the candidates are clustered into ``m >= n`` groups, ``m`` raised
+    until at least ``n - k`` groups hold no selected row, and the ``n - k`` largest of those
+    each give their row nearest the centroid (sorted).
+    """
     from sklearn.decomposition import PCA
-    from sklearn.exceptions import ConvergenceWarning
 
     rows = np.flatnonzero(np.ones(len(x), bool) if candidates is None else candidates)
-    if not 0 < n <= len(rows):
+    kept = np.zeros(0, np.int64) if selected is None else np.asarray(selected, np.int64)
+    if not 0 < n <= len(rows) or len(kept) > n:
         raise InputError(f"strata: cannot pick {n} of {len(rows)} candidates")
     if not 0 < variance <= 1:
         raise InputError(f"strata: the variance to keep must be in (0, 1], got {variance}")
+    if len(kept) == n:
+        return kept
     data = np.asarray(x[rows], np.float64)
     scale = data.std(axis=0)
     data = (data - data.mean(axis=0)) / np.where(scale > 0, scale, 1.0)
@@ -275,6 +300,32 @@ def strata(x, n: int, seed: int = 0, variance: float = 0.95, candidates=None) ->
     pca = PCA(n_components=min(data.shape), random_state=seed).fit(data)
     keep = int(np.searchsorted(np.cumsum(pca.explained_variance_ratio_), variance) + 1)
     reduced = pca.transform(data)[:, :min(keep, data.shape[1])]
+    covered = np.isin(rows, kept)
+    need, groups = n - len(kept), n
+    while True:
+        labels = _clusters(reduced, groups)
+        empty = np.setdiff1d(np.unique(labels), labels[covered])
+        if len(empty) >= need or groups >= len(rows):
+            break
+        groups = min(len(rows), groups + need - len(empty))  # more strata, fewer shared
+    if len(empty) < need:
+        raise InputError(f"strata: the data form only {len(np.unique(labels))} distinct "
+                         f"clusters, too few for {n} frames" + (
+                             f" beside the {len(kept)} selected" if len(kept) else ""))
+    sizes = np.bincount(labels)[empty]
+    chosen = []
+    for label in empty[np.argsort(-sizes, kind="stable")[:need]]:
+        members = np.flatnonzero(labels == label)
+        centroid = reduced[members].mean(axis=0)
+        chosen.append(members[np.argmin(((reduced[members] - centroid) ** 2).sum(1))])
+    return np.concatenate([kept, np.sort(rows[np.asarray(chosen)])]).astype(np.int64)
+
+
+def _clusters(reduced: np.ndarray, n: int) -> np.ndarray:
+    """BIRCH labels of the rows in ``n`` clusters (fewer where the rows form fewer)."""
+    from sklearn.cluster import Birch
+    from sklearn.exceptions import ConvergenceWarning
+
     threshold = _birch_threshold(reduced, n)
     for _ in range(6):  # a tighter subcluster radius where too few subclusters formed
         with warnings.catch_warnings():
@@ -283,15 +334,7 @@ def strata(x, n: int, seed: int = 0, variance: float = 0.95, candidates=None) ->
         if len(np.unique(labels)) >= n:
             break
         threshold /= 4
-    chosen = []
-    for label in np.unique(labels):
-        members = np.flatnonzero(labels == label)
-        centroid = reduced[members].mean(axis=0)
-        chosen.append(members[np.argmin(((reduced[members] - centroid) ** 2).sum(1))])
-    if len(chosen) < n:
-        raise InputError(f"strata: the data form only {len(chosen)} distinct clusters, fewer "
-                         f"than {n}")
-    return np.sort(rows[np.asarray(chosen)]).astype(np.int64)
+    return labels
 
 
 def _birch_threshold(data: np.ndarray, n: int) -> float:

@@ -298,11 +298,17 @@ def jobs(plan: Plan, costs: dict) -> list[Job]:
     # the pool's descriptors: computed by the first structure-based selection, then cached
     describe = pool_frames * ions(profile) * costs["descriptors"]["env_s"]
     described = False
+    candidates = pool_frames - test_frames.get("in-pool", 0)
     for name in plan.selections_to_make:
-        by_structure = selection_parts(name)[0] in STRUCTURE
+        method, n, _ = selection_parts(name)
+        by_structure = method in STRUCTURE or method in plan.learned
         seconds = model_start + describe if by_structure and not described else start
-        out.append(Job("select", name, seconds,
-                       costs["descriptors"]["memory_mb"] if by_structure else light, stage=1))
+        if method in plan.learned:
+            out.append(_learning(plan, costs, name, candidates, seconds))
+        else:
+            out.append(Job("select", name, seconds,
+                           costs["descriptors"]["memory_mb"] if by_structure else light,
+                           stage=1))
         described = described or by_structure
     if plan.labeller:
         label = costs["label"]
@@ -345,6 +351,26 @@ def jobs(plan: Plan, costs: dict) -> list[Job]:
     out.append(Job("report", "report", model_start + describe, costs["descriptors"]["memory_mb"],
                    stage=4))
     return out
+
+
+def _learning(plan: Plan, costs: dict, name: str, candidates: int, seconds: float) -> Job:
+    """A selection learned in rounds: each round trains the method's models on the frames so
+    far (every epoch) and has each score every candidate; ``seconds`` to start with."""
+    from mlipselect.active.learn import round_sizes
+    from mlipselect.models.base import family_settings
+
+    profile, active = plan.profile, plan.profile["active"]
+    method, n, _ = selection_parts(name)
+    spec = active["models"][method]
+    family, count = spec["family"], spec["count"]
+    size = family_settings(profile, family, spec["size"])["size"]
+    c = _costs_of(costs, profile, f"{family}-{size}")
+    epochs = profile["train"][family].get("epochs", 1)
+    sizes = round_sizes(n, active["start_fraction"], active["rounds"])
+    for frames in sizes[:-1]:
+        seconds += count * (epochs * frames * c["train_s_per_frame"] + candidates * c["predict_s"])
+    return Job("learn", name, seconds, c["memory_mb"],
+               profile["reproduce"]["threads"], gpu=registered_family(family).gpu, stage=1)
 
 
 def _packed(jobs_: list[Job], slots: int) -> float:

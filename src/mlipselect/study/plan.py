@@ -168,6 +168,33 @@ class Plan:
         return [selection_name(m, n, s) for m, n, s in grid]
 
     @property
+    def learned(self) -> list[str]:
+        """The methods whose selections are learned in rounds (``mlipselect learn``): those
+        the profile gives models in ``active.models``."""
+        return [m for m in self.profile["select"]["methods"]
+                if m in self.profile["active"]["models"]]
+
+    def methods_pattern(self, learned: bool) -> str:
+        """A pattern matching the methods that are learned (or selected at once): the
+        workflow's ``learn`` and ``select`` rules split the selections by it."""
+        methods = [m for m in self.profile["select"]["methods"]
+                   if (m in self.learned) == learned]
+        return f"({'|'.join(map(re.escape, methods))})" if methods else r"(?!)"
+
+    def selection_settings(self, method: str) -> str:
+        """What a selection by ``method`` depends on in the profile (as :meth:`settings`):
+        its options; for a learned one also the rounds, its models' training and the
+        labeller."""
+        options = self.profile["select"]["options"]
+        used = {"options": options.get(method, {})}
+        if method in self.learned:
+            active = self.profile["active"]
+            family = active["models"][method]["family"]
+            used.update(active=active, initial=options.get(active["initial"], {}),
+                        train=self.profile["train"][family], label=self.profile["label"])
+        return json.dumps(used, sort_keys=True)
+
+    @property
     def labeller(self) -> str | None:
         """The calculator that relabels the selections and test sets, or None where the
         pool's own reference labels are kept (labelling again would recompute the same
