@@ -41,6 +41,8 @@ from mlipselect.study.statistics import (
 NEW = ("forces", "atomic-energies")
 OLD = ("random", "energy")
 STRUCTURE = ("fps", "fps-atoms", "cur", "direct")
+UNCERTAINTY = ("committee", "gpr-variance", "bal")
+"""The methods of each kind: physics-based (``NEW``), structure-based, by model uncertainty."""
 HOLDS, IN_PART, FAILS, INCONCLUSIVE, UNTESTED = (
     "holds", "holds in part", "does not hold", "inconclusive", "untested")
 NOT_HOLDING = ("opposite", "equivalent")
@@ -257,6 +259,34 @@ def physics_vs_structure(errors: list[dict], runs: list[dict], threshold: float,
             "rule": "Max force error of each of forces and atomic-energies lower than of each "
                     "structure-based method (as C2), and MD of each structure-based method "
                     "stopped by the guard sooner than of atomic-energies (as C3)"}
+
+
+def uncertainty_vs_others(errors: list[dict], runs: list[dict], scorers: dict[str, str],
+                          margins: dict) -> dict | None:
+    """Q2, beyond the seed: at an equal labelling budget, do selections by a model's
+    uncertainty give lower force errors and longer-lived MD than physics-based (forces,
+    atomic-energies) and structure-based ones? ``scorers``: the family whose models scored
+    each uncertainty method's candidates; a method is judged in that family (the models a
+    practitioner would train on it), on every test set and metric of C2 and on the guard stop
+    of that family's MD models. ``None`` when no uncertainty method ran."""
+    learned = [m for m in UNCERTAINTY if m in scorers and any(e["method"] == m for e in errors)]
+    if not learned:
+        return None
+    baselines = [m for m in (*NEW, *STRUCTURE) if any(e["method"] == m for e in errors)]
+    parts = []
+    for family in in_report_order({scorers[m] for m in learned}):
+        own = [m for m in learned if scorers[m] == family]
+        parts += error_parts([e for e in errors if e["family"] == family],
+                             product(own, baselines), ERROR_TESTS, margins, "lower")
+        parts += md_parts([r for r in runs if r["family"] == family],
+                          [(b, m) for m in own for b in baselines], 0.0,
+                          margins["hazard_ratio"], artifacts=False)
+    return {**verdict(parts), "comparisons": parts, "uncertainty_methods": learned,
+            "baselines": baselines, "scorers": {m: scorers[m] for m in learned},
+            "rule": "per uncertainty method, in the family whose models scored its candidates: "
+                    "Max and RMSE force errors lower than each physics- and structure-based "
+                    "method's (as C2, every test set), and that family's MD of each baseline "
+                    "stopped by the guard sooner than of the uncertainty method (as C3)"}
 
 
 def effect_text(part: dict) -> str:

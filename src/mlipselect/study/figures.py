@@ -30,6 +30,10 @@ METHOD_STYLE = {
     "fps-atoms": {"color": "#8c564b", "label": "farthest environments (SOAP)", "ls": "--"},
     "cur": {"color": "#e377c2", "label": "CUR (SOAP)", "ls": "--"},
     "direct": {"color": "#17becf", "label": "DIRECT strata (SOAP)", "ls": "--"},
+    # by a model's uncertainty: dash-dotted
+    "committee": {"color": "#ff7f0e", "label": "committee force spread", "ls": "-."},
+    "gpr-variance": {"color": "#bcbd22", "label": "GPR predicted variance", "ls": "-."},
+    "bal": {"color": "#000080", "label": "batch active learning", "ls": "-."},
 }
 
 
@@ -272,6 +276,70 @@ def fig3_rdf(reference, runs: list[dict], comparisons: list[dict], temperature: 
     fig.suptitle("F3  Na-Na radial distribution function and survival to a guard stop in NVT "
                  f"MD at {temperature:g} K")
     fig.tight_layout(rect=(0, 0, 1, 0.98))  # the title above the columns' own
+    return _save(fig, stem)
+
+
+def fig5_uncertainty(errors: list[dict], runs: list[dict], question: dict, stem) -> list[Path]:
+    """Q2: per family whose models scored an uncertainty method (a column), the Max and RMSE
+    test force errors against the labelled frames for the uncertainty methods, their
+    baselines and random (for context): each selection seed's value the geometric mean over
+    model sizes, as Q2 tests it; squares, the geometric mean over seeds with its 95%
+    interval. Below, the survival to a guard stop of that family's first MD model."""
+    scorers = question["scorers"]
+    families = in_report_order(set(scorers.values()))
+    fig, axes = plt.subplots(3, len(families), figsize=(6.2 * len(families), 13),
+                             squeeze=False, gridspec_kw={"height_ratios": [2.4, 2.4, 2.6]})
+    for col, family in enumerate(families):
+        context = ["random"] if any(e["method"] == "random" for e in errors) else []
+        methods = [*context, *question["baselines"], *(m for m in scorers if scorers[m] == family)]
+        rows = [e for e in errors if e["family"] == family and e["method"] in methods]
+        budgets = sorted({e["n"] for e in rows})
+        for row, (key, name) in enumerate((("max", "Max"), ("rmse", "RMSE"))):
+            ax = axes[row, col]
+            for k, method in enumerate(methods):
+                style = _style(method)
+                for i, n in enumerate(budgets):
+                    by_seed: dict[int, list[float]] = {}
+                    for e in rows:
+                        if e["method"] == method and e["n"] == n:
+                            by_seed.setdefault(e["seed"], []).append(np.log(e[key]))
+                    seeds = [float(np.exp(np.mean(v))) for v in by_seed.values()]
+                    if not seeds:
+                        continue
+                    x = i + (k - (len(methods) - 1) / 2) * 0.8 / len(methods)
+                    mean, low, high = _geometric_interval(seeds)
+                    ax.scatter([x] * len(seeds), seeds, s=10, color=style["color"], alpha=0.45,
+                               lw=0)
+                    ax.errorbar([x], [mean], yerr=[[mean - low], [high - mean]], fmt="s",
+                                ms=5, capsize=3, color=style["color"],
+                                label=style["label"] if i == 0 else None)
+            ax.set_yscale("log")
+            plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:.3g}")
+            ax.yaxis.set_major_formatter(plain)
+            ax.yaxis.set_minor_formatter(plain)
+            ax.tick_params(axis="y", which="minor", labelsize=7)
+            ax.set_xticks(range(len(budgets)), labels=[f"{n} labelled frames" for n in budgets])
+            ax.set_ylabel(rf"{name} force error (eV/$\mathrm{{\AA}}$)")
+            test_set = rows[0]["test_set"] if rows else "test"
+            ax.set_title(f"{family.upper()} models: {name} on the {test_set} test set, "
+                         "geometric mean over sizes", fontsize=9)
+            ax.legend(fontsize=7)
+        mine = [r for r in runs if r["family"] == family and r["method"] in methods]
+        ax = axes[2, col]
+        if not mine:
+            ax.text(0.5, 0.5, f"no MD of {family.upper()} models with these methods",
+                    ha="center", va="center", transform=ax.transAxes)
+            ax.set_axis_off()
+            continue
+        model = sorted({r["model"] for r in mine})[0]
+        groups = {m: [r for r in mine if r["model"] == model and r["method"] == m]
+                  for m in methods if any(r["model"] == model and r["method"] == m
+                                          for r in mine)}
+        ax.set_title(f"MD driven by {model}: survival to a guard stop", fontsize=9)
+        _survival(ax, groups, max(r["time_ps"] for r in mine), None)
+    fig.suptitle("F5  Q2: selections by a model's uncertainty against physics- and "
+                 "structure-based ones at the same number of labelled frames")
+    fig.tight_layout(rect=(0, 0, 1, 0.98))
     return _save(fig, stem)
 
 

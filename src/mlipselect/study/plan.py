@@ -20,6 +20,8 @@ from mlipselect.errors import InputError
 FIGURES = ("fig1_distributions", "fig2_force_errors", "fig3_rdf")
 LABELS_FIGURE = "fig4_labels"
 """Drawn where a labeller relabelled the frames: its labels against the selector's."""
+UNCERTAINTY_FIGURE = "fig5_uncertainty"
+"""Drawn where selections were learned by a model's uncertainty: Q2's errors and survival."""
 
 
 def selection_name(method, n, seed) -> str:
@@ -37,10 +39,12 @@ def selection_parts(name: str) -> tuple[str, int, int]:
 @dataclass(frozen=True)
 class Layout:
     """The files of one reproduction under ``root``; ``relabelled`` where a labeller other
-    than the pool's reference labels the training and test frames."""
+    than the pool's reference labels the training and test frames, ``learned`` where some
+    selections are learned by a model's uncertainty."""
 
     root: str
     relabelled: bool = False
+    learned: bool = False
 
     def state(self, state: str) -> str:
         return f"{self.root}/states/{state}.h5"
@@ -98,7 +102,8 @@ class Layout:
     @property
     def report_outputs(self) -> list[str]:
         """Every file the report writes: the figures, report.json and report.md."""
-        figures = [*FIGURES, LABELS_FIGURE] if self.relabelled else FIGURES
+        figures = [*FIGURES, *([LABELS_FIGURE] if self.relabelled else []),
+                   *([UNCERTAINTY_FIGURE] if self.learned else [])]
         return [*(f"{self.root}/figures/{name}{suffix}" for name in figures
                   for suffix in (".png", ".pdf")),
                 f"{self.root}/report.json", f"{self.root}/report.md"]

@@ -32,14 +32,23 @@ from mlipselect.study.claims import (
     claim_c3,
     effect_text,
     physics_vs_structure,
+    uncertainty_vs_others,
 )
 from mlipselect.study.figures import (
     fig1_distributions,
     fig2_force_errors,
     fig3_rdf,
     fig4_labels,
+    fig5_uncertainty,
 )
-from mlipselect.study.plan import FIGURES, LABELS_FIGURE, Layout, Plan, selection_name
+from mlipselect.study.plan import (
+    FIGURES,
+    LABELS_FIGURE,
+    UNCERTAINTY_FIGURE,
+    Layout,
+    Plan,
+    selection_name,
+)
 from mlipselect.study.statistics import events_needed
 
 CLAIMS = {
@@ -54,6 +63,10 @@ QUESTIONS = {
     "Q1": "Do the physics-based selections (forces, atomic energies) beat the structure-based "
           "ones (farthest points, CUR, strata in SOAP space) on Max force error and on MD "
           "stability?",
+    "Q2": "At an equal labelling budget, do selections by a model's uncertainty (a committee's "
+          "force spread, a GPR's predicted variance, batch active learning) give lower force "
+          "errors and longer-lived MD than physics-based (forces, atomic energies) and "
+          "structure-based (farthest points) ones?",
 }
 
 
@@ -193,7 +206,9 @@ def build_report(profile: dict, inputs: Inputs, results, overwrite: bool = False
     settings, results = profile["report"], Path(results)
     figures = results / "figures"
     figures.mkdir(parents=True, exist_ok=True)
-    for path in Layout(str(results), relabelled=bool(inputs.labelled)).report_outputs:
+    learned = bool(Plan(profile).learned)
+    for path in Layout(str(results), relabelled=bool(inputs.labelled),
+                       learned=learned).report_outputs:
         claim_output(Path(path), overwrite)
     with Pool(inputs.pool) as pool:
         pool_q = Quantities.of(pool)
@@ -230,13 +245,21 @@ def build_report(profile: dict, inputs: Inputs, results, overwrite: bool = False
                       **labeller_agreement(inputs.pool, inputs.selections, inputs.labelled))
         paths += fig4_labels(labels.pop("points"), labels["labeller"], figures / LABELS_FIGURE,
                              labels["energy_within_state"])
+    asked = questions(errors, runs, threshold, margins, {
+        method: models["family"] for method, models in profile["active"]["models"].items()})
+    if "Q2" in asked:
+        asked["Q2"]["power"] = md_power(asked["Q2"]["comparisons"],
+                                        settings["target_hazard_ratio"], key=part_name)
+    if learned:
+        paths += fig5_uncertainty(main, runs, asked.get("Q2", {"scorers": {}, "baselines": []}),
+                                  figures / UNCERTAINTY_FIGURE)
     report = {
         "profile": profile["name"],
         "scales": scales(profile, pool_frames, pool_q),
         "labels": labels,
         "margins": margins,
         "claims": claims,
-        "questions": questions(errors, runs, threshold, margins),
+        "questions": asked,
         "metrics": {
             "tail_shares": tails,
             "coverage": covered,
@@ -252,26 +275,28 @@ def build_report(profile: dict, inputs: Inputs, results, overwrite: bool = False
     return report
 
 
-def md_power(parts: list[dict], target: float) -> dict:
-    """Per MD model of C3's ``parts``: the events its guard-stop comparison saw, the events
-    a hazard ratio of ``target`` needs (Schoenfeld), and whether the comparison's own
-    detectable hazard ratio reached the target."""
+def md_power(parts: list[dict], target: float, key=lambda part: part["model"]) -> dict:
+    """Per guard-stop comparison of ``parts`` (named by ``key``: C3's by MD model): the events
+    it saw, the events a hazard ratio of ``target`` needs (Schoenfeld), and whether the
+    comparison's own detectable hazard ratio reached the target."""
     out = {}
     for part in parts:
-        if part["endpoint"] != "guard stop":
+        if part.get("endpoint") != "guard stop":
             continue
         detectable = part["detectable"]
-        out[part["model"]] = {"events": sum(part["events"]), "target": target,
+        out[key(part)] = {"events": sum(part["events"]), "target": target,
                               "events_needed": events_needed(target),
                               "detectable": detectable,
                               "reached": detectable is not None and detectable <= target}
     return out
 
 
-def questions(errors: list[dict], runs: list[dict], threshold: float, margins: dict) -> dict:
+def questions(errors: list[dict], runs: list[dict], threshold: float, margins: dict,
+              scorers: dict[str, str]) -> dict:
     """The questions beyond the seed's claims that this run can answer."""
-    q1 = physics_vs_structure(errors, runs, threshold, margins)
-    return {} if q1 is None else {"Q1": {"question": QUESTIONS["Q1"], **q1}}
+    found = {"Q1": physics_vs_structure(errors, runs, threshold, margins),
+             "Q2": uncertainty_vs_others(errors, runs, scorers, margins)}
+    return {key: {"question": QUESTIONS[key], **q} for key, q in found.items() if q is not None}
 
 
 def labels_note(profile: dict) -> str:
@@ -488,20 +513,38 @@ def _claims_lines(report: dict) -> list[str]:
               "spread that makes it small).", ""]
     for key, claim in report["claims"].items():
         lines += _claim_lines(key, claim)
-    for model, power in report["claims"]["C3"]["power"].items():
-        detectable = ("no hazard ratio can be estimated (an arm had no event)"
-                      if power["detectable"] is None else "the comparison detects a hazard "
-                      f"ratio of {power['detectable']:.2g} with 80% power")
-        lines += [f"Power of C3 for {model}: {power['events']} guard stops (a hazard ratio of "
-                  f"{power['target']:g} needs about {power['events_needed']:.0f}); "
-                  f"{detectable}: the target of {power['target']:g} is "
-                  f"{'reached' if power['reached'] else 'missed'}.", ""]
+    lines += _power_lines("C3", report["claims"]["C3"]["power"])
     if report["questions"]:
         lines += ["## Beyond the seed's claims", ""]
         for key, question in report["questions"].items():
-            lines += [f"{key}: {question['question']} Structure-based methods that ran: "
-                      f"{', '.join(question['structure_methods'])}.", ""]
+            lines += [f"{key}: {question['question']} {_ran(question)}", ""]
             lines += _claim_lines(key, question)
+            lines += _power_lines(key, question.get("power", {}))
+    return lines
+
+
+def _ran(question: dict) -> str:
+    """Which methods a question compared."""
+    if "structure_methods" in question:
+        return f"Structure-based methods that ran: {', '.join(question['structure_methods'])}."
+    scored = ", ".join(f"{m} (scored by {f.upper()} models)"
+                       for m, f in question["scorers"].items())
+    return (f"Uncertainty methods that ran: {scored}; against {', '.join(question['baselines'])}"
+            f", each at the same number of labelled frames. "
+            f"![F5](figures/{UNCERTAINTY_FIGURE}.png)")
+
+
+def _power_lines(key: str, power: dict) -> list[str]:
+    """Each guard-stop comparison's events against those a target hazard ratio needs."""
+    lines = []
+    for name, p in power.items():
+        detectable = ("no hazard ratio can be estimated (an arm had no event)"
+                      if p["detectable"] is None else "the comparison detects a hazard "
+                      f"ratio of {p['detectable']:.2g} with 80% power")
+        lines += [f"Power of {key} for {name}: {p['events']} guard stops (a hazard ratio of "
+                  f"{p['target']:g} needs about {p['events_needed']:.0f}); {detectable}: the "
+                  f"target of {p['target']:g} is {'reached' if p['reached'] else 'missed'}.",
+                  ""]
     return lines
 
 
