@@ -12,7 +12,8 @@ They work on plain arrays, whatever model gave them:
     define it, starting from ``selected`` (the training set) or, without one, from the row of
     largest norm (the largest prior variance):
 
-    - ``max_dist``: each pick the row farthest (in the kernel's distance) from the picks;
+    - ``max_dist``: each pick the row farthest (in the kernel's distance) from the picks,
+      the origin among them (a row's distance from it is its prior variance);
     - ``max_det``: each pick the row of largest posterior variance given the picks, its
       residual after projecting out the span of their features, which greedily maximises the
       determinant of the picks' kernel matrix; once the picks span every feature direction
@@ -76,14 +77,16 @@ def _largest_norm(g: np.ndarray, mask: np.ndarray) -> int:
 
 
 def max_dist(g, n: int, selected=None, candidates=None) -> np.ndarray:
-    """``n`` rows of ``g`` by greedy largest distance (module docstring)."""
+    """``n`` rows of ``g`` by greedy largest distance (module docstring). The origin counts
+    as a pick: a row's distance from it, its kernel norm, is its variance before any data."""
     g = np.asarray(g, np.float64)
     mask, picked = _start(len(g), n, selected, candidates)
-    allowed = mask.copy()
+    origin = len(g)
+    allowed = np.append(mask, True)
     allowed[picked] = True
-    first = _largest_norm(g, mask) if not picked else picked[0]
-    order, _ = farthest_points(g, n, first=first, selected=picked or None, candidates=allowed)
-    return order
+    order, _ = farthest_points(np.vstack([g, np.zeros(g.shape[1])]), n + 1,
+                               selected=[origin, *picked], candidates=allowed)
+    return order[1:]
 
 
 def max_det(g, n: int, selected=None, candidates=None) -> np.ndarray:
