@@ -15,7 +15,8 @@ from mlipselect.active.scores import committee_spread, gradient_features, predic
 from mlipselect.cli import main
 from mlipselect.config import complete_profile, load_profile
 from mlipselect.errors import InputError
-from mlipselect.models import load_model, train_model
+from mlipselect.models import load_model, read_training_frames, train_model
+from mlipselect.models.base import training_key
 from mlipselect.pool.frames_io import iread_frames
 from mlipselect.provenance import recorded
 from mlipselect.selection import select
@@ -286,6 +287,22 @@ def test_learn_resumes_from_the_last_finished_round(smoke_pool, tmp_path, tiny_p
     assert [r.frames for r in learn(smoke_pool, "bal", 8, out, other, progress=False,
                                     overwrite=True)] == [4, 8]
     assert not (rounds_directory(out) / "round-2.extxyz").exists()
+
+
+def test_bootstrap_members_train_on_their_own_resamples(smoke_pool, tmp_path, tiny_profile):
+    profile = load_profile(tiny_profile)
+    models = {**profile["active"]["models"],
+              "committee": {"family": "nn", "size": "tiny", "count": 2, "bootstrap": True}}
+    profile = complete_profile({"train": TINY, "active": {**profile["active"],
+                                                          "models": models}}, "tiny")
+    rounds = learn(smoke_pool, "committee", 8, tmp_path / "c.extxyz", profile, progress=False)
+    training = read_training_frames(rounds[0].selection)
+    for k, member in enumerate(rounds[1].models):
+        manifest = load_model(member).manifest
+        draw = np.random.default_rng(k).integers(0, len(training), len(training))
+        resample = [training[i] for i in draw]
+        assert manifest["work"] == training_key("nn", manifest["settings"], k, resample)
+        assert manifest["work"] != training_key("nn", manifest["settings"], k, training)
 
 
 def test_learn_refuses_a_method_without_models_and_a_directory_it_did_not_make(

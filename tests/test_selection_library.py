@@ -14,6 +14,7 @@ from mlipselect.cli import main
 from mlipselect.config import load_profile
 from mlipselect.errors import InputError
 from mlipselect.selection import METHODS, Frames, registry, select
+from mlipselect.selection.registry import load_plugins
 
 
 def nacl_frames(count=40, seed=0):
@@ -72,7 +73,11 @@ def test_options_are_declared_checked_and_named():
 
 def test_an_ordered_method_extends_a_selection_and_the_others_say_they_cannot():
     frames = nacl_frames(60)
-    assert sorted(name for name, m in METHODS.items() if m.ordered) == ["cur", "fps", "random"]
+    load_plugins()  # the uncertainty methods come through the entry-point group
+    assert sorted(name for name, m in METHODS.items() if m.ordered) == [
+        "bal", "committee", "cur", "fps", "gpr-variance", "random"]
+    assert sorted(name for name, m in METHODS.items() if m.extends and not m.ordered) == [
+        "direct", "fps-atoms"]
     # random is drawn in order: the first 10 of 30 are the selection of 10 with that seed.
     ten, thirty = (select(frames, "random", k, seed=4, exclude=[1, 2]) for k in (10, 30))
     np.testing.assert_array_equal(thirty[:10], ten)

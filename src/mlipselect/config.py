@@ -106,7 +106,8 @@ SCHEMA: dict[str, dict] = {
     # Selection by a model's uncertainty, in rounds (`mlipselect learn`): start_fraction of
     # the n frames by `initial`, then `rounds` rounds of train, score, select and label up
     # to n. Per method, the models it scores with: a family, a size (null: the family's
-    # first) and how many (a committee's members).
+    # first) and how many (a committee's members, which differ by their seed and, with
+    # bootstrap: true, each train on its own resample of the frames).
     "active": {
         "initial": "random",
         "start_fraction": 0.5,
@@ -457,6 +458,7 @@ def check_reproduction(profile: dict) -> None:
 
 
 ACTIVE_MODEL_KEYS = ("family", "size", "count")
+"""What ``active.models.METHOD`` must give; ``bootstrap`` (a bool) it may."""
 
 
 def check_active(profile: dict, path) -> None:
@@ -470,9 +472,12 @@ def check_active(profile: dict, path) -> None:
         raise ProfileError(f"{path}: active.initial: {err}") from None
     for method, models in active["models"].items():
         where = f"{path}: active.models.{method}"
-        if not isinstance(models, dict) or set(models) != set(ACTIVE_MODEL_KEYS):
+        if (not isinstance(models, dict) or not set(ACTIVE_MODEL_KEYS) <= set(models)
+                or set(models) - {*ACTIVE_MODEL_KEYS, "bootstrap"}):
             raise ProfileError(f"{where} must be a mapping with keys "
-                               f"{', '.join(ACTIVE_MODEL_KEYS)}")
+                               f"{', '.join(ACTIVE_MODEL_KEYS)} (and bootstrap)")
+        if not isinstance(models.get("bootstrap", False), bool):
+            raise ProfileError(f"{where}.bootstrap must be true or false")
         family, size, count = (models[k] for k in ACTIVE_MODEL_KEYS)
         if family not in profile["train"]:
             raise ProfileError(f"{where}.family: no model family '{family}' (known: "

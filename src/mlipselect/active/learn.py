@@ -5,10 +5,11 @@
 
 1. round 0: ``start_fraction`` of the ``n`` frames by the profile's ``active.initial`` method
    (random by default), with the seed;
-2. each next round: the method's models (``active.models.METHOD``: family, size, count) are
-   trained on the frames so far, labelled, and the method extends the selection by its share
-   of the remaining frames (the ``rounds`` split them evenly), scoring the candidates with
-   those models;
+2. each next round: the method's models (``active.models.METHOD``: family, size, count;
+   members differ by their seed and, with ``bootstrap``, each trains on its own resample of
+   the frames, drawn with replacement) are trained on the frames so far, labelled, and the
+   method extends the selection by its share of the remaining frames (the ``rounds`` split
+   them evenly), scoring the candidates with those models;
 3. the last round's selection, ``n`` frames, is the result: a selection file like any other,
    so a one-shot method and an iterative one compare at the same number of labelled frames.
 
@@ -26,6 +27,8 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from mlipselect.errors import InputError
 from mlipselect.io import claim_output, exclusive_run, work_key
@@ -121,9 +124,14 @@ def learn(pool_path, method: str, n: int, out, profile: dict, seed: int = 0, exc
                 log(f"round {r}/{len(sizes) - 1}: training {count} {family}-{size} on "
                     f"{len(training)} frames")
                 for k, model in enumerate(models):
-                    train_model(family, training, profile, model, size=size,
-                                seed=seed * count + k, progress=progress,
-                                source=str(done[-1].selection))
+                    member = seed * count + k
+                    frames_k = training
+                    if spec.get("bootstrap", False):
+                        draw = np.random.default_rng(member).integers(0, len(training),
+                                                                      len(training))
+                        frames_k = [training[i] for i in draw]
+                    train_model(family, frames_k, profile, model, size=size, seed=member,
+                                progress=progress, source=str(done[-1].selection))
             if not _holds(selection, frames):
                 chosen = profile["select"]["options"].get(method if r else active["initial"],
                                                           {})

@@ -96,15 +96,18 @@ def predicted_spread(model: Potential, frames: Iterable[Atoms],
 def gradient_features(models: list[Potential], frames: Iterable[Atoms],
                       total: int | None = None) -> np.ndarray:
     """Per frame (rows), the models' last-layer-gradient features (module docstring)."""
-    for model in models:
-        if model.gradient_features([]) is None:
-            raise InputError(f"the {model.family} model has no last-layer-gradient features "
-                             "(batch active learning needs a neural network)")
     blocks = []
     with _bar(total, "features") as bar:
         for chunk in _chunks(frames):
-            blocks.append(np.concatenate(
-                [np.concatenate(list(model.gradient_features(chunk))) for model in models],
-                axis=1) / np.sqrt(len(models)))
+            blocks.append(np.concatenate([_features_of(model, chunk) for model in models],
+                                         axis=1) / np.sqrt(len(models)))
             bar.update(len(chunk))
     return np.concatenate(blocks)
+
+
+def _features_of(model: Potential, frames: list[Atoms]) -> np.ndarray:
+    rows = model.gradient_features(frames)
+    if rows is None:
+        raise InputError(f"the {model.family} model has no last-layer-gradient features "
+                         "(batch active learning needs a neural network)")
+    return np.concatenate(list(rows))
