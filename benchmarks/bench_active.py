@@ -13,10 +13,10 @@
 import subprocess
 import sys
 import textwrap
-import time
 
 import numpy as np
 
+from .bench_selection import best_seconds
 from .goals import goal
 
 
@@ -26,15 +26,6 @@ def descriptor_rows(frames: int, dims: int = 64, seed: int = 0) -> np.ndarray:
     centres = rng.normal(size=(8, dims))
     x = centres[rng.integers(0, 8, frames)] + 0.3 * rng.normal(size=(frames, dims))
     return x / np.linalg.norm(x, axis=1, keepdims=True)
-
-
-def best_seconds(call, repeat: int = 3) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 class EntropyAgainstQUESTS:

@@ -136,21 +136,31 @@ def _by_size(ax, rows: list[dict], key: str) -> None:
             seeds = [e[key] for e in rows if e["method"] == method and e["size_value"] == value]
             if not seeds:
                 continue
-            x = i + (k - (len(methods) - 1) / 2) * width
-            mean, low, high = _geometric_interval(seeds)
-            ax.scatter([x] * len(seeds), seeds, s=10, color=style["color"], alpha=0.45, lw=0)
-            ax.errorbar([x], [mean], yerr=[[mean - low], [high - mean]], fmt="s", ms=5,
-                        capsize=3, color=style["color"],
-                        label=style["label"] if i == 0 else None)
+            _seed_points(ax, i + (k - (len(methods) - 1) / 2) * width, seeds, style,
+                         style["label"] if i == 0 else None)
+    _log_errors(ax)
+    ax.set_xticks(range(len(sizes)), labels=[f"{name}\n({value:,})" for value, name in sizes],
+                  fontsize=8)
+    ax.set_xlabel(rows[0]["size_label"])
+
+
+def _seed_points(ax, x: float, seeds: list[float], style: dict, label: str | None) -> None:
+    """Each seed's value as a small point at ``x``, their geometric mean as a square with
+    its 95% interval."""
+    mean, low, high = _geometric_interval(seeds)
+    ax.scatter([x] * len(seeds), seeds, s=10, color=style["color"], alpha=0.45, lw=0)
+    ax.errorbar([x], [mean], yerr=[[mean - low], [high - mean]], fmt="s", ms=5, capsize=3,
+                color=style["color"], label=label)
+
+
+def _log_errors(ax) -> None:
+    """A log scale for errors, which span less than a decade: the minor ticks labelled too,
+    as plain numbers."""
     ax.set_yscale("log")
-    # errors span less than a decade: label the minor ticks too, as plain numbers
     plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:.3g}")
     ax.yaxis.set_major_formatter(plain)
     ax.yaxis.set_minor_formatter(plain)
     ax.tick_params(axis="y", which="minor", labelsize=7)
-    ax.set_xticks(range(len(sizes)), labels=[f"{name}\n({value:,})" for value, name in sizes],
-                  fontsize=8)
-    ax.set_xlabel(rows[0]["size_label"])
 
 
 def fig2_force_errors(errors: list[dict], extrapolation: list[dict], stem) -> list[Path]:
@@ -306,18 +316,9 @@ def fig5_uncertainty(errors: list[dict], runs: list[dict], question: dict, stem)
                     seeds = [float(np.exp(np.mean(v))) for v in by_seed.values()]
                     if not seeds:
                         continue
-                    x = i + (k - (len(methods) - 1) / 2) * 0.8 / len(methods)
-                    mean, low, high = _geometric_interval(seeds)
-                    ax.scatter([x] * len(seeds), seeds, s=10, color=style["color"], alpha=0.45,
-                               lw=0)
-                    ax.errorbar([x], [mean], yerr=[[mean - low], [high - mean]], fmt="s",
-                                ms=5, capsize=3, color=style["color"],
-                                label=style["label"] if i == 0 else None)
-            ax.set_yscale("log")
-            plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:.3g}")
-            ax.yaxis.set_major_formatter(plain)
-            ax.yaxis.set_minor_formatter(plain)
-            ax.tick_params(axis="y", which="minor", labelsize=7)
+                    _seed_points(ax, i + (k - (len(methods) - 1) / 2) * 0.8 / len(methods),
+                                 seeds, style, style["label"] if i == 0 else None)
+            _log_errors(ax)
             ax.set_xticks(range(len(budgets)), labels=[f"{n} labelled frames" for n in budgets])
             ax.set_ylabel(rf"{name} force error (eV/$\mathrm{{\AA}}$)")
             test_set = rows[0]["test_set"] if rows else "test"
