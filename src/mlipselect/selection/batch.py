@@ -48,28 +48,29 @@ def top_apart(score, n: int, x=None, separation: float = 0.0, selected=None,
               candidates=None) -> np.ndarray:
     """``n`` rows by decreasing ``score``, each at least ``separation`` (Euclidean, in the
     rows of ``x``) from the earlier picks and the ``selected`` rows; once no candidate is that
-    far from them, the rest by score alone. ``selected`` come first."""
+    far from them, the rest by score alone. ``selected`` come first. Each pick reads ``x``
+    once (a matrix-vector product: float32 descriptors are not copied)."""
     score = np.asarray(score, np.float64)
     mask, picked = _start(len(score), n, selected, candidates)
+    apart = separation > 0 and x is not None
     far = np.ones(len(score), bool)
-    if separation > 0 and x is not None:
-        nearest = np.full(len(score), np.inf)
+    if apart:
+        norms = np.einsum("ij,ij->i", x, x, dtype=np.float64)
         for i in picked:
-            nearest = np.minimum(nearest, _distances(x, i))
-        far = nearest >= separation
+            far &= _squared_distances(x, norms, i) >= separation ** 2
     while len(picked) < n:
         pool = mask & far if (mask & far).any() else mask
         best = int(np.argmax(np.where(pool, score, -np.inf)))
         picked.append(best)
         mask[best] = False
-        if separation > 0 and x is not None:
-            far &= _distances(x, best) >= separation
+        if apart:
+            far &= _squared_distances(x, norms, best) >= separation ** 2
     return np.asarray(picked, np.int64)
 
 
-def _distances(x, row: int) -> np.ndarray:
-    centre = np.asarray(x[row], np.float64)
-    return np.sqrt(np.maximum(((np.asarray(x, np.float64) - centre) ** 2).sum(axis=1), 0.0))
+def _squared_distances(x, norms: np.ndarray, row: int) -> np.ndarray:
+    """Squared distances from row ``row`` of ``x`` to every row (``norms``: their squares)."""
+    return np.maximum(norms + norms[row] - 2 * (x @ x[row]).astype(np.float64), 0.0)
 
 
 def _largest_norm(g: np.ndarray, mask: np.ndarray) -> int:
