@@ -29,6 +29,9 @@ from mlipselect.selection.kernels import candidate_mask
 from mlipselect.selection.registry import Option, register
 from mlipselect.selection.structure import DESCRIPTOR_OPTIONS, typical_spacing
 
+MODELS = Option("models", str | None, None, "model directories from `mlipselect train`, "
+                "comma-separated, or a glob pattern: a committee of 2 or more (committee), one "
+                "GPR (gpr-variance), one or more networks, their kernels averaged (bal)")
 SEPARATION = Option("separation", float, 1.0, "least descriptor distance between picks, in "
                     "units of the candidates' typical spacing (0: none)",
                     require=(lambda v: v >= 0, ">= 0"))
@@ -53,8 +56,7 @@ def _apart(frames, score, n, mask, selected, separation, soap, name) -> np.ndarr
 
 @register("committee", "largest force spread across a committee of models (--models), "
           "kept apart in descriptor space", ordered=True, options=(
-              Option("models", str | None, None, "the committee: model directories, comma-"
-                     "separated, or a glob pattern (2 or more)"),
+              MODELS,
               Option("score", str, "forces", "what spreads: 'forces' (largest per-atom force "
                      "standard deviation) or 'energy' (energy per atom)",
                      choices=("forces", "energy")),
@@ -75,8 +77,7 @@ def committee(frames, n, seed, exclude, models, score, separation, selected=None
 
 @register("gpr-variance", "largest predicted energy variance of a GPR (--models), kept "
           "apart in descriptor space", ordered=True, options=(
-              Option("models", str | None, None, "the model directory (a GPR)"),
-              SEPARATION, *DESCRIPTOR_OPTIONS))
+              MODELS, SEPARATION, *DESCRIPTOR_OPTIONS))
 def gpr_variance(frames, n, seed, exclude, models, separation, selected=None,
                  **soap) -> np.ndarray:
     """``n`` frames of largest predicted atomic-energy standard deviation
@@ -94,8 +95,7 @@ BAL_MODES = {"max_dist": max_dist, "max_det": max_det, "lcmd": lcmd}
 
 @register("bal", "batch active learning on a network's last-layer-gradient features "
           "(--models)", ordered=True, options=(
-              Option("models", str | None, None, "the network(s): model directories, comma-"
-                     "separated, or a glob pattern (several: their kernels averaged)"),
+              MODELS,
               Option("mode", str, "max_dist", "how a batch is built: 'max_dist', 'max_det' or "
                      "'lcmd'", choices=tuple(BAL_MODES))))
 def bal(frames, n, seed, exclude, models, mode, selected=None) -> np.ndarray:

@@ -57,11 +57,14 @@ def configure(p) -> None:
     options: dict[str, tuple] = {}
     for name, method in METHODS.items():
         for option in method.options:
-            default = "auto" if option.default is None else option.default
-            options.setdefault(option.name, (option, []))[1].append(f"{name} {default}")
+            options.setdefault(option.name, (option, []))[1].append((name, option.default))
     for option, defaults in options.values():
         flag = "--" + option.name.replace("_", "-")
-        what = f"{option.doc} (default: {', '.join(defaults)})"
+        listed = ", ".join(f"{name} {'auto' if value is None else value}"
+                           for name, value in defaults)
+        # no method's default (models to score with): nothing to list
+        known = any(value is not None for _, value in defaults)
+        what = option.doc + (f" (default: {listed})" if known else "")
         if option.type is bool:
             p.add_argument(flag, dest=f"option_{option.name}", default=None,
                            action=argparse.BooleanOptionalAction, help=what)
