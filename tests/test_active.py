@@ -305,6 +305,31 @@ def test_bootstrap_members_train_on_their_own_resamples(smoke_pool, tmp_path, ti
         assert manifest["work"] != training_key("nn", manifest["settings"], k, training)
 
 
+def test_learn_trains_on_the_labellers_labels_through_its_cache(smoke_pool, tmp_path):
+    (tmp_path / "ljcalc.py").write_text(
+        "from ase.calculators.lj import LennardJones\n"
+        "def make():\n    return LennardJones(sigma=2.8, epsilon=0.05, rc=5.0)\n")
+    profile = complete_profile({
+        "train": TINY, "label": {"calculator": f"{tmp_path / 'ljcalc.py'}:make"},
+        "active": {"models": {"gpr-variance": {"family": "gpr", "size": "tiny", "count": 1}}}},
+        "lj")
+    rounds = learn(smoke_pool, "gpr-variance", 8, tmp_path / "g.extxyz", profile, seed=1,
+                   label_cache=tmp_path / "labels", progress=False)
+    from ase.calculators.lj import LennardJones
+
+    for r in rounds[:-1]:
+        labelled = list(iread_frames(r.selection.with_name(r.selection.stem
+                                                           + ".labelled.extxyz")))
+        assert len(labelled) == r.frames
+        for atoms in labelled[:2]:
+            lj = atoms.copy()
+            lj.calc = LennardJones(sigma=2.8, epsilon=0.05, rc=5.0)
+            assert atoms.get_potential_energy() == pytest.approx(lj.get_potential_energy())
+    model = load_model(rounds[2].models[0])
+    assert model.manifest["train"]["source"].endswith("round-1.labelled.extxyz")
+    assert (tmp_path / "labels").is_dir()
+
+
 def test_learn_refuses_a_method_without_models_and_a_directory_it_did_not_make(
         smoke_pool, tmp_path, tiny_profile, capsys):
     assert main(["learn", str(smoke_pool), "--method", "fps", "-n", "8", "--config",

@@ -116,8 +116,8 @@ def learn(pool_path, method: str, n: int, out, profile: dict, seed: int = 0, exc
             selection = work / f"round-{r}.extxyz"
             models: tuple[Path, ...] = ()
             if r:
-                training = read_training_frames(_labelled(done[-1].selection, profile,
-                                                          label_cache, progress))
+                labelled = _labelled(done[-1].selection, profile, label_cache, progress)
+                training = read_training_frames(labelled)
                 (work / f"round-{r}").mkdir(exist_ok=True)
                 models = tuple(work / f"round-{r}" / f"{family}-{size}-m{k}"
                                for k in range(count))
@@ -131,7 +131,7 @@ def learn(pool_path, method: str, n: int, out, profile: dict, seed: int = 0, exc
                                                                       len(training))
                         frames_k = [training[i] for i in draw]
                     train_model(family, frames_k, profile, model, size=size, seed=member,
-                                progress=progress, source=str(done[-1].selection))
+                                progress=progress, source=str(labelled))
             if not _holds(selection, frames):
                 chosen = profile["select"]["options"].get(method if r else active["initial"],
                                                           {})
