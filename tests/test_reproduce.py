@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -62,6 +63,14 @@ def test_smoke_reproduction_end_to_end(smoke_run):
     # The structure-based method ran beside the study's: Q1 compares them.
     q1 = report["questions"]["Q1"]
     assert q1["verdict"] in VERDICTS and q1["structure_methods"] == ["fps"]
+    # The uncertainty methods learned their selections in rounds: Q2 judges each in the
+    # family that scored it, against the physics- and structure-based methods.
+    q2 = report["questions"]["Q2"]
+    assert q2["scorers"] == {"committee": "nn", "gpr-variance": "gpr", "bal": "nn"}
+    assert q2["baselines"] == ["forces", "atomic-energies", "fps"]
+    assert {(c["family"], c["method"]) for c in q2["comparisons"]} == {
+        ("nn", "committee"), ("nn", "bal"), ("gpr", "gpr-variance")}
+    assert (results / "selections" / "committee-n8-s0.rounds" / "round-2.extxyz").is_file()
     # Every part behind a verdict carries its unit, n, effect, interval, p-values, the
     # effect it could detect and its outcome; one seed tests nothing.
     for key in ("C1", "C2", "C3"):
@@ -91,7 +100,7 @@ def test_smoke_reproduction_end_to_end(smoke_run):
     for path in (results / "metrics").rglob("*.json"):  # the GPR's say how sure it was
         metrics = json.loads(path.read_text())
         assert ("uncertainty" in metrics) == (metrics["model"]["family"] == "gpr"), path
-    for name in ("fig1_distributions", "fig2_force_errors", "fig3_rdf"):
+    for name in ("fig1_distributions", "fig2_force_errors", "fig3_rdf", "fig5_uncertainty"):
         for suffix in (".png", ".pdf"):
             assert (results / "figures" / f"{name}{suffix}").stat().st_size > 10_000
             assert (tmp_path / "published" / f"{name}{suffix}").exists()
@@ -108,12 +117,14 @@ def test_smoke_reproduction_end_to_end(smoke_run):
     for rule in ("sample_state", "select", "label", "train", "evaluate", "md_batch",
                  "md_model"):
         assert f"\n{rule}" not in plan and f" {rule} " not in plan, plan
-    # A setting of one model family retrains that family only.
+    # A setting of one model family retrains that family only, and what its models chose:
+    # the GPR scored gpr-variance's candidates, so that selection is learned again.
     settings["train"]["gpr"]["sizes"]["soap"]["sparse_points"] = 30
     profile.write_text(yaml.safe_dump(settings))
     plan = _dry_run_jobs(profile, results, tmp_path, "--forceall", "--until", "train")
     changed = _dry_run_jobs(profile, results, tmp_path, "--until", "train")
-    assert "models/gpr-soap/" in changed and "models/nn-small/" not in changed, changed
+    assert "models/gpr-soap/" in changed and "models/nn-small/gpr-variance-n8" in changed
+    assert not re.search(r"models/nn-small/(?!gpr-variance)", changed), changed
     assert "models/nn-small/" in plan  # the same dry run forced does list both
 
 
@@ -159,6 +170,17 @@ def test_a_reproduction_killed_at_any_point_resumes_with_the_same_command(smoke_
     # complete and stable or stopped by the guard, like any other.
     for status in (results / "md").rglob("*.json"):
         assert json.loads(status.read_text())["frames"] > 0
+
+
+def test_a_readme_without_the_claims_markers_is_refused_before_any_work(tmp_path, capsys):
+    readme = tmp_path / "README.md"
+    readme.write_text("# A study without a claims table\n")
+    results = tmp_path / "results"
+    assert main(["reproduce", "--profile", "smoke", "--results", str(results), "--publish",
+                 str(tmp_path / "published"), "--readme", str(readme)]) == 2
+    assert "<!-- claims -->" in capsys.readouterr().err
+    assert not results.exists()
+    assert readme.read_text() == "# A study without a claims table\n"
 
 
 def test_a_second_run_on_the_same_results_is_refused(tmp_path):

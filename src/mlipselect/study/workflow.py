@@ -49,6 +49,8 @@ def reproduce(profile: dict, results=None, cores: int | None = None, cluster=Non
     ``publish_to``: a directory the figures and report of a complete run are copied to;
     ``readme``: a file whose claims table (:func:`write_claims_table`) is then rewritten."""
     Plan(profile)  # checks the profile's grid before Snakemake starts
+    if readme:
+        claims_markers(Path(readme))  # a README that cannot take the table fails now
     results = Path(results or Path("results") / profile["name"])
     command = snakemake_command(profile, results, cores, cluster, dry_run, extra)
     print(f"results go to {results}/", file=sys.stderr)
@@ -90,19 +92,29 @@ def publish(results: Path, target: Path) -> None:
     print(f"published figures and report to {target}/", file=sys.stderr)
 
 
-def write_claims_table(report_json: Path, readme: Path) -> None:
-    """Replace the lines between the claims markers of ``readme`` with the claims table of a
-    report (:func:`~mlipselect.study.report.claims_table`), so the README states what the
-    published run measured; a file without the markers is refused, untouched."""
+def claims_markers(readme: Path) -> str:
+    """The text of ``readme``, checked to hold the claims markers once each, in order."""
     from mlipselect.errors import InputError
-    from mlipselect.io import atomic_path
-    from mlipselect.study.report import claims_table
 
-    text = readme.read_text()
+    try:
+        text = readme.read_text()
+    except OSError as err:
+        raise InputError(f"{readme}: cannot read ({err.strerror})") from None
     if text.count(CLAIMS_START) != 1 or text.count(CLAIMS_END) != 1 \
             or text.index(CLAIMS_START) > text.index(CLAIMS_END):
         raise InputError(f"{readme}: needs one line {CLAIMS_START} and, after it, one line "
                          f"{CLAIMS_END} around the claims table")
+    return text
+
+
+def write_claims_table(report_json: Path, readme: Path) -> None:
+    """Replace the lines between the claims markers of ``readme`` with the claims table of a
+    report (:func:`~mlipselect.study.report.claims_table`), so the README states what the
+    published run measured; a file without the markers is refused, untouched."""
+    from mlipselect.io import atomic_path
+    from mlipselect.study.report import claims_table
+
+    text = claims_markers(readme)
     head, rest = text.split(CLAIMS_START)
     _, tail = rest.split(CLAIMS_END)
     table = claims_table(json.loads(report_json.read_text()))
