@@ -41,7 +41,7 @@ def planned_jobs(profile: str, tmp_path) -> dict[str, int]:
     return {rule: int(n) for rule, n in counts.items() if rule not in ("all", "total")}
 
 
-@pytest.mark.parametrize("profile", ["smoke", "quick", "xtb"])
+@pytest.mark.parametrize("profile", ["smoke", "quick", "active", "xtb"])
 def test_every_job_of_the_workflow_is_costed(profile, tmp_path):
     plan = Plan(load_profile(profile))
     costed: dict[str, int] = {}

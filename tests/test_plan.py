@@ -96,3 +96,30 @@ def test_fresh_momenta_are_drawn_from_the_run_seed(tmp_path):
     a, b = (starting_state(f, 1400.0, seed).get_momenta() for f, seed in zip(fresh, (1, 2),
                                                                              strict=True))
     assert not np.allclose(a, b) and not np.allclose(a, atoms.get_momenta())
+
+
+def test_the_active_profile_extends_quick_and_shares_every_job_of_it():
+    quick, active = Plan(load_profile("quick")), Plan(load_profile("active"))
+    assert active.learned == ["committee", "gpr-variance"] and quick.learned == []
+    # every quick job has the same settings in the active plan, so results are shared
+    for method in quick.profile["select"]["methods"]:
+        assert quick.selection_settings(method) == active.selection_settings(method)
+    for section in ("system", "reference", "sample", "split", "test", "train", "md", "rdf"):
+        assert quick.settings(section) == active.settings(section)
+    assert set(quick.trained) < set(active.trained)
+    assert set(quick.md_runs) < set(active.md_runs)
+
+
+def test_a_profile_states_only_what_it_changes_over_the_one_it_extends(tmp_path):
+    base = tmp_path / "base.yaml"
+    base.write_text("select: {methods: [random, energy], n: [16], seeds: [0, 1]}\n"
+                    "md: {time_ps: 2.0}\n")
+    child = tmp_path / "child.yaml"
+    child.write_text("extends: base.yaml\nselect: {n: [32]}\n")
+    profile = load_profile(child)
+    assert profile["name"] == "child" and profile["md"]["time_ps"] == 2.0
+    assert profile["select"]["n"] == [32] and profile["select"]["seeds"] == [0, 1]
+    assert profile["select"]["methods"] == ["random", "energy"]
+    base.write_text("extends: child.yaml\n")
+    with pytest.raises(ProfileError, match="extends it back"):
+        load_profile(child)

@@ -66,8 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
             default = None if profile in ("required", "optional") else profile
             p.add_argument("--profile", "--config", dest="profile", default=default,
                            required=profile == "required",
-                           help="profile whose settings the command uses: smoke, quick, xtb, "
-                                "paper or a profile YAML"
+                           help="profile whose settings the command uses: smoke, quick, "
+                                "active, xtb, paper or a profile YAML"
                                 + {"required": "", "optional": " (default: the package's "
                                    "defaults)"}.get(profile, f" (default: {profile})"))
         if getattr(module, "PROGRESS", False):

@@ -4,8 +4,9 @@ This module is the one place where a profile is completed and checked. Missing k
 defaults of ``SCHEMA`` (key by key, also inside each model family of ``train``), so a profile
 states only what it changes; an unknown section or key, a value of the wrong type or out of
 range fails with one message naming the file and the key; ``check_reproduction`` checks that
-the reproduction's grid fits together. The profiles ``smoke``, ``quick``, ``xtb`` and ``paper``
-ship with the package.
+the reproduction's grid fits together. The profiles ``smoke``, ``quick``, ``active``, ``xtb``
+and ``paper`` ship with the package; a profile may extend another (``extends: quick``) and
+state only what it changes.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import yaml
 from mlipselect.errors import InputError
 
 PROFILES_DIR = Path(str(resources.files("mlipselect") / "profiles"))
-"""The profiles that ship with the package, by name: ``smoke``, ``quick``, ``xtb``, ``paper``."""
+"""The profiles that ship with the package, by name: ``smoke``, ``quick``, ``active``, ``xtb``,
+``paper``."""
 
 SCHEMA: dict[str, dict] = {
     "system": {
@@ -260,6 +262,12 @@ def profile_or_defaults(name) -> dict:
 def load_profile(name_or_path) -> dict:
     """Read, complete and check a profile; the result has every key of ``SCHEMA``."""
     path = resolve_profile(name_or_path)
+    return complete_profile(_raw_profile(path), path)
+
+
+def _raw_profile(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    """The sections ``path`` states, over those of the profile it ``extends`` (a shipped name
+    or a path beside it): key by key within a section, so it states only what it changes."""
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except OSError as err:
@@ -268,7 +276,21 @@ def load_profile(name_or_path) -> dict:
         raise ProfileError(f"{path}: not valid YAML ({err})") from None
     if not isinstance(raw, dict):
         raise ProfileError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
-    return complete_profile(raw, path)
+    if "extends" not in raw:
+        return raw
+    base_name = raw.pop("extends")
+    base = Path(str(base_name))
+    base = resolve_profile(path.parent / base if base.suffix in (".yaml", ".yml")
+                           and not base.is_absolute() else base_name)
+    if base.resolve() in seen or base.resolve() == path.resolve():
+        raise ProfileError(f"{path}: extends '{base_name}', which extends it back")
+    merged = _raw_profile(base, (*seen, path.resolve()))
+    merged.pop("name", None)
+    for section, values in raw.items():
+        base_values = merged.get(section)
+        merged[section] = ({**base_values, **values} if isinstance(values, dict)
+                           and isinstance(base_values, dict) else values)
+    return merged
 
 
 def complete_profile(raw: dict, path="profile") -> dict:

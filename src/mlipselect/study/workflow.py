@@ -83,9 +83,11 @@ def estimate(profile: dict, cores: int) -> str:
 
 def publish(results: Path, target: Path) -> None:
     """Copy the figures and the report of a finished run into ``target``, side by side (the
-    report's figure links lose their ``figures/`` prefix)."""
+    report's figure links lose their ``figures/`` prefix): the figures the report drew, not
+    others an earlier report of another profile left in the same results."""
     target.mkdir(parents=True, exist_ok=True)
-    for path in [*sorted((results / "figures").glob("fig*")), results / "report.json"]:
+    drawn = json.loads((results / "report.json").read_text())["figures"]
+    for path in [*(results / f for f in drawn), results / "report.json"]:
         shutil.copy2(path, target / path.name)
     text = (results / "report.md").read_text().replace("](figures/", "](")
     (target / "report.md").write_text(text)
