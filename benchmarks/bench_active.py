@@ -60,9 +60,13 @@ class EntropyAgainstQUESTS:
         theirs = float(self.theirs(self.x, h=self.h))
         return abs(self._ours() - theirs) / abs(theirs)
 
+    track_relative_difference.unit = "ratio"
+
     @goal(">=", 1.0)
     def track_speedup_over_quests(self, frames):
         return best_seconds(lambda: self.theirs(self.x, h=self.h)) / best_seconds(self._ours)
+
+    track_speedup_over_quests.unit = "ratio"
 
 
 class MaxDistAgainstApax:
@@ -94,9 +98,13 @@ class MaxDistAgainstApax:
     def track_same_picks(self, frames):
         return float(np.array_equal(np.asarray(self.theirs()), self._ours()))
 
+    track_same_picks.unit = "ratio"
+
     @goal(">=", 1.0)
     def track_speedup_over_apax(self, frames):
         return best_seconds(self.theirs) / best_seconds(self._ours)
+
+    track_speedup_over_apax.unit = "ratio"
 
 
 def committee(count: int = 3, size: dict | None = None):
@@ -156,6 +164,8 @@ class CommitteeScoring:
         self._inference()  # warm up
         return best_seconds(self._scoring) / best_seconds(self._inference)
 
+    track_scoring_over_inference.unit = "ratio"
+
 
 STREAM = textwrap.dedent("""\
     import resource, sys
@@ -184,3 +194,5 @@ class CommitteeStreaming:
     @goal("<=", 1.2)
     def track_peak_memory_1e5_over_1e4(self):
         return self._peak_kb(100_000) / self._peak_kb(10_000)
+
+    track_peak_memory_1e5_over_1e4.unit = "ratio"

@@ -107,7 +107,7 @@ SCHEMA: dict[str, dict] = {
     "label": {"calculator": "reference", "settings": {}},
     # Selection by a model's uncertainty, in rounds (`mlipselect learn`): start_fraction of
     # the n frames by `initial`, then `rounds` rounds of train, score, select and label up
-    # to n. Per method, the models it scores with: a family, a size (null: the family's
+    # to n. Per method, the models it scores with: a family, a size (by default the family's
     # first) and how many (a committee's members, which differ by their seed and, with
     # bootstrap: true, each train on its own resample of the frames).
     "active": {
@@ -115,9 +115,9 @@ SCHEMA: dict[str, dict] = {
         "start_fraction": 0.5,
         "rounds": 2,
         "models": {
-            "committee": {"family": "nn", "size": None, "count": 3},
-            "gpr-variance": {"family": "gpr", "size": None, "count": 1},
-            "bal": {"family": "nn", "size": None, "count": 1},
+            "committee": {"family": "nn", "count": 3},
+            "gpr-variance": {"family": "gpr", "count": 1},
+            "bal": {"family": "nn", "count": 1},
         },
     },
     "evaluate": {},
@@ -479,8 +479,9 @@ def check_reproduction(profile: dict) -> None:
                            f"{cfg['md_start_state']} holds {frames_per_state(profile)} frames")
 
 
-ACTIVE_MODEL_KEYS = ("family", "size", "count")
-"""What ``active.models.METHOD`` must give; ``bootstrap`` (a bool) it may."""
+ACTIVE_MODEL_KEYS = ("family", "count")
+"""What ``active.models.METHOD`` must give; it may give ``size`` (default: the family's first)
+and ``bootstrap`` (a bool)."""
 
 
 def check_active(profile: dict, path) -> None:
@@ -495,12 +496,12 @@ def check_active(profile: dict, path) -> None:
     for method, models in active["models"].items():
         where = f"{path}: active.models.{method}"
         if (not isinstance(models, dict) or not set(ACTIVE_MODEL_KEYS) <= set(models)
-                or set(models) - {*ACTIVE_MODEL_KEYS, "bootstrap"}):
+                or set(models) - {*ACTIVE_MODEL_KEYS, "size", "bootstrap"}):
             raise ProfileError(f"{where} must be a mapping with keys "
-                               f"{', '.join(ACTIVE_MODEL_KEYS)} (and bootstrap)")
+                               f"{', '.join(ACTIVE_MODEL_KEYS)} (and size, bootstrap)")
         if not isinstance(models.get("bootstrap", False), bool):
             raise ProfileError(f"{where}.bootstrap must be true or false")
-        family, size, count = (models[k] for k in ACTIVE_MODEL_KEYS)
+        family, size, count = models["family"], models.get("size"), models["count"]
         if family not in profile["train"]:
             raise ProfileError(f"{where}.family: no model family '{family}' (known: "
                                f"{', '.join(profile['train'])})")

@@ -97,7 +97,7 @@ def learn(pool_path, method: str, n: int, out, profile: dict, seed: int = 0, exc
         raise InputError(f"'{method}' cannot extend a selection, so it cannot run in rounds")
     spec = active["models"][method]
     family, count = spec["family"], spec["count"]
-    size = family_settings(profile, family, spec["size"])["size"]
+    size = family_settings(profile, family, spec.get("size"))["size"]
     sizes = round_sizes(n, active["start_fraction"], active["rounds"])
     frame_format(out, n)
     work = rounds_directory(out)

@@ -363,7 +363,7 @@ def _learning(plan: Plan, costs: dict, name: str, candidates: int, seconds: floa
     method, n, _ = selection_parts(name)
     spec = active["models"][method]
     family, count = spec["family"], spec["count"]
-    size = family_settings(profile, family, spec["size"])["size"]
+    size = family_settings(profile, family, spec.get("size"))["size"]
     c = _costs_of(costs, profile, f"{family}-{size}")
     epochs = profile["train"][family].get("epochs", 1)
     sizes = round_sizes(n, active["start_fraction"], active["rounds"])
