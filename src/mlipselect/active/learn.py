@@ -90,8 +90,8 @@ def learn(pool_path, method: str, n: int, out, profile: dict, seed: int = 0, exc
     out, pool_path = Path(out), Path(pool_path)
     active = profile["active"]
     if method not in active["models"]:
-        raise InputError(f"'{method}' has no models to learn with: name its family, size and "
-                         f"count in the profile's active.models (given for: "
+        raise InputError(f"'{method}' has no models to learn with: name their family and "
+                         f"count (and size) in the profile's active.models (given for: "
                          f"{', '.join(active['models']) or 'none'})")
     if not get_method(method).extends:
         raise InputError(f"'{method}' cannot extend a selection, so it cannot run in rounds")
@@ -133,12 +133,11 @@ def learn(pool_path, method: str, n: int, out, profile: dict, seed: int = 0, exc
                     train_model(family, frames_k, profile, model, size=size, seed=member,
                                 progress=progress, source=str(labelled))
             if not _holds(selection, frames):
-                chosen = profile["select"]["options"].get(method if r else active["initial"],
-                                                          {})
+                by = method if r else active["initial"]
+                chosen = profile["select"]["options"].get(by, {})
                 if r:
                     chosen = {**chosen, "models": ",".join(map(str, models))}
-                select_to_file(pool_path, method if r else active["initial"], frames,
-                               selection, seed=seed, exclude=exclude,
+                select_to_file(pool_path, by, frames, selection, seed=seed, exclude=exclude,
                                extend=done[-1].selection if r else None, options=chosen,
                                overwrite=True, log=log)
             done.append(Round(r, frames, selection, models))

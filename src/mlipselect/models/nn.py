@@ -285,11 +285,13 @@ class SchNetPotential(Potential):
 def _chunks(frames, atoms: int):
     """Consecutive lists of ``frames`` of about ``atoms`` atoms each (at least one frame)."""
     chunk: list[Atoms] = []
+    held = 0
     for frame in frames:
         chunk.append(frame)
-        if sum(len(a) for a in chunk) >= atoms:
+        held += len(frame)
+        if held >= atoms:
             yield chunk
-            chunk = []
+            chunk, held = [], 0
     if chunk:
         yield chunk
 
@@ -298,6 +300,7 @@ def _images(frames: list[Atoms], evaluate: SchNetEvaluator) -> tuple[torch.Tenso
     """The batched inputs of ``frames`` for ``evaluate``: half neighbour lists, atoms
     concatenated."""
     on = {"device": evaluate.device}
+    sizes = [len(a) for a in frames]
     numbers, positions, pair_i, pair_j, offsets = [], [], [], [], []
     start = 0
     for atoms in frames:
@@ -310,7 +313,6 @@ def _images(frames: list[Atoms], evaluate: SchNetEvaluator) -> tuple[torch.Tenso
         pair_j.append(j + start)
         offsets.append(shifts @ cell)
         start += len(atoms)
-    sizes = [len(a) for a in frames]
     return (torch.as_tensor(np.concatenate(numbers), **on),
             torch.as_tensor(np.concatenate(positions), **on),
             torch.as_tensor(np.concatenate(pair_i), dtype=torch.long, **on),

@@ -102,7 +102,8 @@ def max_det(g, n: int, selected=None, candidates=None) -> np.ndarray:
         variance = np.where(mask, np.einsum("ij,ij->i", residual, residual), -np.inf)
         best = int(np.argmax(variance))
         if variance[best] <= 1e-12 * scale:  # the picks span the features: go on by distance
-            return max_dist(g, n, selected=picked, candidates=mask | _as_mask(picked, len(g)))
+            mask[picked] = True
+            return max_dist(g, n, selected=picked, candidates=mask)
         picked.append(best)
         mask[best] = False
         _project_out(residual, best)
@@ -114,12 +115,6 @@ def _project_out(residual: np.ndarray, row: int) -> None:
     residual -= np.outer(residual @ direction, direction)
 
 
-def _as_mask(rows, size: int) -> np.ndarray:
-    mask = np.zeros(size, bool)
-    mask[list(rows)] = True
-    return mask
-
-
 def lcmd(g, n: int, selected=None, candidates=None) -> np.ndarray:
     """``n`` rows of ``g`` by largest cluster maximum distance (module docstring)."""
     g = np.asarray(g, np.float64)
@@ -129,7 +124,7 @@ def lcmd(g, n: int, selected=None, candidates=None) -> np.ndarray:
     owner = np.zeros(len(g), np.int64)
 
     def add(row: int) -> None:
-        d2 = np.maximum(norms + norms[row] - 2 * g @ g[row], 0.0)
+        d2 = _squared_distances(g, norms, row)
         closer = d2 < nearest
         nearest[closer], owner[closer] = d2[closer], row
 
