@@ -10,7 +10,7 @@ import numpy as np
 from ase.calculators.calculator import Calculator, all_changes
 
 from mlipselect.analysis.rdf import compute_rdf
-from mlipselect.config import SCHEMA
+from mlipselect.config import SCHEMA, defaults
 from mlipselect.md.batched import SKIN, BatchedEngine
 from mlipselect.md.engines import AseEngine
 from mlipselect.md.guard import Guard
@@ -113,7 +113,7 @@ def schnet(dtype=None, device=None):
     from mlipselect.models import family_settings
     from mlipselect.models.nn import SchNetPotential, build_network
 
-    settings = family_settings(SCHEMA, "nn")  # the defaults' SchNet, which drives their MD
+    settings = family_settings(defaults(), "nn")  # the defaults' SchNet, which drives their MD
     torch.manual_seed(0)
     network = build_network(settings, scale=0.5, shift=-3.0).eval().requires_grad_(False)
     network = network.to(device or "cpu", dtype or torch.float32)

@@ -14,9 +14,15 @@ from ase.calculators.singlepoint import SinglePointCalculator
 
 from mlipselect.analysis.metrics import energy_errors, force_errors
 from mlipselect.cli import main
-from mlipselect.config import SCHEMA, complete_profile, load_profile
+from mlipselect.config import SCHEMA, complete_profile, defaults, load_profile
 from mlipselect.errors import InputError
-from mlipselect.models import family_settings, load_model, read_training_frames, train_model
+from mlipselect.models import (
+    families,
+    family_settings,
+    load_model,
+    read_training_frames,
+    train_model,
+)
 from mlipselect.models.base import frame_labels
 from mlipselect.pool.frames_io import write_frames
 
@@ -129,9 +135,9 @@ def test_fit_leaves_the_manifest_it_is_given_as_it_is(family, frames, profile, t
 
 
 def test_the_registry_says_which_families_batch_md():
-    from mlipselect.models.base import FAMILIES, Potential, _family_class
+    from mlipselect.models.base import Potential, _family_class
 
-    for family, entry in FAMILIES.items():
+    for family, entry in families().items():
         assert entry.batches_md == (_family_class(family).batched is not Potential.batched)
 
 
@@ -288,7 +294,7 @@ def test_a_named_size_resolves_over_the_family_defaults(make_profile):
     profile = load_profile(path)
     wide = family_settings(profile, "nn", "wide")
     assert (wide["size"], wide["features"], wide["cutoff"], wide["epochs"]) == ("wide", 96, 5.0, 7)
-    assert wide["lr_patience"] == SCHEMA["train"]["nn"]["lr_patience"] and "sizes" not in wide
+    assert wide["lr_patience"] == defaults()["train"]["nn"]["lr_patience"] and "sizes" not in wide
     assert family_settings(profile, "nn")["size"] == "tiny"  # the first listed by default
     with pytest.raises(InputError, match="no nn size named 'huge' \\(known: tiny, wide\\)"):
         family_settings(profile, "nn", "huge")

@@ -1,7 +1,7 @@
 """Profiles: one YAML per scale, one section per stage of the pipeline.
 
 This module is the one place where a profile is completed and checked. Missing keys take the
-defaults of ``SCHEMA`` (key by key, also inside each model family of ``train``), so a profile
+:func:`defaults` (key by key, also inside each model family of ``train``), so a profile
 states only what it changes; an unknown section or key, a value of the wrong type or out of
 range fails with one message naming the file and the key; ``check_reproduction`` checks that
 the reproduction's grid fits together. The profiles ``smoke``, ``quick``, ``active``, ``xtb``
@@ -12,6 +12,7 @@ state only what it changes.
 from __future__ import annotations
 
 import copy
+import functools
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -53,53 +54,11 @@ SCHEMA: dict[str, dict] = {
         # per method, its options over the method's defaults, e.g. {"forces": {"bins": 32}}
         "options": {},
     },
-    "train": {
-        # SchNet (schnetpack). Sizes are named; a workflow trains every size listed.
-        "nn": {
-            "sizes": {
-                "small": {"features": 32, "interactions": 2, "cutoff": 6.0, "rbf": 20},
-                "medium": {"features": 64, "interactions": 3, "cutoff": 6.0, "rbf": 20},
-                "large": {"features": 128, "interactions": 3, "cutoff": 6.0, "rbf": 20},
-            },
-            "epochs": 300,
-            "batch_size": 4,  # frames per optimiser step
-            "lr": 5e-4,
-            "lr_factor": 0.5,  # learning rate times this after lr_patience epochs w/o progress
-            "lr_patience": 10,
-            "min_lr": 1e-6,
-            "patience": 30,  # early stopping: epochs without a better validation loss
-            "energy_weight": 0.05,  # loss = w_E * MSE(E/atom) + w_F * MSE(F), in units of
-            "forces_weight": 0.95,  # the training set's RMS force component
-            "validation_fraction": 0.1,
-            # NAME: {base: SIZE, KEY: VALUE, ...}: a size with some settings changed (e.g. a
-            # GPR without its ZBL core, core_outer: 0), trained only where MD asks for it
-            "variants": {},
-        },
-        # Sparse GPR on SOAP power spectra (featomic); see mlipselect.models.gpr.
-        "gpr": {
-            "sizes": {
-                "soap": {"cutoff": 5.0, "max_radial": 3, "max_angular": 2, "sparse_points": 400},
-            },
-            # max_radial, max_angular: largest radial (GTO) and angular index of the basis
-            "atom_width": 0.5,  # A, Gaussian density width
-            "smoothing": 0.5,  # A, cosine cutoff width
-            "zeta": 2,  # kernel exponent
-            "delta": 0.2,  # eV, prior energy scale per atom
-            "energy_sigma": 0.002,  # eV per atom, energy noise (scaled by sqrt(atoms))
-            "forces_sigma": 0.05,  # eV/A, force noise
-            "sparse_method": "cur",  # cur | random, per species
-            "jitter": 1e-8,  # relative, added to K_mm
-            # two-body terms (mlipselect.models.pair): a pair term fitted with the weights,
-            # pair_basis Gaussians per species pair up to pair_cutoff (0: none), prior scale
-            # pair_sigma (eV); a fixed ZBL core switched off from core_inner to core_outer (A)
-            "pair_basis": 16,
-            "pair_cutoff": 6.0,
-            "pair_sigma": 1.0,
-            "core_inner": 1.0,
-            "core_outer": 2.0,
-            "variants": {},
-        },
-    },
+    # One section per model family (mlipselect.models.registry), over the family's own
+    # defaults: named `sizes` (a workflow trains every size listed), the family's settings,
+    # and `variants`, NAME: {base: SIZE, KEY: VALUE, ...}: a size with some settings changed
+    # (e.g. a GPR without its ZBL core, core_outer: 0), trained only where MD asks for it.
+    "train": {},
     # the labeller of the training and test frames: "reference" keeps the pool's own BMHTF
     # labels (no relabelling); "gfn1-xtb" or "gfn2-xtb" (tblite, with `settings` such as
     # accuracy, electronic_temperature, max_iterations) or a calculator "PATH.py:CALLABLE"
@@ -114,11 +73,7 @@ SCHEMA: dict[str, dict] = {
         "initial": "random",
         "start_fraction": 0.5,
         "rounds": 2,
-        "models": {
-            "committee": {"family": "nn", "count": 3},
-            "gpr-variance": {"family": "gpr", "count": 1},
-            "bal": {"family": "nn", "count": 1},
-        },
+        "models": {},  # default: per method of ACTIVE_COUNTS, its scoring family's models
     },
     "evaluate": {},
     "md": {
@@ -148,7 +103,8 @@ SCHEMA: dict[str, dict] = {
         "target_hazard_ratio": 3.0,
     },
     "reproduce": {
-        "train_n": {"nn": 32, "gpr": 16},  # which selection size each model family trains on
+        # which selection size each model family trains on (default: the family's train_n)
+        "train_n": {},
         # a model trains with its selection's seed plus this offset: the same training seed
         # for every method at a selection seed (methods compare in pairs), drawn from a
         # stream apart from the selection's own
@@ -200,22 +156,6 @@ RANGES: dict[str, tuple] = {
                                for k in v), "a list of integers >= 1"),
     "select.seeds": RANGES_SEEDS,
     "select.methods": (lambda v: all(isinstance(k, str) for k in v), "a list of names"),
-    "train.nn.epochs": AT_LEAST_1, "train.nn.batch_size": AT_LEAST_1, "train.nn.lr": POSITIVE,
-    "train.nn.lr_factor": FRACTION, "train.nn.lr_patience": NON_NEGATIVE,
-    "train.nn.min_lr": NON_NEGATIVE, "train.nn.patience": AT_LEAST_1,
-    "train.nn.energy_weight": NON_NEGATIVE, "train.nn.forces_weight": NON_NEGATIVE,
-    "train.nn.validation_fraction": FRACTION,
-    "train.nn.sizes.features": AT_LEAST_1, "train.nn.sizes.interactions": AT_LEAST_1,
-    "train.nn.sizes.cutoff": POSITIVE, "train.nn.sizes.rbf": AT_LEAST_1,
-    "train.gpr.sizes.cutoff": POSITIVE, "train.gpr.sizes.max_radial": NON_NEGATIVE,
-    "train.gpr.sizes.max_angular": NON_NEGATIVE, "train.gpr.sizes.sparse_points": AT_LEAST_1,
-    "train.gpr.atom_width": POSITIVE, "train.gpr.smoothing": NON_NEGATIVE,
-    "train.gpr.zeta": AT_LEAST_1, "train.gpr.delta": POSITIVE,
-    "train.gpr.energy_sigma": POSITIVE, "train.gpr.forces_sigma": POSITIVE,
-    "train.gpr.sparse_method": (lambda v: v in ("cur", "random"), "'cur' or 'random'"),
-    "train.gpr.jitter": NON_NEGATIVE, "train.gpr.pair_basis": NON_NEGATIVE,
-    "train.gpr.pair_cutoff": NON_NEGATIVE, "train.gpr.pair_sigma": POSITIVE,
-    "train.gpr.core_inner": NON_NEGATIVE, "train.gpr.core_outer": NON_NEGATIVE,
     "rdf.rmax": POSITIVE, "rdf.bins": AT_LEAST_1, "rdf.blocks": AT_LEAST_1,
     "report.artifact_threshold": NON_NEGATIVE,
     "report.tail_percent": (lambda v: 0 < v < 50, "between 0 and 50"),
@@ -253,14 +193,40 @@ def ions(profile: dict) -> int:
     return int(8 * profile["system"]["repeat"] ** 3)
 
 
+ACTIVE_COUNTS = {"committee": 3, "gpr-variance": 1, "bal": 1}
+"""Models an uncertainty method scores with unless a profile says otherwise: a committee's
+members, else one; of the family the registry names for the method."""
+
+
+@functools.cache
+def _defaults() -> dict:
+    from mlipselect.models.registry import families, scoring_family
+
+    out = copy.deepcopy(SCHEMA)
+    for name, family in families().items():
+        out["train"][name] = copy.deepcopy(family.defaults)
+        out["reproduce"]["train_n"][name] = family.train_n
+    for method, count in ACTIVE_COUNTS.items():
+        scorer = scoring_family(method)
+        if scorer is not None:
+            out["active"]["models"][method] = {"family": scorer, "count": count}
+    return out
+
+
+def defaults() -> dict:
+    """The package's defaults as a profile: ``SCHEMA`` with a ``train`` section and a
+    training-set size per registered model family, and each uncertainty method's models."""
+    return copy.deepcopy(_defaults())
+
+
 def profile_or_defaults(name) -> dict:
-    """The profile ``name`` (a shipped name or a YAML path) loaded, or the package's defaults
-    (``SCHEMA``) when ``name`` is None."""
-    return load_profile(name) if name else SCHEMA
+    """The profile ``name`` (a shipped name or a YAML path) loaded, or the package's
+    :func:`defaults` when ``name`` is None."""
+    return load_profile(name) if name else defaults()
 
 
 def load_profile(name_or_path) -> dict:
-    """Read, complete and check a profile; the result has every key of ``SCHEMA``."""
+    """Read, complete and check a profile; the result has every key of :func:`defaults`."""
     path = resolve_profile(name_or_path)
     return complete_profile(_raw_profile(path), path)
 
@@ -294,10 +260,10 @@ def _raw_profile(path: Path, seen: tuple[Path, ...] = ()) -> dict:
 
 
 def complete_profile(raw: dict, path="profile") -> dict:
-    """``raw`` (sections of a profile) over the defaults of ``SCHEMA``, checked; ``path``
-    names it in errors."""
+    """``raw`` (sections of a profile) over the :func:`defaults`, checked; ``path`` names it
+    in errors."""
     raw = copy.deepcopy(raw)
-    profile: dict[str, Any] = copy.deepcopy(SCHEMA)
+    profile: dict[str, Any] = defaults()
     profile["name"] = raw.pop("name", Path(str(path)).stem)
     for section, values in raw.items():
         if section not in SCHEMA:
@@ -306,14 +272,17 @@ def complete_profile(raw: dict, path="profile") -> dict:
             )
         if not isinstance(values, dict):
             raise ProfileError(f"{path}: section '{section}' must be a mapping")
-        defaults = SCHEMA[section]
+        known = _defaults()[section]
         for key, value in values.items():
-            if defaults and key not in defaults:
+            if section == "train" and key not in known:
+                raise ProfileError(f"{path}: no model family '{key}' for train.{key} "
+                                   f"(known: {', '.join(known)})")
+            if known and key not in known:
                 raise ProfileError(
-                    f"{path}: unknown key '{section}.{key}' (known: {', '.join(defaults)})"
+                    f"{path}: unknown key '{section}.{key}' (known: {', '.join(known)})"
                 )
-            if key in defaults:
-                _check_type(path, f"{section}.{key}", value, defaults[key])
+            if key in known and section != "train":
+                _check_type(path, f"{section}.{key}", value, known[key])
             if section == "train":  # a model family: its own keys over its defaults
                 value = _family(path, key, value)
             profile[section][key] = value
@@ -347,7 +316,9 @@ def for_test_sets(profile: dict) -> dict:
 def _family(path, family: str, given: dict) -> dict:
     """``train.<family>``: the given keys over the family's defaults; each size has every key
     the default sizes have."""
-    defaults = SCHEMA["train"][family]
+    if not isinstance(given, dict):
+        raise ProfileError(f"{path}: train.{family} must be a mapping")
+    defaults = _defaults()["train"][family]
     for key, value in given.items():
         if key not in defaults:
             raise ProfileError(f"{path}: unknown key 'train.{family}.{key}' "
@@ -465,7 +436,7 @@ def check_reproduction(profile: dict) -> None:
             raise ProfileError(f"{where}.time_ps ({md['time_ps']}) must be up to md.time_ps "
                                f"({profile['md']['time_ps']})")
         starts = max(starts, len(md.get("seeds", sel["seeds"])) * md.get("runs", 1))
-    from mlipselect.models.base import batches_md
+    from mlipselect.models.registry import batches_md
 
     batched = {model: md.get("runs", 1) for model, md in cfg["md_models"].items()
                if batches_md(model.partition("-")[0])}
@@ -540,7 +511,13 @@ def _check_type(path, key, value, default, rule: str | None = None) -> None:
     if not ok:
         kind = "an integer" if type(default) is int else type(default).__name__
         raise ProfileError(f"{path}: '{key}' must be {kind}, got {value!r}")
-    test, said = RANGES.get(rule or key, (None, None))
+    rule = rule or key
+    test, said = RANGES.get(rule, (None, None))
+    if rule.startswith("train."):  # a family's own: train.FAMILY.KEY or .sizes.KEY
+        from mlipselect.models.registry import registered_family
+
+        family, _, within = rule[len("train."):].partition(".")
+        test, said = registered_family(family).ranges.get(within, (None, None))
     if test is not None and not test(value):
         raise ProfileError(f"{path}: '{key}' must be {said}, got {value!r}")
 

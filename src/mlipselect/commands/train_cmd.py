@@ -16,9 +16,9 @@ PROGRESS = True
 
 
 def configure(p) -> None:
-    from mlipselect.models import FAMILIES
+    from mlipselect.models import families
 
-    p.add_argument("--model", required=True, choices=list(FAMILIES), help="model family")
+    p.add_argument("--model", required=True, choices=list(families()), help="model family")
     p.add_argument("--train", required=True, type=Path,
                    help="labelled frames (extxyz or any ASE format) with energies and forces")
     p.add_argument("--size", default=None, help="size name from train.<model>.sizes")

@@ -6,14 +6,14 @@ A model is trained from labelled frames (total energies and forces) and the prof
 own files, loaded back with :func:`load_model`, and yields an ASE calculator through
 ``.calculator()``. Evaluation and MD hold a :class:`Potential` and never ask which family it is.
 
-Families: ``nn`` (SchNet through schnetpack, :mod:`mlipselect.models.nn`) and ``gpr`` (sparse
-GPR on SOAP, :mod:`mlipselect.models.gpr`).
+Families are registered by name (:mod:`mlipselect.models.registry`); this package ships SchNet
+through schnetpack (:mod:`mlipselect.models.nn`) and a sparse GPR on SOAP
+(:mod:`mlipselect.models.gpr`).
 """
 
 from __future__ import annotations
 
 from mlipselect.models.base import (
-    FAMILIES,
     MANIFEST,
     ModelCalculator,
     Potential,
@@ -22,12 +22,14 @@ from mlipselect.models.base import (
     read_training_frames,
     train_model,
 )
+from mlipselect.models.registry import Family, families
 
 __all__ = [
-    "FAMILIES",
     "MANIFEST",
+    "Family",
     "ModelCalculator",
     "Potential",
+    "families",
     "family_settings",
     "load_model",
     "read_training_frames",

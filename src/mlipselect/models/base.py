@@ -11,7 +11,6 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -23,30 +22,13 @@ from ase.data import chemical_symbols
 from mlipselect import provenance
 from mlipselect.errors import InputError
 from mlipselect.io import TEMPORARIES, claim_output, commit_directory, release, work_key
+from mlipselect.models.registry import registered_family
 from mlipselect.pool.store import labels
 
 if TYPE_CHECKING:
     import torch
 
 MANIFEST = "model.json"
-
-
-@dataclass(frozen=True)
-class Family:
-    """A model family as the registry knows it, without importing it: where its
-    :class:`Potential` lives (``module:Class``), whether its models batch MD replicas
-    (implement :meth:`Potential.batched`; a test holds the two in step) and whether its
-    training and MD use a GPU where torch sees one (the workflow asks the cluster for one)."""
-
-    entry: str
-    batches_md: bool = False
-    gpu: bool = False
-
-
-FAMILIES = {"nn": Family("mlipselect.models.nn:SchNetPotential", batches_md=True, gpu=True),
-            "gpr": Family("mlipselect.models.gpr:SparseGPRPotential")}
-"""The model families, in the order the study reports them: the first with results carries
-a claim's verdict."""
 
 
 class BatchedPotential(Protocol):
@@ -181,25 +163,6 @@ class ModelCalculator(Calculator):
 def _family_class(name: str) -> type[Potential]:
     module, cls = registered_family(name).entry.split(":")
     return getattr(importlib.import_module(module), cls)
-
-
-def registered_family(name: str) -> Family:
-    """The registry's record of the family ``name`` (one error naming the known ones)."""
-    if name not in FAMILIES:
-        raise InputError(f"unknown model family '{name}' (known: {', '.join(FAMILIES)})")
-    return FAMILIES[name]
-
-
-def batches_md(name: str) -> bool:
-    """Whether the family's models run many MD replicas as one batch: the workflow then runs
-    all of a model's MD in one job."""
-    return registered_family(name).batches_md
-
-
-def in_report_order(names) -> list[str]:
-    """Family names in the registry's order (unknown ones last, alphabetically)."""
-    order = list(FAMILIES)
-    return sorted(names, key=lambda f: (order.index(f) if f in order else len(order), f))
 
 
 def family_settings(profile: dict, family: str, size: str | None = None) -> dict:

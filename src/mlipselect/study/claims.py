@@ -28,7 +28,7 @@ from itertools import product
 
 import numpy as np
 
-from mlipselect.models.base import in_report_order
+from mlipselect.models.registry import in_report_order
 from mlipselect.study.statistics import (
     ALPHA,
     hazard_ratio,

@@ -34,7 +34,8 @@ import numpy as np
 
 from mlipselect.config import frames_per_state, ions
 from mlipselect.io import work_key
-from mlipselect.models.base import batches_md, peak_memory_mb, registered_family
+from mlipselect.models.base import peak_memory_mb
+from mlipselect.models.registry import batches_md, registered_family
 from mlipselect.study.claims import STRUCTURE
 from mlipselect.study.plan import Plan, selection_parts
 

@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from mlipselect.io import atomic_path  # noqa: E402
-from mlipselect.models.base import in_report_order  # noqa: E402
+from mlipselect.models.registry import in_report_order  # noqa: E402
 
 METHOD_STYLE = {
     "random": {"color": "#7f7f7f", "label": "random"},
@@ -221,10 +221,14 @@ def _survival(ax, groups: dict[str, list[dict]], horizon: float, comparison: dic
     ax.set_xlabel("simulated time (ps)")
     ax.set_ylabel("share of runs not stopped by the guard")
     if comparison is not None:
-        text = (f"{comparison['method']} vs {comparison['versus']}: hazard ratio "
-                + (f"{comparison['effect']:.2g} [{comparison['ci'][0]:.2g}, "
-                   f"{comparison['ci'][1]:.2g}], p = {comparison['p_value']:.2g}"
-                   if comparison["effect"] is not None else "untestable (an arm has no stop)"))
+        if comparison["effect"] is None:
+            said = "untestable (an arm has no stop)"
+        elif comparison["ci"] is None:
+            said = f"{comparison['effect']:.2g}, untested (one trained model in an arm)"
+        else:
+            said = (f"{comparison['effect']:.2g} [{comparison['ci'][0]:.2g}, "
+                    f"{comparison['ci'][1]:.2g}], p = {comparison['p_value']:.2g}")
+        text = f"{comparison['method']} vs {comparison['versus']}: hazard ratio {said}"
         ax.text(0.98, 0.97, text, transform=ax.transAxes, ha="right", va="top", fontsize=7,
                 bbox={"facecolor": "white", "alpha": 0.8, "lw": 0})
     add_at_risk_counts(*fitters, ax=ax, rows_to_show=["At risk"], fontsize=6)

@@ -303,7 +303,7 @@ class Plan:
     def md_jobs(self) -> dict[str, list[str]]:
         """The MD jobs and the runs each makes: all of a model's runs in one job where its
         family batches MD (``models.base.batches_md``), else a job per run."""
-        from mlipselect.models.base import batches_md
+        from mlipselect.models.registry import batches_md
 
         jobs: dict[str, list[str]] = {}
         for model in self.md_models:
@@ -317,14 +317,14 @@ class Plan:
     @staticmethod
     def uses_gpu(family: str) -> bool:
         """Whether the family's training and MD jobs ask the cluster for a GPU."""
-        from mlipselect.models.base import registered_family
+        from mlipselect.models.registry import registered_family
 
         return registered_family(family).gpu
 
     def md_models_pattern(self, batched: bool) -> str:
         """A pattern matching the ``MODEL-SIZE`` of the MD models whose family batches MD (or
         does not): the workflow's two MD rules split the models by it."""
-        from mlipselect.models.base import batches_md
+        from mlipselect.models.registry import batches_md
 
         models = [m for m in self.md_settings if batches_md(m.split("-")[0]) == batched]
         return f"({'|'.join(map(re.escape, models))})" if models else r"(?!)"
@@ -333,7 +333,7 @@ class Plan:
     def batch_runs(self) -> list[str]:
         """The names of a batched model's runs (``r0``, ``r1``, ...): one workflow rule makes
         them, so every batched MD model has as many (checked with the profile)."""
-        from mlipselect.models.base import batches_md
+        from mlipselect.models.registry import batches_md
 
         runs = {md.runs for m, md in self.md_settings.items() if batches_md(m.split("-")[0])}
         return [f"r{k}" for k in range(max(runs, default=1))]

@@ -22,7 +22,7 @@ from mlipselect.config import ions
 from mlipselect.descriptors import pool_descriptors
 from mlipselect.errors import InputError
 from mlipselect.io import atomic_path, claim_output
-from mlipselect.models.base import in_report_order
+from mlipselect.models.registry import in_report_order
 from mlipselect.pool.frames_io import iread_frames
 from mlipselect.pool.store import Pool
 from mlipselect.provenance import recorded
@@ -283,11 +283,15 @@ def md_power(parts: list[dict], target: float, key=lambda part: part["model"]) -
     for part in parts:
         if part.get("endpoint") != "guard stop":
             continue
-        detectable = part["detectable"]
+        detectable, why = part["detectable"], None
+        if detectable is None:
+            why = ("an arm's runs come from one trained model" if min(part["n"]) < 2
+                   else "an arm had no event" if min(part["events"]) == 0
+                   else "the Cox fit found no finite estimate")
         out[key(part)] = {"events": sum(part["events"]), "target": target,
-                              "events_needed": events_needed(target),
-                              "detectable": detectable,
-                              "reached": detectable is not None and detectable <= target}
+                          "events_needed": events_needed(target),
+                          "detectable": detectable, "untestable": why,
+                          "reached": detectable is not None and detectable <= target}
     return out
 
 
@@ -538,7 +542,7 @@ def _power_lines(key: str, power: dict) -> list[str]:
     """Each guard-stop comparison's events against those a target hazard ratio needs."""
     lines = []
     for name, p in power.items():
-        detectable = ("no hazard ratio can be estimated (an arm had no event)"
+        detectable = (f"no hazard ratio can be tested ({p['untestable']})"
                       if p["detectable"] is None else "the comparison detects a hazard "
                       f"ratio of {p['detectable']:.2g} with 80% power")
         lines += [f"Power of {key} for {name}: {p['events']} guard stops (a hazard ratio of "
