@@ -135,6 +135,19 @@ def test_an_arm_without_events_is_untestable():
     assert result["events"] == [0, 1]
 
 
+def test_runs_of_one_trained_model_per_arm_give_an_estimate_but_no_test():
+    # Many runs, but one model per arm: the runs do not say how another model trained alike
+    # would run, whatever their number, so no interval or verdict comes from them.
+    rng = np.random.default_rng(3)
+    a = [(min(t, 5.0), t < 5.0, 0) for t in rng.exponential(1 / 0.6, 20)]
+    b = [(min(t, 5.0), t < 5.0, 0) for t in rng.exponential(1 / 0.2, 20)]
+    result = hazard_ratio(a, b, margin=1.0)
+    assert result["effect"] > 1 and result["n"] == [1, 1]
+    assert result["ci"] is None and result["p_value"] is None and result["detectable"] is None
+    two = hazard_ratio(a + [(5.0, False, 1)], b + [(5.0, False, 1)], margin=1.0)
+    assert two["ci"] is not None  # two models an arm: the test runs
+
+
 def test_share_difference_is_welchs_t_on_the_shares():
     a, b = [1.0, 0.67, 1.0, 0.33], [0.0, 0.33, 0.0, 0.0]
     result = share_difference(a, b)

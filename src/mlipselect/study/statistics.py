@@ -140,7 +140,8 @@ def hazard_ratio(runs_a: list, runs_b: list, margin: float | None = None) -> dic
     cluster (robust standard errors) gives the hazard ratio a/b; the log-rank p-value
     (which ignores the clusters) is given beside it. Untestable (no effect) where an arm has
     no event; ``detectable`` then comes from the events a design like this would need
-    (Schoenfeld), at the events seen."""
+    (Schoenfeld), at the events seen. Untested (an effect, no interval) where an arm's runs
+    come from one trained model."""
     import pandas as pd
     from lifelines import CoxPHFitter
     from lifelines.exceptions import ConvergenceError
@@ -169,8 +170,10 @@ def hazard_ratio(runs_a: list, runs_b: list, margin: float | None = None) -> dic
         except ConvergenceError:  # no finite estimate (e.g. complete separation)
             return {**_record("trained model", clusters, None, None, None, margin), **base}
     row = fit.summary.loc["arm"]
-    out = _record("trained model", clusters, float(row["coef"]), float(row["se(coef)"]), None,
-                  margin)
+    # Robust errors need replicates: with one trained model in an arm its runs say nothing
+    # about how another model trained alike would run, so there is an estimate, not a test.
+    se = float(row["se(coef)"]) if min(clusters) >= 2 else None
+    out = _record("trained model", clusters, float(row["coef"]), se, None, margin)
     return {**out, **base}
 
 
