@@ -30,8 +30,8 @@ HISTORY_RATIOS = {
         "energy selection: IPSuite's time / ours",
     "bench_selection.FPSAgainstScikitMatter.track_speedup_over_scikit_matter":
         "FPS: scikit-matter's time / ours",
-    "bench_gap.GPRAgainstGAP.track_cost_per_step_ours_over_gap_216":
-        "GPR step: ours / GAP's (216 ions)",
+    "bench_gap.GPRFronts.track_front_cost_ours_over_gap":
+        "GPR front: our cost / GAP's at no more error",
     "bench_sampler.SamplerThroughput.track_sampler_over_bare_lammps":
         "sampler: ours / bare LAMMPS",
     "bench_md.MDStep.track_step_over_energy_forces":

@@ -120,3 +120,17 @@ def test_the_regression_check_fails_on_a_kernel_30_percent_slower_and_not_on_5()
     # one combination slower, one that failed: only the slower is named
     mixed = {"bench_selection.EnergySelection.time_select": [0.013, None]}
     assert len(regressions(before, mixed)) == 1
+
+
+def test_the_front_goals_compare_front_to_front():
+    from benchmarks.bench_gap import covering_cost, front
+
+    points = [{"step_s": 1.0, "rmse": 0.10}, {"step_s": 2.0, "rmse": 0.12},  # dominated
+              {"step_s": 3.0, "rmse": 0.07}, {"step_s": 0.5, "rmse": 0.20}]
+    assert front(points) == [points[3], points[0], points[2]]
+    gap = [{"step_s": 10.0, "rmse": 0.11}, {"step_s": 40.0, "rmse": 0.08}]
+    # GAP's first point is covered at 0.1x its cost (0.10 <= 0.11 at 1.0 s), its second at
+    # 0.075x (0.07 <= 0.08 at 3.0 s): the goal's value is the worse of the two
+    assert covering_cost(points, gap) == 0.1
+    assert covering_cost(points, gap[1:]) == 3.0 / 40.0
+    assert covering_cost(points, [{"step_s": 1.0, "rmse": 0.05}]) == float("inf")

@@ -405,30 +405,40 @@ def fig_scaling(series: dict, stem) -> list[Path]:
     return _save(fig, stem)
 
 
-def fig_accuracy_cost(points: list[dict], stem) -> list[Path]:
-    """GPR force RMSE against energy + forces time per frame, one line per SOAP basis
-    through its sparse-point counts (labelled), the Pareto front dashed."""
-    fig, ax = plt.subplots(figsize=(8, 5.5))
-    bases = dict.fromkeys((p["cutoff"], p["max_radial"], p["max_angular"]) for p in points)
-    for cutoff, n, lmax in bases:
-        line = sorted((p for p in points if (p["cutoff"], p["max_radial"], p["max_angular"])
-                       == (cutoff, n, lmax)), key=lambda p: p["sparse_points"])
+FAMILY_STYLE = {"ours": ("#1f77b4", "our GPR"), "gap": ("#ff7f0e", "GAP (gap_fit)")}
+
+
+def fig_fronts(points: list[dict], fronts: dict[str, list[dict]], stem, label) -> list[Path]:
+    """Force RMSE against energy + forces time per 216-ion frame for every point of each
+    family's sweep (small), its front (line, each point labelled by ``label(point)``) and
+    GAP's front at a tenth of its cost (dotted): where our front should lie below."""
+    fig, ax = plt.subplots(figsize=(9, 6))
+    for family, (colour, name) in FAMILY_STYLE.items():
+        mine = [p for p in points if p["family"] == family]
+        ax.scatter([p["step_s"] * 1000 for p in mine], [p["rmse"] for p in mine], s=12,
+                   color=colour, alpha=0.35, label=f"{name}: all {len(mine)} fits")
+        line = fronts[family]
         x, y = [p["step_s"] * 1000 for p in line], [p["rmse"] for p in line]
-        drawn, = ax.plot(x, y, "o-", label=f"cutoff {cutoff} A, n_max {n}, l_max {lmax}")
+        ax.step(x, y, where="post", color=colour, lw=1.5, marker="o",
+                label=f"{name}: best accuracy for its cost")
         for p, xi, yi in zip(line, x, y, strict=True):
-            ax.annotate(str(p["sparse_points"]), (xi, yi), fontsize=7, xytext=(3, 3),
-                        textcoords="offset points", color=drawn.get_color())
-    front, best = [], float("inf")
-    for p in sorted(points, key=lambda p: p["step_s"]):
-        if p["rmse"] < best:
-            front.append(p)
-            best = p["rmse"]
-    ax.plot([p["step_s"] * 1000 for p in front], [p["rmse"] for p in front], "k--", lw=0.8,
-            label="best accuracy for its cost")
+            ax.annotate(label(p), (xi, yi), fontsize=6, color=colour, xytext=(4, 1),
+                        textcoords="offset points")
+        if family == "gap":
+            ax.step([xi / 10 for xi in x], y, where="post", color=colour, lw=0.8, ls=":",
+                    label="GAP's front at a tenth of its cost")
     ax.set_xscale("log")
-    ax.set_xlabel("energy + forces per 216-ion frame (ms, one MD step)")
+    ax.set_yscale("log")
+    ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1, 2, 3, 5)))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    for formatter in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
+        formatter(matplotlib.ticker.FormatStrFormatter("%.2f"))
+    ax.set_xlabel("energy + forces per 216-ion frame, one thread (ms, one MD step)")
     ax.set_ylabel(r"force RMSE on an independent 1300 K melt (eV/$\mathrm{\AA}$)")
     ax.legend(fontsize=8)
-    fig.suptitle("GPR: accuracy against cost by SOAP basis (labels: sparse points)")
+    fig.suptitle("Sparse GPR on SOAP: our fit against GAP's, both swept alike\n"
+                 "(labels: SOAP cutoff A / radial functions / l_max, sparse points m; "
+                 "settings changed from the sweep's base)", fontsize=10)
     fig.tight_layout()
     return _save(fig, stem)
