@@ -28,6 +28,10 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from .bench_models import labelled_frames
 from .goals import goal, known_miss
 
+TWO_BODY = ("the 2-body range carries most of the accuracy in this ionic melt, and GAP's term "
+            "reaches as far as ours: at 8 A GAP's best is 0.064 eV/A (0.090 at 6 A), ours "
+            "0.062 at 7 A (0.068 at 6 A), the same within 3%; ours costs 0.05x per step "
+            "(figures/gpr_fronts.json)")
 SCHNET_FASTER = ("SchNet's own evaluation became 1.5x faster (each pair's filter computed once "
                  "for both directions) and the GPR did not: 2.97 at 216 ions, 3.45 at 1000")
 FRONTS = Path(__file__).parents[1] / "figures" / "gpr_fronts.json"
@@ -235,6 +239,7 @@ class GPRFronts:
     track_best_rmse_ours.unit = "eV/A"
 
     @goal("<=", 0.85)
+    @known_miss(TWO_BODY)
     def track_best_rmse_ours_over_gap(self, results):
         return self.track_best_rmse_ours(results) / self.track_best_rmse_gap(results)
 
