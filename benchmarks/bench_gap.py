@@ -109,6 +109,7 @@ def fit_ours(s: dict, frames, workdir: Path):
     from mlipselect.config import load_profile
     from mlipselect.models import train_model
 
+    workdir.mkdir(parents=True, exist_ok=True)
     profile = load_profile("quick")
     gpr = profile["train"]["gpr"]
     gpr.update({k: v for k, v in s.items() if k in gpr})
