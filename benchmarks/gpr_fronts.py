@@ -84,14 +84,12 @@ def sweep(family: str, log: Path, frames) -> list[dict]:
                 f.write(json.dumps(done[key]) + "\n")
         return done[key]
 
-    def grid(settings: dict, stage: str) -> list[dict]:
-        return [point(settings | {"cutoff": c, "n_max": n, "l_max": lmax, "sparse_points": m},
-                      stage) for c, n, lmax in BASES for m in SPARSE]
-
     def validated(points: list[dict]) -> dict:
         return min(points, key=lambda p: p["rmse_validation"])
 
-    base = validated(grid(BASE[family], "basis"))
+    base = validated([point(BASE[family] | {"cutoff": c, "n_max": n, "l_max": lmax,
+                                            "sparse_points": m}, "basis")
+                      for c, n, lmax in BASES for m in SPARSE])
     best = {}
     for axis, values in AXES[family].items():
         along = [point(base["settings"] | {axis: v}, axis)
