@@ -118,7 +118,7 @@ def fit_ours(s: dict, frames, workdir: Path):
     gpr.update({k: v for k, v in s.items() if k in gpr})
     gpr["sizes"] = {"x": {"cutoff": s["cutoff"], "max_radial": s["n_max"] - 1,
                           "max_angular": s["l_max"], "sparse_points": s["sparse_points"]}}
-    model = train_model("gpr", frames, profile, workdir / "m", progress=False)
+    model = train_model("gpr", frames, profile, workdir / "m", progress=False).model
     return lambda atoms: model.predict(atoms)[1]
 
 
@@ -143,7 +143,8 @@ def quick_fit(family: str, size: str, frames, **train):
     profile = load_profile("quick")
     profile["train"][family].update(train)
     with tempfile.TemporaryDirectory() as tmp:
-        return train_model(family, frames, profile, Path(tmp) / "m", size=size, progress=False)
+        return train_model(family, frames, profile, Path(tmp) / "m", size=size,
+                           progress=False).model
 
 
 def ours_fit(frames):

@@ -51,7 +51,7 @@ def trained(family: str, size: str, frames: list, **train):
 
     with tempfile.TemporaryDirectory() as tmp:
         return train_model(family, frames, paper_profile(**{family: train}), Path(tmp) / "m",
-                           size=size, progress=False)
+                           size=size, progress=False).model
 
 
 class Prediction:

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from mlipselect.config import load_profile
-from mlipselect.study.estimate import Job, jobs, summary, table, wall_seconds
+from mlipselect.study.estimate import Costed, jobs, summary, table, wall_seconds
 from mlipselect.study.plan import Plan
 
 
@@ -51,15 +51,15 @@ def test_every_job_of_the_workflow_is_costed(profile, tmp_path):
 
 
 def test_jobs_are_packed_onto_the_cores_stage_by_stage():
-    one = [Job("train", str(i), 10.0, 1.0, stage=0) for i in range(4)]
+    one = [Costed("train", str(i), 10.0, 1.0, stage=0) for i in range(4)]
     assert wall_seconds(one, cores=2) == 20.0
     assert wall_seconds(one, cores=4) == 10.0
     # a two-thread job takes two cores; a later stage waits for the earlier one
-    wide = [Job("md", "a", 10.0, 1.0, threads=2), Job("md", "b", 10.0, 1.0),
-            Job("rdf", "c", 5.0, 1.0, stage=1)]
+    wide = [Costed("md", "a", 10.0, 1.0, threads=2), Costed("md", "b", 10.0, 1.0),
+            Costed("rdf", "c", 5.0, 1.0, stage=1)]
     assert wall_seconds(wide, cores=2) == 25.0
     # GPU jobs run beside the CPU jobs of their stage where there is a GPU
-    mixed = [Job("train", "nn", 10.0, 1.0, gpu=True), Job("train", "gpr", 8.0, 1.0)]
+    mixed = [Costed("train", "nn", 10.0, 1.0, gpu=True), Costed("train", "gpr", 8.0, 1.0)]
     assert wall_seconds(mixed, cores=1, gpus=1) == 10.0
     assert wall_seconds(mixed, cores=1) == 18.0
 

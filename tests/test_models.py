@@ -56,7 +56,7 @@ def profile():
 def trained(request, frames, profile, tmp_path_factory):
     """(family, model directory, the model as returned by training)."""
     out = tmp_path_factory.mktemp(request.param) / "model"
-    model = train_model(request.param, frames[0], profile, out, seed=0, progress=False)
+    model = train_model(request.param, frames[0], profile, out, seed=0, progress=False).model
     return request.param, out, model
 
 
@@ -79,6 +79,15 @@ def test_models_beat_the_zero_force_baseline_on_held_out_frames(trained, frames)
     # Energies per atom vary by ~0.1 eV between crystal and melt; the model follows them.
     spread = np.std([r[0] / 64 for r in ref])
     assert energies["rmse"] < 0.5 * spread, (family, energies, spread)
+
+
+def test_retraining_the_same_model_returns_the_saved_one(trained, frames, profile):
+    family, out, model = trained
+    again = train_model(family, frames[0], profile, out, seed=0, progress=False)
+    assert again.outcome.already and again.outcome.computed == 0
+    assert again.model.manifest == model.manifest
+    np.testing.assert_array_equal(again.model.predict(frames[1][0])[1],
+                                  model.predict(frames[1][0])[1])
 
 
 def test_forces_are_minus_the_gradient_of_the_energy(trained, frames):
@@ -163,7 +172,8 @@ def test_save_then_load_predicts_the_same_numbers(trained, frames):
 def test_nn_training_writes_a_loss_log_and_stops_early(frames, profile, tmp_path):
     settings = copy.deepcopy(profile)
     settings["train"]["nn"].update(epochs=200, patience=2, lr=0.5)  # diverges: stops early
-    model = train_model("nn", frames[0][:6], settings, tmp_path / "m", seed=1, progress=False)
+    model = train_model("nn", frames[0][:6], settings, tmp_path / "m", seed=1,
+                        progress=False).model
     rows = (tmp_path / "m" / "loss.csv").read_text().splitlines()
     assert rows[0].split(",")[:3] == ["epoch", "train_loss", "val_loss"]
     assert len(rows) - 1 == model.manifest["fit"]["epochs"] < 200
@@ -176,7 +186,7 @@ def test_a_seed_reproduces_a_cpu_training_run(family, frames, profile, tmp_path)
     settings["train"]["nn"]["epochs"] = 3
     settings["train"]["gpr"]["sparse_method"] = "random"
     runs = [train_model(family, frames[0][:8], settings, tmp_path / f"m{seed}-{k}", seed=seed,
-                        progress=False) for k, seed in enumerate((5, 5, 6))]
+                        progress=False).model for k, seed in enumerate((5, 5, 6))]
     atoms = frames[1][0]
     (e_a, f_a), (e_b, f_b), (e_c, f_c) = (m.predict(atoms) for m in runs)
     assert e_a == e_b

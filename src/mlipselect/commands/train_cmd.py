@@ -33,11 +33,11 @@ def run(args) -> int:
     profile = load_profile(args.profile)
     family_settings(profile, args.model, args.size)  # a bad size fails before any work
     frames = read_training_frames(args.train)
-    model = train_model(args.model, frames, profile, args.out, size=args.size, seed=args.seed,
-                        progress=args.progress, source=str(args.train),
-                        overwrite=args.overwrite)
-    fit = model.manifest["fit"]
-    if model.loaded_from is not None:
+    training = train_model(args.model, frames, profile, args.out, size=args.size,
+                           seed=args.seed, progress=args.progress, source=str(args.train),
+                           overwrite=args.overwrite)
+    model, fit = training.model, training.model.manifest["fit"]
+    if training.outcome.already:
         print(f"{args.out} already holds this model, trained on the same frames with the same "
               "settings and seed; nothing to do")
         return 0

@@ -11,6 +11,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -21,7 +22,15 @@ from ase.data import chemical_symbols
 
 from mlipselect import provenance
 from mlipselect.errors import InputError
-from mlipselect.io import TEMPORARIES, claim_output, commit_directory, release, work_key
+from mlipselect.io import (
+    ALREADY,
+    TEMPORARIES,
+    Outcome,
+    claim_output,
+    commit_directory,
+    release,
+    work_key,
+)
 from mlipselect.models.registry import registered_family
 from mlipselect.pool.store import labels
 
@@ -215,9 +224,18 @@ def training_key(family: str, settings: dict, seed: int, frames: list[Atoms]) ->
     return work_key({"family": family, "settings": settings, "seed": int(seed)}, arrays=arrays)
 
 
+@dataclass(frozen=True)
+class Training:
+    """A trained ``model`` and what :func:`train_model` did: ``outcome.computed`` frames
+    trained on now, or ``outcome.already`` when the directory held this very model."""
+
+    model: Potential
+    outcome: Outcome
+
+
 def train_model(family: str, frames: list[Atoms], profile: dict, out, size: str | None = None,
                 seed: int = 0, progress: bool = True, source: str | None = None,
-                overwrite: bool = False) -> Potential:
+                overwrite: bool = False) -> Training:
     """Train a ``family`` model of ``size`` on ``frames`` and save it to directory ``out``.
 
     The directory appears complete or not at all: training writes into a temporary directory
@@ -231,7 +249,7 @@ def train_model(family: str, frames: list[Atoms], profile: dict, out, size: str 
     key = training_key(family, settings, seed, frames)
     if claim_output(out, overwrite, inputs=[source] if source else [],
                     done=lambda p: _manifest(p).get("work") == key):
-        return load_model(out)
+        return Training(load_model(out), ALREADY)
     if out.exists() and not (out / MANIFEST).is_file():  # never remove a user's directory
         raise InputError(f"{out}: exists and is not a model directory; not replacing it")
     species = sorted({int(z) for atoms in frames for z in atoms.numbers})
@@ -255,7 +273,7 @@ def train_model(family: str, frames: list[Atoms], profile: dict, out, size: str 
         shutil.rmtree(tmp, ignore_errors=True)
         TEMPORARIES.discard(tmp)
         release(out)
-    return model
+    return Training(model, Outcome(computed=len(frames)))
 
 
 def _manifest(directory: Path) -> dict:

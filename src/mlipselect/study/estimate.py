@@ -32,12 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mlipselect.config import frames_per_state, ions
 from mlipselect.io import work_key
 from mlipselect.models.base import peak_memory_mb
-from mlipselect.models.registry import batches_md, registered_family
-from mlipselect.study.claims import STRUCTURE
-from mlipselect.study.plan import Plan, selection_parts
+from mlipselect.study.plan import Job, Plan
 
 DAY_S = 86_400.0
 CALIBRATION_FRAMES = 4
@@ -46,9 +43,10 @@ MD_STEPS = 20
 
 
 @dataclass(frozen=True)
-class Job:
-    """One job of the workflow: its rule, what it works on, its cost in seconds on its
-    threads, its peak memory and the stage it runs in."""
+class Costed:
+    """A job of the workflow (:class:`~mlipselect.study.plan.Job`) as the estimate sees it:
+    its rule, what it makes, its cost in seconds on its threads, its peak memory and the
+    stage it runs in."""
 
     rule: str
     name: str
@@ -130,7 +128,8 @@ def model_costs(family: str, frames: list, profile: dict, size: str) -> dict:
     if "epochs" in settings:  # a few epochs give the cost of one
         settings.update(epochs=CALIBRATION_EPOCHS, patience=CALIBRATION_EPOCHS)
     with tempfile.TemporaryDirectory() as tmp:
-        model = train_model(family, frames, profile, Path(tmp) / "m", size=size, progress=False)
+        model = train_model(family, frames, profile, Path(tmp) / "m", size=size,
+                            progress=False).model
     fit = model.manifest["fit"]
     train_s = fit.get("epoch_seconds", fit["seconds"]) / len(frames)
     atoms = frames[0].copy()
@@ -260,121 +259,31 @@ def calibrate(profile: dict, progress=print) -> dict:
     return costs
 
 
-def _costs_of(costs: dict, profile: dict, model: str) -> dict:
-    """The calibrated costs of ``MODEL-SIZE``; a variant costs what its base size does."""
-    family, size = model.split("-", 1)
-    base = profile["train"][family]["variants"].get(size, {}).get("base", size)
-    return costs["models"][f"{family}-{base}"]
+def priced(job: Job, costs: dict, profile: dict) -> Costed:
+    """``job`` of the plan with its seconds (each unit of its work times that unit's cost in
+    ``costs``, :func:`calibrate`) and its peak memory (the largest of the costs it draws on)."""
+    reference = "sample" if profile["md"]["reference_engine"] == "lammps" else "reference_point"
+    model = costs["models"][job.model] if job.model else {}
+    units = {"start": (costs["startup"]["light"], "seconds"),
+             "model_start": (costs["startup"]["models"], "seconds"),
+             "sample_step": (costs["sample"], "step_s"),
+             "environment": (costs["descriptors"], "env_s"),
+             "label": (costs.get("label"), "step_s"),
+             "reference_step": (costs[reference], "step_s"),
+             "train_frame": (model, "train_s_per_frame"),
+             "predict": (model, "predict_s"),
+             "md_step": (model, "md_step_s")}
+    drawn = [(units[unit], count) for unit, count in job.work]
+    return Costed(job.rule, job.name, sum(cost[key] * count for (cost, key), count in drawn),
+               max(cost["memory_mb"] for (cost, _), _ in drawn), job.threads, job.gpu, job.stage)
 
 
-def jobs(plan: Plan, costs: dict) -> list[Job]:
-    """Every job of ``plan`` with its cost from ``costs`` (:func:`calibrate`)."""
-    profile, cfg = plan.profile, plan.profile["sample"]
-    start, light = costs["startup"]["light"]["seconds"], costs["startup"]["light"]["memory_mb"]
-    model_start = costs["startup"]["models"]["seconds"]
-    step = costs["sample"]["step_s"]
-    threads = profile["reproduce"]["threads"]
-    out = []
-    # stage 0: sampling
-    for test in (False, True):
-        states = cfg["states"] + (profile["test"]["states"] if test else [])
-        for state in states:
-            ps = cfg["equilibrate_ps"] + (cfg["melt_ps"] if state["phase"] == "melt" else 0)
-            ps += (profile["test"] if test else cfg)["production_ps"]
-            steps = ps * 1000 / cfg["timestep_fs"]
-            out.append(Job("sample_test_state" if test else "sample_state", state["name"],
-                           start + steps * step, costs["sample"]["memory_mb"]))
-    # stage 1: pool, selections and labels
-    pool_frames = len(cfg["states"]) * frames_per_state(profile)
-    per_test = frames_per_state(profile, test=True)
-    test_frames = {"in-pool": round(profile["split"]["test_fraction"] * pool_frames),
-                   "independent": len(cfg["states"]) * per_test,
-                   "extrapolation": len(profile["test"]["states"]) * per_test}
-    test_frames = {t: test_frames[t] for t in plan.test_sets}
-    sampled = [t for t in plan.test_sets if t != "in-pool"]
-    for rule, names in (("pool", ["pool"]), ("split", ["split"]), ("md_start", ["start"]),
-                        ("test_frames_in_pool", ["in-pool"]), ("test_pool", sampled),
-                        ("test_frames_sampled", sampled)):
-        out += [Job(rule, name, start, light, stage=1) for name in names]
-    # the pool's descriptors: computed by the first structure-based selection, then cached
-    describe = pool_frames * ions(profile) * costs["descriptors"]["env_s"]
-    described = False
-    candidates = pool_frames - test_frames.get("in-pool", 0)
-    for name in plan.selections_to_make:
-        method, n, _ = selection_parts(name)
-        by_structure = method in STRUCTURE or method in plan.learned
-        seconds = model_start + describe if by_structure and not described else start
-        if method in plan.learned:
-            out.append(_learning(plan, costs, name, candidates, seconds))
-        else:
-            out.append(Job("select", name, seconds,
-                           costs["descriptors"]["memory_mb"] if by_structure else light,
-                           stage=1))
-        described = described or by_structure
-    if plan.labeller:
-        label = costs["label"]
-        sizes = {name: selection_parts(name)[1] for name in plan.selections_to_make}
-        for name, frames in [*sizes.items(), *(("test/" + t, f) for t, f in test_frames.items())]:
-            out.append(Job("label", name, start + frames * label["step_s"], label["memory_mb"],
-                           stage=1))
-    # stage 2: training; stage 3: evaluation and MD
-    all_tests = sum(test_frames.values())
-    evaluated = set(plan.trained)
-    for model, selection in [*plan.trained, *plan.md_trained]:
-        family = model.split("-")[0]
-        c = _costs_of(costs, profile, model)
-        n = profile["reproduce"]["train_n"][family]
-        epochs = profile["train"][family].get("epochs", 1)
-        out.append(Job("train", f"{model}/{selection}",
-                       model_start + epochs * n * c["train_s_per_frame"], c["memory_mb"], threads,
-                       gpu=registered_family(family).gpu, stage=2))
-        if (model, selection) in evaluated:
-            out.append(Job("evaluate", f"{model}/{selection}",
-                           model_start + all_tests * c["predict_s"], c["memory_mb"], threads,
-                           stage=3))
-    md_steps = profile["md"]["time_ps"] * 1000 / profile["md"]["timestep_fs"]
-    for job in plan.md_jobs:  # a model's runs as one batch, or a run
-        model = job.split("/")[0]
-        family = model.split("-")[0]
-        c = _costs_of(costs, profile, model)
-        steps = plan.md_settings[model].time_ps * 1000 / profile["md"]["timestep_fs"]
-        # md_step_s is calibrated on a job's whole batch (plan.batch_runs), or on one run
-        out.append(Job("md_batch" if batches_md(family) else "md_model", job,
-                       model_start + steps * c["md_step_s"], c["memory_mb"], threads,
-                       gpu=registered_family(family).gpu, stage=3))
-    reference = (costs["sample"] if profile["md"]["reference_engine"] == "lammps"
-                 else costs["reference_point"])
-    out.append(Job("md_reference", "reference", model_start + md_steps * reference["step_s"],
-                   reference["memory_mb"], stage=3))
-    # stage 4: g(r) and the report
-    for run in ["reference", *plan.md_runs]:
-        out.append(Job("rdf", run, start, light, stage=4))
-    out.append(Job("report", "report", model_start + describe, costs["descriptors"]["memory_mb"],
-                   stage=4))
-    return out
+def jobs(plan: Plan, costs: dict) -> list[Costed]:
+    """Every job of ``plan`` (:meth:`Plan.jobs`) with its cost from ``costs``."""
+    return [priced(job, costs, plan.profile) for job in plan.jobs()]
 
 
-def _learning(plan: Plan, costs: dict, name: str, candidates: int, seconds: float) -> Job:
-    """A selection learned in rounds: each round trains the method's models on the frames so
-    far (every epoch) and has each score every candidate; ``seconds`` to start with."""
-    from mlipselect.active.learn import round_sizes
-    from mlipselect.models.base import family_settings
-
-    profile, active = plan.profile, plan.profile["active"]
-    method, n, _ = selection_parts(name)
-    spec = active["models"][method]
-    family, count = spec["family"], spec["count"]
-    size = family_settings(profile, family, spec.get("size"))["size"]
-    c = _costs_of(costs, profile, f"{family}-{size}")
-    epochs = profile["train"][family].get("epochs", 1)
-    sizes = round_sizes(n, active["start_fraction"], active["rounds"])
-    for frames in sizes[:-1]:
-        seconds += count * (epochs * frames * c["train_s_per_frame"] + candidates * c["predict_s"])
-    return Job("learn", name, seconds, c["memory_mb"],
-               profile["reproduce"]["threads"], gpu=registered_family(family).gpu, stage=1)
-
-
-def _packed(jobs_: list[Job], slots: int) -> float:
+def _packed(jobs_: list[Costed], slots: int) -> float:
     """When the last of ``jobs_`` ends, packed onto ``slots`` longest first (a job takes its
     threads' worth of slots)."""
     free = [0.0] * slots
@@ -386,7 +295,7 @@ def _packed(jobs_: list[Job], slots: int) -> float:
     return max(free)
 
 
-def wall_seconds(jobs_: list[Job], cores: int, gpus: int = 0) -> float:
+def wall_seconds(jobs_: list[Costed], cores: int, gpus: int = 0) -> float:
     """Stage by stage: each stage's jobs packed onto ``cores``, and its GPU jobs onto
     ``gpus`` at the same time where there are any."""
     total = 0.0
@@ -395,12 +304,12 @@ def wall_seconds(jobs_: list[Job], cores: int, gpus: int = 0) -> float:
         on_gpu = [j for j in here if j.gpu and gpus]
         on_cpu = [j for j in here if not (j.gpu and gpus)]
         total += max(_packed(on_cpu, cores) if on_cpu else 0.0,
-                     _packed([Job(j.rule, j.name, j.seconds, j.memory_mb) for j in on_gpu],
+                     _packed([Costed(j.rule, j.name, j.seconds, j.memory_mb) for j in on_gpu],
                              gpus) if on_gpu else 0.0)
     return total
 
 
-def summary(jobs_: list[Job], cores: int, gpu: str | None) -> dict:
+def summary(jobs_: list[Costed], cores: int, gpu: str | None) -> dict:
     """Per rule and in total: jobs, core-hours, GPU-hours (the NN jobs, where a GPU ran the
     calibration), peak memory; the wall time on ``cores``; the rules that dominate; the jobs
     that no single node finishes in a day."""

@@ -3,7 +3,9 @@
 ``Layout`` is the one definition of the results directory: the Snakefile asks it for file
 patterns (passing ``"{wildcard}"`` strings) and the report receives the files from the rule.
 ``Plan`` turns the profile's grid (state points, methods x n x seeds, model families x sizes,
-MD runs) into the jobs of the workflow's DAG.
+MD runs) into the jobs of the workflow's DAG: the Snakefile's rules take their wildcards and
+inputs from it, and :meth:`Plan.jobs` lists every job with the work it does, which the cost
+estimate prices (a test holds the list equal to Snakemake's own).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
 
-from mlipselect.config import check_reproduction, for_test_sets, frames_per_state
+from mlipselect.config import check_reproduction, for_test_sets, frames_per_state, ions
 from mlipselect.errors import InputError
 
 FIGURES = ("fig1_distributions", "fig2_force_errors", "fig3_rdf")
@@ -118,6 +120,27 @@ class MDModel:
     runs: int
     """Runs per model, each from its own start frame."""
     time_ps: float
+
+
+@dataclass(frozen=True)
+class Job:
+    """One job of the workflow: the rule that runs it, what it makes, the stage it runs in
+    (sampling; pool, selections and labels; training; evaluation and MD; g(r) and report)
+    and its work as ``(unit, count)`` pairs: ``start`` (a process that imports the light
+    verbs), ``model_start`` (one that imports the models), ``sample_step`` (reference MD
+    steps in LAMMPS), ``environment`` (atomic environments described), ``label`` (single
+    points of the labeller), ``reference_step`` (steps of the reference MD run), and of
+    ``model`` (its ``MODEL-SIZE`` whose costs price it): ``train_frame`` (frames x epochs),
+    ``predict`` (frames) and ``md_step`` (steps of the job's runs, as one batch where the
+    family batches MD)."""
+
+    rule: str
+    name: str
+    stage: int
+    work: tuple[tuple[str, float], ...]
+    model: str | None = None
+    threads: int = 1
+    gpu: bool = False
 
 
 @dataclass
@@ -341,6 +364,113 @@ class Plan:
     @property
     def md_start_state(self) -> str:
         return self.profile["reproduce"]["md_start_state"]
+
+    def test_frames(self) -> dict[str, int]:
+        """Frames in each test set."""
+        profile, cfg = self.profile, self.profile["sample"]
+        per_test = frames_per_state(profile, test=True)
+        frames = {"in-pool": round(profile["split"]["test_fraction"] * self.pool_frames),
+                  "independent": len(cfg["states"]) * per_test,
+                  "extrapolation": len(profile["test"]["states"]) * per_test}
+        return {t: frames[t] for t in self.test_sets}
+
+    @property
+    def pool_frames(self) -> int:
+        return len(self.profile["sample"]["states"]) * frames_per_state(self.profile)
+
+    def priced_as(self, model: str) -> str:
+        """The ``MODEL-SIZE`` whose costs price ``model``: a variant's base size."""
+        family, size = model.split("-", 1)
+        base = self.profile["train"][family]["variants"].get(size, {}).get("base", size)
+        return f"{family}-{base}"
+
+    def jobs(self) -> list[Job]:
+        """Every job of a fresh run of the workflow, rule by rule, with its work."""
+        from mlipselect.models.registry import batches_md, registered_family
+        from mlipselect.study.claims import STRUCTURE
+
+        profile, cfg = self.profile, self.profile["sample"]
+        threads = profile["reproduce"]["threads"]
+        out = []
+        for test in (False, True):  # stage 0: sampling
+            for state in cfg["states"] + (profile["test"]["states"] if test else []):
+                ps = cfg["equilibrate_ps"] + (cfg["melt_ps"] if state["phase"] == "melt" else 0)
+                ps += (profile["test"] if test else cfg)["production_ps"]
+                out.append(Job("sample_test_state" if test else "sample_state", state["name"],
+                               0, (("start", 1), ("sample_step", ps * 1000 / cfg["timestep_fs"]))))
+        # stage 1: pool, selections and labels
+        test_frames = self.test_frames()
+        sampled = [t for t in self.test_sets if t != "in-pool"]
+        for rule, names in (("pool", ["pool"]), ("split", ["split"]), ("md_start", ["start"]),
+                            ("test_frames_in_pool", ["in-pool"]), ("test_pool", sampled),
+                            ("test_frames_sampled", sampled)):
+            out += [Job(rule, name, 1, (("start", 1),)) for name in names]
+        # the pool's descriptors: computed by the first structure-based selection, then read
+        # from the cache (their memory, not their cost)
+        environments = self.pool_frames * ions(profile)
+        described = False
+        candidates = self.pool_frames - test_frames.get("in-pool", 0)
+        for name in self.selections_to_make:
+            method = selection_parts(name)[0]
+            by_structure = method in STRUCTURE or method in self.learned
+            work: tuple[tuple[str, float], ...] = (("start", 1),)
+            if by_structure:
+                work = ((("model_start", 1), ("environment", environments)) if not described
+                        else (("start", 1), ("environment", 0)))
+            described = described or by_structure
+            out.append(self._learning(name, candidates, work) if method in self.learned
+                       else Job("select", name, 1, work))
+        if self.labeller:
+            frames = {name: selection_parts(name)[1] for name in self.selections_to_make}
+            frames.update({f"test/{t}": n for t, n in test_frames.items()})
+            out += [Job("label", name, 1, (("start", 1), ("label", n)))
+                    for name, n in frames.items()]
+        # stage 2: training; stage 3: evaluation and MD
+        evaluated, tested = set(self.trained), sum(test_frames.values())
+        for model, selection in [*self.trained, *self.md_trained]:
+            family = model.split("-")[0]
+            epochs = profile["train"][family].get("epochs", 1)
+            n = profile["reproduce"]["train_n"][family]
+            priced, name = self.priced_as(model), f"{model}/{selection}"
+            out.append(Job("train", name, 2, (("model_start", 1), ("train_frame", epochs * n)),
+                           priced, threads, registered_family(family).gpu))
+            if (model, selection) in evaluated:
+                out.append(Job("evaluate", name, 3, (("model_start", 1), ("predict", tested)),
+                               priced, threads))
+        steps_per_ps = 1000 / profile["md"]["timestep_fs"]
+        for job in self.md_jobs:  # a model's runs as one batch, or a run
+            model = job.split("/")[0]
+            family = model.split("-")[0]
+            steps = self.md_settings[model].time_ps * steps_per_ps
+            out.append(Job("md_batch" if batches_md(family) else "md_model", job, 3,
+                           (("model_start", 1), ("md_step", steps)), self.priced_as(model),
+                           threads, registered_family(family).gpu))
+        out.append(Job("md_reference", "reference", 3, (
+            ("model_start", 1), ("reference_step", profile["md"]["time_ps"] * steps_per_ps))))
+        # stage 4: g(r) and the report (which describes the pool for its coverage figures)
+        out += [Job("rdf", run, 4, (("start", 1),)) for run in ["reference", *self.md_runs]]
+        out.append(Job("report", "report", 4, (("model_start", 1),
+                                               ("environment", environments))))
+        return out
+
+    def _learning(self, name: str, candidates: int, work: tuple) -> Job:
+        """A selection learned in rounds: each round trains the method's models on the
+        frames so far (every epoch) and has each score every candidate."""
+        from mlipselect.active.learn import round_sizes
+        from mlipselect.models.base import family_settings
+        from mlipselect.models.registry import registered_family
+
+        profile, active = self.profile, self.profile["active"]
+        method, n, _ = selection_parts(name)
+        spec = active["models"][method]
+        family, count = spec["family"], spec["count"]
+        size = family_settings(profile, family, spec.get("size"))["size"]
+        epochs = profile["train"][family].get("epochs", 1)
+        trained = round_sizes(n, active["start_fraction"], active["rounds"])[:-1]
+        work += (("train_frame", count * epochs * sum(trained)),
+                 ("predict", count * candidates * len(trained)))
+        return Job("learn", name, 1, work, self.priced_as(f"{family}-{size}"),
+                   profile["reproduce"]["threads"], registered_family(family).gpu)
 
 
 def snakefile() -> Path:
