@@ -51,7 +51,7 @@ def configure(p) -> None:
 
 def run(args) -> int:
     from mlipselect.config import profile_or_defaults
-    from mlipselect.md import simulate, status_path
+    from mlipselect.md import simulate
     from mlipselect.md.run import read_starts, replica_seeds
 
     profile = profile_or_defaults(args.profile)
@@ -72,15 +72,5 @@ def run(args) -> int:
                     reference=dict(profile["reference"]), engine=args.engine,
                     progress=args.progress, overwrite=args.overwrite)
     for out, run in zip(args.out, runs, strict=True):
-        status = run.status
-        if run.outcome.already:
-            print(f"md {args.model}: {out} already holds this run; nothing to do")
-        elif status["stable"]:
-            print(f"md {args.model}: completed {status['time_ps']:g} ps "
-                  f"({status['ps_per_s']:.3g} ps/s, {status['engine']}), "
-                  f"{status['frames']} frames -> {out}")
-        else:
-            print(f"md {args.model}: stopped by the stability guard at {status['time_ps']:g} "
-                  f"ps: {status['reason']}; {status['frames']} frames kept in {out}, status "
-                  f"in {status_path(out)}")
+        print(f"md {args.model}: {run.describe(out)}")
     return 0

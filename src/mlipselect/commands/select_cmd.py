@@ -19,26 +19,11 @@ it, and excludes the test set SELECTION was selected without (named again with -
 carried over from where SELECTION records it); a different test set is refused.
 """
 
-import argparse
 from pathlib import Path
 
-from mlipselect.commands import seed
+from mlipselect.commands import add_option_flags, given_options, seed
 
 PROFILE = "optional"
-
-
-def parser_of(option):
-    """``option``'s command-line reader: its own type, and argparse's message on a bad one."""
-    from mlipselect.errors import InputError
-
-    def read(text: str):
-        try:
-            return option.parse(text)
-        except InputError as err:
-            raise argparse.ArgumentTypeError(str(err)) from None
-
-    read.__name__ = option.name
-    return read
 
 
 def configure(p) -> None:
@@ -53,26 +38,7 @@ def configure(p) -> None:
     p.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     p.add_argument("--exclude", type=Path, default=None,
                    help="index file of frames never to select (from `mlipselect split`)")
-    # One flag per option name any method declares, with each method's default.
-    options: dict[str, tuple] = {}
-    for name, method in METHODS.items():
-        for option in method.options:
-            options.setdefault(option.name, (option, []))[1].append((name, option.default))
-    for option, defaults in options.values():
-        flag = "--" + option.name.replace("_", "-")
-        listed = ", ".join(f"{name} {'auto' if value is None else value}"
-                           for name, value in defaults)
-        # no method's default (models to score with): nothing to list
-        known = any(value is not None for _, value in defaults)
-        what = option.doc + (f" (default: {listed})" if known else "")
-        if option.type is bool:
-            p.add_argument(flag, dest=f"option_{option.name}", default=None,
-                           action=argparse.BooleanOptionalAction, help=what)
-        else:
-            choices = option.choices or None
-            p.add_argument(flag, dest=f"option_{option.name}", default=None,
-                           type=parser_of(option), choices=choices,
-                           metavar="{" + ",".join(choices) + "}" if choices else "X", help=what)
+    add_option_flags(p, METHODS)
     ordered = ", ".join(name for name, m in METHODS.items() if m.ordered)
     p.add_argument("--extend", type=Path, default=None, metavar="SELECTION",
                    help=f"a selection of this pool to extend to n frames (ordered methods: "
@@ -88,11 +54,10 @@ def run(args) -> int:
     from mlipselect.selection.files import select_to_file
 
     settings = profile_or_defaults(args.profile)["select"]
-    given = {key[len("option_"):]: value for key, value in vars(args).items()
-             if key.startswith("option_") and value is not None}
     done = select_to_file(args.pool, args.method, args.n, args.out, seed=args.seed,
                           exclude=args.exclude, extend=args.extend,
-                          options={**settings["options"].get(args.method, {}), **given},
+                          options={**settings["options"].get(args.method, {}),
+                                   **given_options(args)},
                           overwrite=args.overwrite,
                           log=lambda line: print(line, file=sys.stderr))
     print(f"selected {done.new} frames -> {args.out}"

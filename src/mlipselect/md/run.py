@@ -127,6 +127,18 @@ class MDRun:
     status: dict
     outcome: Outcome
 
+    def describe(self, out) -> str:
+        """One line for the user: what became of the run written to ``out``."""
+        status = self.status
+        if self.outcome.already:
+            return f"{out} already holds this run; nothing to do"
+        if status["stable"]:
+            return (f"completed {status['time_ps']:g} ps ({status['ps_per_s']:.3g} ps/s, "
+                    f"{status['engine']}), {status['frames']} frames -> {out}")
+        return (f"stopped by the stability guard at {status['time_ps']:g} ps: "
+                f"{status['reason']}; {status['frames']} frames kept in {out}, status in "
+                f"{status_path(out)}")
+
 
 class _Trajectory:
     """One run's files: the partial trajectory it writes as frames come (and resumes from
