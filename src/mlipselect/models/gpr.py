@@ -45,6 +45,8 @@ Fit (projected process / subset of regressors, the form GAP uses)
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import scipy.linalg
 import scipy.sparse
@@ -57,6 +59,26 @@ from mlipselect.models.base import Potential, frame_labels
 from mlipselect.models.pair import PairBasis, core
 
 PARAMETERS = "gpr.npz"
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """The kernel of two atoms of one species as a function of their descriptors' cosine
+    :math:`c`: :math:`\\delta^2 c^\\zeta`, read once from a model's settings."""
+
+    delta2: float
+    zeta: int
+
+    @classmethod
+    def of(cls, settings: dict) -> Kernel:
+        return cls(float(settings["delta"]) ** 2, int(settings["zeta"]))
+
+    def __call__(self, c: np.ndarray) -> np.ndarray:
+        return self.delta2 * c**self.zeta
+
+    def derivative(self, c: np.ndarray) -> np.ndarray:
+        """d k / d c."""
+        return self.delta2 * self.zeta * c ** (self.zeta - 1)
 
 
 class SparseGPRPotential(Potential):
@@ -75,6 +97,7 @@ class SparseGPRPotential(Potential):
         st = manifest["settings"]
         self.sparse, self.weights, self.e0 = sparse, weights, e0
         self.soap = Soap(st, self.species)
+        self.kernel = Kernel.of(st)
         # Models saved before the two-body terms have none.
         self.pair = PairBasis(self.species, st.get("pair_cutoff", 0.0), st.get("pair_basis", 0))
         self.pair_weights = pair_weights
@@ -106,23 +129,21 @@ class SparseGPRPotential(Potential):
         return np.concatenate([gp_energy, pair_energy]), np.hstack([gp_forces, pair_forces])
 
     def _soap_design(self, atoms: Atoms) -> tuple[np.ndarray, np.ndarray]:
-        st = self.manifest["settings"]
-        delta2, zeta = float(st["delta"]) ** 2, int(st["zeta"])
-        columns = self._columns
+        kernel, columns = self.kernel, self._columns
         m = columns[self.species[-1]].stop
         energy_row = np.zeros(m)
         force_rows = np.zeros((len(atoms), 3, m))
         for s, (_, x, norms, grad) in self.soap.compute(atoms, gradients=True).items():
             xm = self.sparse[s]
             c = x @ xm.T  # (n_s, m_s) cosines
-            energy_row[columns[s]] = delta2 * (c**zeta).sum(axis=0)
+            energy_row[columns[s]] = kernel(c).sum(axis=0)
             rows = grad.samples.column("sample")
             neighbours = grad.samples.column("atom")
             g = grad.values  # (pairs, 3, features)
             gx = np.einsum("gxd,gd->gx", g, x[rows])  # d p_i / d r_a . p_hat_i
             # d p_i / d r_a . p_hat_m as one matrix product (pairs * 3, m_s)
             dots = (g.reshape(-1, g.shape[-1]) @ xm.T).reshape(len(rows), 3, -1)
-            factor = (delta2 * zeta * c ** (zeta - 1) / norms[:, None])[rows][:, None, :]
+            factor = (kernel.derivative(c) / norms[:, None])[rows][:, None, :]
             dk = factor * (dots - c[rows][:, None, :] * gx[:, :, None])
             to_atoms = scipy.sparse.csr_matrix(
                 (np.ones(len(rows)), (neighbours, np.arange(len(rows)))),
@@ -140,12 +161,11 @@ class SparseGPRPotential(Potential):
         :math:`M = \\delta^2 \\sum_m \\alpha_m \\hat x_m \\hat x_m^T`, so that an atom's
         energy is :math:`\\hat x^T M \\hat x` whatever the number of sparse points; None
         where the sparse points are fewer than the features (the sparse form is cheaper)."""
-        st = self.manifest["settings"]
         xm = self.sparse[s]
-        if int(st["zeta"]) != 2 or len(xm) < xm.shape[1]:
+        if self.kernel.zeta != 2 or len(xm) < xm.shape[1]:
             return None
         if s not in self._contracted:
-            self._contracted[s] = float(st["delta"]) ** 2 * (xm.T * self.weights[s]) @ xm
+            self._contracted[s] = self.kernel.delta2 * (xm.T * self.weights[s]) @ xm
         return self._contracted[s]
 
     def predict(self, atoms):
@@ -153,8 +173,7 @@ class SparseGPRPotential(Potential):
         of each atom's energy w.r.t. its unit descriptor (through ``contracted`` where that
         is cheaper) carried back by :meth:`~mlipselect.descriptors.Soap.local_energy`."""
         self.check_species(atoms)
-        st = self.manifest["settings"]
-        delta2, zeta = float(st["delta"]) ** 2, int(st["zeta"])
+        kernel = self.kernel
 
         def atom_energy(s, x):
             matrix = self.contracted(s)
@@ -163,8 +182,7 @@ class SparseGPRPotential(Potential):
                 return np.sum(mx * x), 2 * mx
             xm, alpha = self.sparse[s], self.weights[s]
             c = x @ xm.T
-            return (delta2 * (c**zeta).sum(axis=0) @ alpha,
-                    (delta2 * zeta * c ** (zeta - 1) * alpha) @ xm)
+            return kernel(c).sum(axis=0) @ alpha, (kernel.derivative(c) * alpha) @ xm
 
         energy, forces = self.baseline(atoms)
         pair_energy, pair_forces = self.pair.predict(atoms, self.pair_weights)
@@ -181,17 +199,16 @@ class SparseGPRPotential(Potential):
         posterior, prior = self.posterior, self.prior
         if posterior is None or prior is None:
             return None
-        st = self.manifest["settings"]
-        delta2, zeta = float(st["delta"]) ** 2, int(st["zeta"])
+        kernel = self.kernel
         variance = np.zeros(len(atoms))
         columns, total = self._columns, len(posterior)
         for s, (index, x, _, _) in self.soap.compute(atoms, gradients=False).items():
-            k = delta2 * (x @ self.sparse[s].T) ** zeta  # (n_s, m_s)
+            k = kernel(x @ self.sparse[s].T)  # (n_s, m_s)
             padded = np.zeros((len(k), total))
             padded[:, columns[s]] = k
             explained = np.sum((padded[:, :len(prior)] @ prior.T) ** 2, axis=1)
             z = scipy.linalg.solve_triangular(posterior, padded.T, trans="T")
-            variance[index] = delta2 - explained + np.sum(z**2, axis=0)
+            variance[index] = kernel.delta2 - explained + np.sum(z**2, axis=0)
         return np.maximum(variance, 0.0)
 
     @classmethod
@@ -213,13 +230,12 @@ class SparseGPRPotential(Potential):
         pairs = PairBasis(species, settings["pair_cutoff"], settings["pair_basis"])
         model = cls(manifest, sparse, {s: np.zeros(len(sparse[s])) for s in species}, e0,
                     np.zeros(pairs.columns))
-        delta2, zeta = float(settings["delta"]) ** 2, int(settings["zeta"])
-        kmm = scipy.linalg.block_diag(*[delta2 * (sparse[s] @ sparse[s].T) ** zeta
-                                        for s in species])
+        kernel = model.kernel
+        kmm = scipy.linalg.block_diag(*[kernel(sparse[s] @ sparse[s].T) for s in species])
         # The prior as rows: root.T @ root = K_mm with eigenvalues raised to the jitter, and
         # |c|^2 / sigma_pair^2 for the pair coefficients.
         values, vectors = np.linalg.eigh(kmm)
-        values = np.maximum(values, float(settings["jitter"]) * delta2)
+        values = np.maximum(values, float(settings["jitter"]) * kernel.delta2)
         root = scipy.linalg.block_diag(np.sqrt(values)[:, None] * vectors.T,
                                        np.eye(pairs.columns) / float(settings["pair_sigma"]))
         m = len(root)
