@@ -113,8 +113,8 @@ SCHEMA: dict[str, dict] = {
         # `seeds`, the selection seeds whose models run (default select.seeds); `runs` per
         # model (default 1), each from its own frame of md_start_state with fresh
         # Maxwell-Boltzmann momenta; `time_ps` where shorter than md.time_ps (the report
-        # states the shortening)
-        "md_models": {"nn-small": {}},
+        # states the shortening). Default: the first size of the first family in report order
+        "md_models": {},
         "md_methods": ["energy", "atomic-energies"],  # the seed's F3 compares these two
         "md_start_state": "melt-1400K",  # MD starts from frames of this state point
         # threads of each training, evaluation and MD job (torch's too): 1 runs as many jobs
@@ -206,6 +206,8 @@ def _defaults() -> dict:
     for name, family in families().items():
         out["train"][name] = copy.deepcopy(family.defaults)
         out["reproduce"]["train_n"][name] = family.train_n
+    first, family = next(iter(families().items()))
+    out["reproduce"]["md_models"] = {f"{first}-{next(iter(family.defaults['sizes']))}": {}}
     for method, count in ACTIVE_COUNTS.items():
         scorer = scoring_family(method)
         if scorer is not None:
