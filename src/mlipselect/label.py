@@ -26,10 +26,12 @@ import importlib.util
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import ase.io
 import numpy as np
+from ase import Atoms
 from ase.calculators.calculator import BaseCalculator, PropertyNotImplementedError
 from ase.calculators.singlepoint import SinglePointCalculator
 from tqdm.auto import tqdm
@@ -239,6 +241,15 @@ def frame_digest(atoms) -> str:
     return h.hexdigest()[:24]
 
 
+@dataclass(frozen=True)
+class Result:
+    """What the labeller gave for one frame: the ``frame`` with its labels, or the
+    ``failure`` (why it failed on the frame)."""
+
+    frame: Atoms | None = None
+    failure: str | None = None
+
+
 class LabelCache:
     """The labels of one labeller, under ``root/<labeller key>/``: per distinct frame, either
     ``<frame digest>.extxyz`` (the frame with its labels) or ``<frame digest>.failed.json``
@@ -255,14 +266,14 @@ class LabelCache:
             with atomic_path(self.dir / "labeller.json") as tmp:
                 tmp.write_text(json.dumps(labeller, indent=2, default=str) + "\n")
 
-    def lookup(self, digest: str):
-        """The labelled frame, the reason the labeller failed on it (a string), or None."""
+    def lookup(self, digest: str) -> Result | None:
+        """The labeller's result for the frame of ``digest``, or None where there is none."""
         done = self.dir / f"{digest}.extxyz"
         if done.exists():
-            return ase.io.read(done, format="extxyz")
+            return Result(frame=ase.io.read(done, format="extxyz"))
         failed = self.dir / f"{digest}.failed.json"
         if failed.exists():
-            return json.loads(failed.read_text())["reason"]
+            return Result(failure=json.loads(failed.read_text())["reason"])
         return None
 
     def forget_failure(self, digest: str) -> bool:
@@ -275,7 +286,7 @@ class LabelCache:
             return False
         return True
 
-    def label(self, atoms, digest: str, wait: bool):
+    def label(self, atoms, digest: str, wait: bool) -> tuple[Result | None, bool]:
         """``(result, computed)``: the result of :meth:`lookup`, after labelling ``atoms`` here
         when no one has; ``(None, False)`` when another process is labelling it and not
         ``wait``."""
@@ -291,14 +302,14 @@ class LabelCache:
             bare = atoms.copy()
             bare.info = {}
             try:
-                result = single_point(bare, self.calc)
+                result = Result(frame=single_point(bare, self.calc))
             except Exception as err:  # any failure of the labeller is this frame's
-                result = f"{type(err).__name__}: {err}"
+                result = Result(failure=f"{type(err).__name__}: {err}")
                 with atomic_path(self.dir / f"{digest}.failed.json") as tmp:
-                    tmp.write_text(json.dumps({"reason": result}) + "\n")
+                    tmp.write_text(json.dumps({"reason": result.failure}) + "\n")
             else:
                 with atomic_path(self.dir / f"{digest}.extxyz") as tmp:
-                    ase.io.write(tmp, result, format="extxyz")
+                    ase.io.write(tmp, result.frame, format="extxyz")
             lock_path.unlink()
             return result, True
 
@@ -343,18 +354,19 @@ def label_through_cache(inp, out, cache: LabelCache, overwrite: bool = False,
                 if computed:
                     bar.set_postfix_str(f"{60 * computed / (time.time() - start):.1f} frames/min")
             pending = deferred
-    failed = [f"frame {i} (pool index {frames[i].info.get('pool_index', '-')}): {r}"
-              for i, r in sorted(results.items()) if isinstance(r, str)]
+    failed = [f"frame {i} (pool index {frames[i].info.get('pool_index', '-')}): {r.failure}"
+              for i, r in sorted(results.items()) if r.failure is not None]
     if frames and len(failed) == len(frames):
         raise InputError(f"{inp}: the labeller failed on every frame, e.g. {failed[0]}; the "
                          f"failures are recorded in {cache.dir} (--retry-failed labels them "
                          "again)")
     labelled = []
     for i, atoms in enumerate(frames):
-        if isinstance(results[i], str):
+        result = results[i].frame
+        if result is None:
             continue
         frame = atoms.copy()
-        frame.calc = SinglePointCalculator(frame, **results[i].calc.results)
+        frame.calc = SinglePointCalculator(frame, **result.calc.results)
         frame.info[RUN_KEY] = key
         labelled.append(frame)
     write_frames(labelled, out)
