@@ -63,3 +63,13 @@ def test_pair_basis_forces_are_minus_its_gradient_for_every_column():
     assert energy_row.shape == (18,) and force_rows.shape == (24, 18)
     expected = _finite_difference(lambda a: basis.design(a)[0] @ c, atoms)
     np.testing.assert_allclose((force_rows @ c).reshape(-1, 3), expected, atol=1e-5)
+
+
+def test_the_pair_term_predicts_what_its_design_rows_give():
+    atoms = _compressed_nacl(1)
+    basis = PairBasis([11, 17], cutoff=4.0, n_basis=6)
+    c = np.random.default_rng(3).normal(size=basis.columns)
+    energy_row, force_rows = basis.design(atoms)
+    energy, forces = basis.predict(atoms, c)
+    assert energy == pytest.approx(energy_row @ c, rel=1e-12)
+    np.testing.assert_allclose(forces, (force_rows @ c).reshape(-1, 3), rtol=1e-12, atol=1e-12)

@@ -35,6 +35,14 @@ def _pairs(atoms: Atoms, cutoff: float):
     return i, j, d, np.linalg.norm(d, axis=1)
 
 
+def _pair_forces(n_atoms: int, i, j, d, r, de_dr) -> np.ndarray:
+    """Forces (n_atoms, 3) from each pair's dE/dr: dE/dr r_hat on i (r_hat from i to j), the
+    opposite on j."""
+    f = d * (de_dr / r)[:, None]
+    return np.stack([np.bincount(i, f[:, k], n_atoms) - np.bincount(j, f[:, k], n_atoms)
+                     for k in range(3)], axis=1)
+
+
 def _scatter(n_atoms: int, i, j, vectors: np.ndarray) -> np.ndarray:
     """Forces (n_atoms, 3, ...) from per-pair dE/dr times r_hat (pairs, 3, ...): +on i, -on j."""
     pairs = np.arange(len(i))
@@ -62,6 +70,9 @@ class PairBasis:
         self.cutoff, self.n_basis = float(cutoff), int(n_basis)
         self.centres = np.linspace(PAIR_INNER, self.cutoff, self.n_basis)
         self.width = self.centres[1] - self.centres[0] if self.n_basis > 1 else 1.0
+        self._pair_index = np.zeros((119, 119), dtype=int)  # atomic numbers -> species pair
+        for k, (a, b) in enumerate(self.pairs):
+            self._pair_index[a, b] = self._pair_index[b, a] = k
 
     @property
     def columns(self) -> int:
@@ -69,24 +80,22 @@ class PairBasis:
 
     def _bumps(self, atoms: Atoms):
         """The pairs within the cutoff (i, j, vectors, distances), each pair's species pair,
-        and the basis values and slopes at its distance (pairs, n_basis)."""
+        the cutoff function and its slope, and the Gaussians at its distance (pairs,
+        n_basis): a bump is ``g * fc``."""
         i, j, d, r = _pairs(atoms, self.cutoff)
-        index = np.zeros((119, 119), dtype=int)
-        for k, (a, b) in enumerate(self.pairs):
-            index[a, b] = index[b, a] = k
-        pair_of = index[atoms.numbers[i], atoms.numbers[j]]
+        pair_of = self._pair_index[atoms.numbers[i], atoms.numbers[j]]
         fc, dfc = _cosine_cutoff(r, self.cutoff - self.width, self.cutoff)
-        g = np.exp(-((r[:, None] - self.centres) ** 2) / (2 * self.width**2))  # (pairs, K)
-        b = g * fc[:, None]
-        db = g * (dfc[:, None] - fc[:, None] * (r[:, None] - self.centres) / self.width**2)
-        return i, j, d, r, pair_of, b, db
+        g = np.exp(-((r[:, None] - self.centres) ** 2) / (2 * self.width**2))
+        return i, j, d, r, pair_of, fc, dfc, g
 
     def design(self, atoms: Atoms) -> tuple[np.ndarray, np.ndarray]:
         """Energy row (columns,) and force rows (3n, columns): ``E = row @ c``,
         ``F = rows @ c``."""
         if not self.columns:
             return np.zeros(0), np.zeros((3 * len(atoms), 0))
-        i, j, d, r, pair_of, b, db = self._bumps(atoms)
+        i, j, d, r, pair_of, fc, dfc, g = self._bumps(atoms)
+        b = g * fc[:, None]
+        db = g * (dfc[:, None] - fc[:, None] * (r[:, None] - self.centres) / self.width**2)
         per_pair = np.zeros((len(r), self.columns))
         slope = np.zeros((len(r), self.columns))
         cols = pair_of[:, None] * self.n_basis + np.arange(self.n_basis)
@@ -102,11 +111,12 @@ class PairBasis:
         contracted with them, without forming the design rows)."""
         if not self.columns:
             return 0.0, np.zeros((len(atoms), 3))
-        i, j, d, r, pair_of, b, db = self._bumps(atoms)
-        c = weights.reshape(len(self.pairs), self.n_basis)[pair_of]  # (pairs, K)
-        de_dr = np.sum(db * c, axis=1)
-        forces = _scatter(len(atoms), i, j, (d / r[:, None]) * de_dr[:, None])
-        return float(np.sum(b * c)), forces
+        i, j, d, r, pair_of, fc, dfc, g = self._bumps(atoms)
+        gc = g * weights.reshape(len(self.pairs), self.n_basis)[pair_of]  # (pairs, K)
+        phi = gc.sum(axis=1)  # the pair's energy before the cutoff function
+        slope = np.einsum("pk,pk->p", gc, r[:, None] - self.centres) / self.width**2
+        de_dr = dfc * phi - fc * slope
+        return float(fc @ phi), _pair_forces(len(atoms), i, j, d, r, de_dr)
 
 
 def zbl(z1, z2, r):
@@ -127,6 +137,4 @@ def core(atoms: Atoms, inner: float, outer: float) -> tuple[float, np.ndarray]:
     i, j, d, r = _pairs(atoms, outer)
     v, dv = zbl(atoms.numbers[i], atoms.numbers[j], r)
     s, ds = _cosine_cutoff(r, inner, outer)
-    de_dr = dv * s + v * ds
-    forces = _scatter(len(atoms), i, j, (d / r[:, None]) * de_dr[:, None])
-    return float(np.sum(v * s)), forces
+    return float(np.sum(v * s)), _pair_forces(len(atoms), i, j, d, r, dv * s + v * ds)
