@@ -33,7 +33,7 @@ TWO_BODY = ("the 2-body range carries most of the accuracy in this ionic melt, a
             "0.062 at 7 A (0.068 at 6 A), the same within 3%; ours costs 0.05x per step "
             "(figures/gpr_fronts.json)")
 SCHNET_FASTER = ("SchNet's own evaluation became 1.5x faster (each pair's filter computed once "
-                 "for both directions) and the GPR did not: 3.45-4.4 at 1000 ions")
+                 "for both directions) and the GPR did not: 3.45-4.5 at 1000 ions")
 FRONTS = Path(__file__).parents[1] / "figures" / "gpr_fronts.json"
 
 
