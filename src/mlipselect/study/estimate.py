@@ -275,7 +275,8 @@ def priced(job: Job, costs: dict, profile: dict) -> Costed:
              "md_step": (model, "md_step_s")}
     drawn = [(units[unit], count) for unit, count in job.work]
     return Costed(job.rule, job.name, sum(cost[key] * count for (cost, key), count in drawn),
-               max(cost["memory_mb"] for (cost, _), _ in drawn), job.threads, job.gpu, job.stage)
+                  max(cost["memory_mb"] for (cost, _), _ in drawn), job.threads, job.gpu,
+                  job.stage)
 
 
 def jobs(plan: Plan, costs: dict) -> list[Costed]:

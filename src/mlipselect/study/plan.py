@@ -365,6 +365,7 @@ class Plan:
     def md_start_state(self) -> str:
         return self.profile["reproduce"]["md_start_state"]
 
+    @property
     def test_frames(self) -> dict[str, int]:
         """Frames in each test set."""
         profile, cfg = self.profile, self.profile["sample"]
@@ -386,7 +387,7 @@ class Plan:
 
     def jobs(self) -> list[Job]:
         """Every job of a fresh run of the workflow, rule by rule, with its work."""
-        from mlipselect.models.registry import batches_md, registered_family
+        from mlipselect.models.registry import batches_md
         from mlipselect.study.claims import STRUCTURE
 
         profile, cfg = self.profile, self.profile["sample"]
@@ -399,7 +400,7 @@ class Plan:
                 out.append(Job("sample_test_state" if test else "sample_state", state["name"],
                                0, (("start", 1), ("sample_step", ps * 1000 / cfg["timestep_fs"]))))
         # stage 1: pool, selections and labels
-        test_frames = self.test_frames()
+        test_frames = self.test_frames
         sampled = [t for t in self.test_sets if t != "in-pool"]
         for rule, names in (("pool", ["pool"]), ("split", ["split"]), ("md_start", ["start"]),
                             ("test_frames_in_pool", ["in-pool"]), ("test_pool", sampled),
@@ -433,7 +434,7 @@ class Plan:
             n = profile["reproduce"]["train_n"][family]
             priced, name = self.priced_as(model), f"{model}/{selection}"
             out.append(Job("train", name, 2, (("model_start", 1), ("train_frame", epochs * n)),
-                           priced, threads, registered_family(family).gpu))
+                           priced, threads, self.uses_gpu(family)))
             if (model, selection) in evaluated:
                 out.append(Job("evaluate", name, 3, (("model_start", 1), ("predict", tested)),
                                priced, threads))
@@ -444,7 +445,7 @@ class Plan:
             steps = self.md_settings[model].time_ps * steps_per_ps
             out.append(Job("md_batch" if batches_md(family) else "md_model", job, 3,
                            (("model_start", 1), ("md_step", steps)), self.priced_as(model),
-                           threads, registered_family(family).gpu))
+                           threads, self.uses_gpu(family)))
         out.append(Job("md_reference", "reference", 3, (
             ("model_start", 1), ("reference_step", profile["md"]["time_ps"] * steps_per_ps))))
         # stage 4: g(r) and the report (which describes the pool for its coverage figures)
@@ -458,7 +459,6 @@ class Plan:
         frames so far (every epoch) and has each score every candidate."""
         from mlipselect.active.learn import round_sizes
         from mlipselect.models.base import family_settings
-        from mlipselect.models.registry import registered_family
 
         profile, active = self.profile, self.profile["active"]
         method, n, _ = selection_parts(name)
@@ -470,7 +470,7 @@ class Plan:
         work += (("train_frame", count * epochs * sum(trained)),
                  ("predict", count * candidates * len(trained)))
         return Job("learn", name, 1, work, self.priced_as(f"{family}-{size}"),
-                   profile["reproduce"]["threads"], registered_family(family).gpu)
+                   profile["reproduce"]["threads"], self.uses_gpu(family))
 
 
 def snakefile() -> Path:
