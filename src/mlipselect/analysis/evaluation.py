@@ -2,20 +2,24 @@
 
 :func:`evaluate_model` predicts every frame with a :class:`~mlipselect.models.Potential`
 (anything with ``predict``, ``energy_variance``, ``check_species``, ``capacity`` and a
-``manifest``) and returns :func:`~mlipselect.analysis.metrics.error_metrics` with what was
-evaluated; :func:`tail_bounds` and :func:`tail_atoms` restrict errors to the atoms in a pool's
-tails, where the selection methods differ by design.
+``manifest``) and returns its :class:`Metrics`; :func:`evaluate_files` is the verb, from a
+saved model to metrics files; :func:`tail_bounds` and :func:`tail_atoms` restrict errors to
+the atoms in a pool's tails, where the selection methods differ by design.
 """
 
 from __future__ import annotations
 
+import json
 import time
+from dataclasses import dataclass
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from mlipselect.analysis.distributions import Quantities, in_tails, species_bounds
 from mlipselect.analysis.metrics import error_metrics
+from mlipselect.errors import InputError
+from mlipselect.io import atomic_path, claim_output
 from mlipselect.pool.frames_io import iread_frames
 from mlipselect.pool.store import Pool, labels
 
@@ -41,14 +45,49 @@ def tail_atoms(frames, bounds: dict) -> np.ndarray:
     return mask
 
 
-def evaluate_model(model, test, tails: dict | None = None, progress: bool = True) -> dict:
+@dataclass(frozen=True)
+class Metrics:
+    """A model's errors on one test set: ``errors`` (:func:`~mlipselect.analysis.metrics.
+    error_metrics`: forces, energy per atom, per species, counts and, where asked, tails and
+    uncertainty), the ``model`` evaluated (family, size, seed, training record, directory,
+    capacity), the ``test`` file, the pool whose tails were used and the prediction time."""
+
+    errors: dict
+    model: dict
+    test: str
+    seconds_per_frame: float
+    tails_of: dict | None = None
+
+    def to_json(self) -> dict:
+        """The metrics file (what ``mlipselect evaluate`` writes): ``errors``' keys at the
+        top level beside ``model``, ``test``, ``tails_of`` and ``seconds_per_frame``."""
+        return {**self.errors, "model": self.model, "test": self.test,
+                **({"tails_of": self.tails_of} if self.tails_of is not None else {}),
+                "seconds_per_frame": self.seconds_per_frame}
+
+    def write(self, out) -> None:
+        with atomic_path(out) as tmp:
+            tmp.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+
+    def describe(self) -> str:
+        """The force errors in a line (and the predicted uncertainty in another)."""
+        f = self.errors["forces"]
+        line = (f"{self.errors['frames']} frames: force MAE {f['mae']:.4f}, RMSE "
+                f"{f['rmse']:.4f}, max {f['max']:.4f} eV/A (zero-force RMSE "
+                f"{f['reference_rms']:.4f})")
+        if "uncertainty" in self.errors:
+            u = self.errors["uncertainty"]
+            line += (f"\n  predicted energy std per atom: mean {u['energy_std_mean']:.4f}, max "
+                     f"{u['energy_std_max']:.4f} eV; rank correlation with the force error "
+                     f"{u['spearman_std_force_error']:.2f}")
+        return line
+
+
+def evaluate_model(model, test, tails: dict | None = None, progress: bool = True) -> Metrics:
     """The errors of ``model`` on the labelled frames of the file ``test`` (energy and forces
     required; each frame's species checked against the model's before any prediction).
 
-    ``tails`` (:func:`tail_bounds`) adds the errors on the atoms in that pool's tails.
-    Returns the metrics of :func:`~mlipselect.analysis.metrics.error_metrics`, with the
-    model (family, size, seed, training record, capacity), the test file, the tails and the
-    prediction time per frame."""
+    ``tails`` (:func:`tail_bounds`) adds the errors on the atoms in that pool's tails."""
     frames = list(iread_frames(test, require=("energy", "forces")))
     for i, atoms in enumerate(frames):
         model.check_species(atoms, where=f"{test}, frame {i}")
@@ -67,18 +106,37 @@ def evaluate_model(model, test, tails: dict | None = None, progress: bool = True
         reference["forces"].append(np.asarray(given["forces"], dtype=float))
     in_tail = None if tails is None else tail_atoms(frames, tails["bounds"])
     variances = predicted["variance"]
-    metrics = error_metrics([a.numbers for a in frames],
-                            (predicted["energy"], reference["energy"]),
-                            (predicted["forces"], reference["forces"]), in_tail,
-                            None if variances[0] is None else variances)
+    errors = error_metrics([a.numbers for a in frames],
+                           (predicted["energy"], reference["energy"]),
+                           (predicted["forces"], reference["forces"]), in_tail,
+                           None if variances[0] is None else variances)
     manifest = model.manifest
-    metrics["model"] = {**{k: manifest[k] for k in ("family", "size", "seed", "train")},
-                        "directory": str(getattr(model, "loaded_from", None))}
-    metrics["model"]["size_value"], metrics["model"]["size_label"] = model.capacity()
-    metrics["test"] = str(test)
-    if in_tail is not None and tails is not None:
-        metrics["tails_of"] = {"pool": tails["pool"], "percent": tails["percent"],
-                               "atoms": int(in_tail.sum())}
-    metrics["seconds_per_frame"] = seconds / len(frames)
-    return metrics
+    evaluated = {**{k: manifest[k] for k in ("family", "size", "seed", "train")},
+                 "directory": str(getattr(model, "loaded_from", None))}
+    evaluated["size_value"], evaluated["size_label"] = model.capacity()
+    tails_of = None if in_tail is None or tails is None else {
+        "pool": tails["pool"], "percent": tails["percent"], "atoms": int(in_tail.sum())}
+    return Metrics(errors, evaluated, str(test), seconds / len(frames), tails_of)
 
+
+def evaluate_files(model_dir, tests: list, outs: list, tails_pool=None,
+                   tail_percent: float = 1.0, overwrite: bool = False,
+                   progress: bool = True) -> list[Metrics]:
+    """What ``mlipselect evaluate`` does: the model saved in ``model_dir`` evaluated on each
+    test file of ``tests``, its metrics written to the file of ``outs`` in the same place
+    (:meth:`Metrics.write`); with ``tails_pool``, also on the atoms beyond that pool's
+    ``tail_percent`` percentiles. Every output is claimed before any work."""
+    from mlipselect.models import load_model
+
+    if len(tests) != len(outs):
+        raise InputError(f"{len(tests)} --test but {len(outs)} --out: give one metrics "
+                         "file per test set, in the same order")
+    for out in outs:
+        claim_output(out, overwrite, inputs=[*tests, tails_pool, model_dir])
+    model = load_model(model_dir)
+    tails = None if tails_pool is None else tail_bounds(tails_pool, tail_percent)
+    done = []
+    for test, out in zip(tests, outs, strict=True):
+        done.append(evaluate_model(model, test, tails, progress=progress))
+        done[-1].write(out)
+    return done

@@ -30,31 +30,10 @@ def configure(p) -> None:
 
 
 def run(args) -> int:
-    import json
+    from mlipselect.analysis.evaluation import evaluate_files
 
-    from mlipselect.analysis.evaluation import evaluate_model, tail_bounds
-    from mlipselect.errors import InputError
-    from mlipselect.io import atomic_path, claim_output
-    from mlipselect.models import load_model
-
-    if len(args.test) != len(args.out):
-        raise InputError(f"{len(args.test)} --test but {len(args.out)} --out: give one metrics "
-                         "file per test set, in the same order")
-    for out in args.out:
-        claim_output(out, args.overwrite, inputs=[*args.test, args.tails, args.model])
-    model = load_model(args.model)
-    tails = None if args.tails is None else tail_bounds(args.tails, args.tail_percent)
-    for test, out in zip(args.test, args.out, strict=True):
-        metrics = evaluate_model(model, test, tails, progress=args.progress)
-        with atomic_path(out) as tmp:
-            tmp.write_text(json.dumps(metrics, indent=2) + "\n")
-        f = metrics["forces"]
-        print(f"{test}: {metrics['frames']} frames: force MAE {f['mae']:.4f}, RMSE "
-              f"{f['rmse']:.4f}, max {f['max']:.4f} eV/A (zero-force RMSE "
-              f"{f['reference_rms']:.4f}) -> {out}")
-        if "uncertainty" in metrics:
-            u = metrics["uncertainty"]
-            print(f"  predicted energy std per atom: mean {u['energy_std_mean']:.4f}, max "
-                  f"{u['energy_std_max']:.4f} eV; rank correlation with the force error "
-                  f"{u['spearman_std_force_error']:.2f}")
+    done = evaluate_files(args.model, args.test, args.out, args.tails, args.tail_percent,
+                          overwrite=args.overwrite, progress=args.progress)
+    for test, out, metrics in zip(args.test, args.out, done, strict=True):
+        print(f"{test}: {metrics.describe()} -> {out}")
     return 0
