@@ -57,8 +57,8 @@ is BMHTF's whoever labelled the training frames)."""
 
 
 def decide(parts: list[dict], wanted: str) -> list[dict]:
-    """Holm-adjust one group of parts and decide each; ``wanted``: ``lower`` or ``higher``
-    (the claimed direction of every part of the group)."""
+    """The parts of one group, Holm-adjusted and each decided (new dicts; ``parts`` is left
+    as it is); ``wanted``: ``lower`` or ``higher`` (the claimed direction of every part)."""
     claimed, other = ("p_lower", "p_higher") if wanted == "lower" else ("p_higher", "p_lower")
 
     def two_sided(key):  # a one-sided p-value at the level of the two-sided 95% interval
@@ -67,21 +67,23 @@ def decide(parts: list[dict], wanted: str) -> list[dict]:
     adjusted = holm(two_sided(claimed))
     opposite = holm(two_sided(other))
     equivalent = holm([p["p_equivalent"] for p in parts])
+    decided = []
     for part, p_claimed, p_other, p_equivalent in zip(parts, adjusted, opposite, equivalent,
                                                       strict=True):
-        part.update(wanted=wanted, p_adjusted=p_claimed, p_opposite_adjusted=p_other,
-                    p_equivalent_adjusted=p_equivalent)
         if part["p_value"] is None:
-            part["outcome"] = UNTESTED
+            outcome = UNTESTED
         elif p_claimed < ALPHA:
-            part["outcome"] = HOLDS
+            outcome = HOLDS
         elif p_other < ALPHA:
-            part["outcome"] = "opposite"
+            outcome = "opposite"
         elif p_equivalent is not None and p_equivalent < ALPHA:
-            part["outcome"] = "equivalent"
+            outcome = "equivalent"
         else:
-            part["outcome"] = INCONCLUSIVE
-    return parts
+            outcome = INCONCLUSIVE
+        decided.append({**part, "wanted": wanted, "p_adjusted": p_claimed,
+                        "p_opposite_adjusted": p_other,
+                        "p_equivalent_adjusted": p_equivalent, "outcome": outcome})
+    return decided
 
 
 def verdict(parts: list[dict]) -> dict:
