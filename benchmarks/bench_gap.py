@@ -111,7 +111,7 @@ def fit_ours(s: dict, frames, workdir: Path):
 
     workdir.mkdir(parents=True, exist_ok=True)
     profile = load_profile("quick")
-    gpr = profile["train"]["gpr"]
+    gpr = profile.train["gpr"]
     gpr.update({k: v for k, v in s.items() if k in gpr})
     gpr["sizes"] = {"x": {"cutoff": s["cutoff"], "max_radial": s["n_max"] - 1,
                           "max_angular": s["l_max"], "sparse_points": s["sparse_points"]}}
@@ -138,7 +138,7 @@ def quick_fit(family: str, size: str, frames, **train):
     from mlipselect.models import train_model
 
     profile = load_profile("quick")
-    profile["train"][family].update(train)
+    profile.train[family].update(train)
     with tempfile.TemporaryDirectory() as tmp:
         return train_model(family, frames, profile, Path(tmp) / "m", size=size,
                            progress=False).model
@@ -148,7 +148,7 @@ def ours_fit(frames):
     """Our GPR at the quick profile's largest size, trained on ``frames``."""
     from mlipselect.config import load_profile
 
-    return quick_fit("gpr", list(load_profile("quick")["train"]["gpr"]["sizes"])[-1], frames)
+    return quick_fit("gpr", list(load_profile("quick").train["gpr"]["sizes"])[-1], frames)
 
 
 def force_rmse(predict, frames) -> float:

@@ -5,12 +5,13 @@ evaluation; 8 SchNet replicas batched run at least 1.5x the replica-steps per se
 frames of 1000 ions takes seconds."""
 
 import time
+from dataclasses import replace
 
 import numpy as np
 from ase.calculators.calculator import Calculator, all_changes
 
 from mlipselect.analysis.rdf import compute_rdf
-from mlipselect.config import SCHEMA, defaults
+from mlipselect.config import MD, defaults
 from mlipselect.md.batched import SKIN, BatchedEngine
 from mlipselect.md.engines import AseEngine
 from mlipselect.md.guard import Guard
@@ -50,12 +51,12 @@ class MDStep:
     timeout = 300
 
     def setup(self, ions):
-        settings = dict(SCHEMA["md"])
-        self.guard = Guard(settings["min_distance"], 1e9)
+        settings = MD()
+        self.guard = Guard(settings.min_distance, 1e9)
         self.engine = AseEngine(_start(ions), BMHTF(), settings, 0)
         self.single = self.engine.atoms.copy()
         self.single.calc = BMHTF()
-        self.free = AseEngine(_start(ions), Free(), {**settings, "thermostat": "nve"}, 0)
+        self.free = AseEngine(_start(ions), Free(), replace(settings, thermostat="nve"), 0)
         self.free.atoms.set_momenta(self.free.atoms.get_momenta() * 1e-3)  # nobody collides
 
     def _steps(self, engine) -> float:
@@ -137,7 +138,7 @@ class BatchedReplicas:
 
     def setup(self, replicas):
         model = schnet()
-        settings = dict(SCHEMA["md"])
+        settings = MD()
         starts = [_start(216, k) for k in range(replicas)]
         self.batch = BatchedEngine(starts, model.batched(), settings, list(range(replicas)))
         self.singles = [AseEngine(s, model.calculator(), settings, k)
@@ -202,7 +203,7 @@ class BatchedReplicasOnGPU:
             raise NotImplementedError("no GPU")
         self.device = torch.device("cuda")
         model = schnet(torch.float64, self.device)
-        settings = dict(SCHEMA["md"])
+        settings = MD()
         starts = [_start(216, k) for k in range(replicas)]
         self.batch = BatchedEngine(starts, model.batched(), settings, list(range(replicas)))
         self.simulator = schnetpack_simulator(model.network, starts[0], replicas,
@@ -287,8 +288,8 @@ class GPRDrivenMD:
         from .bench_gap import melt_frames, one_thread, ours_fit
 
         frames = melt_frames(1400.0, 24, seed=0)
-        settings = dict(SCHEMA["md"])
-        guard = Guard(settings["min_distance"], 2 * settings["temperature"])
+        settings = MD()
+        guard = Guard(settings.min_distance, 2 * settings.temperature)
         engine = AseEngine(starting_state(frames[-1], 1400.0, 0), ours_fit(frames).calculator(),
                            settings, 0)
         engine.advance(5, guard)  # warm
@@ -297,7 +298,7 @@ class GPRDrivenMD:
             done, reason = engine.advance(100, guard)
             per_step = (time.perf_counter() - start) / 100
         assert done == 100 and reason is None, reason
-        return per_step * 20_000 / settings["timestep_fs"]
+        return per_step * 20_000 / settings.timestep_fs
 
     @goal("<=", 1.0)
     def track_20ps_over_10_minutes(self, seconds_for_20ps):

@@ -40,7 +40,7 @@ def labelled_frames(ions: int, n: int, seed: int = 0, rattle: float = 0.15) -> l
 def paper_profile(**train) -> dict:
     profile = copy.deepcopy(load_profile("paper"))
     for family, values in train.items():
-        profile["train"][family].update(values)
+        profile.train[family].update(values)
     return profile
 
 

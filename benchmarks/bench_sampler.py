@@ -4,23 +4,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from mlipselect.config import SCHEMA
+from mlipselect.config import Profile, complete_profile
 from mlipselect.reference.sampler import StateRun
 
 from .goals import goal
 
 
-def _profile(repeat: int) -> dict:
-    profile = {section: dict(values) for section, values in SCHEMA.items()}
-    profile["name"] = "bench"
-    profile["system"]["repeat"] = repeat
-    profile["reference"]["cutoff"] = 9.0
-    profile["sample"].update(
-        equilibrate_ps=0.0, production_ps=1.0, every=50,
-        states=[{"name": "melt-1400K", "ensemble": "nvt", "temperature": 1400, "pressure": 1,
-                 "phase": "crystal"}],
-    )
-    return profile
+def _profile(repeat: int) -> Profile:
+    return complete_profile({
+        "system": {"repeat": repeat}, "reference": {"cutoff": 9.0},
+        "sample": {"equilibrate_ps": 0.0, "production_ps": 1.0, "every": 50,
+                   "states": [{"name": "melt-1400K", "ensemble": "nvt", "temperature": 1400,
+                               "pressure": 1, "phase": "crystal"}]}}, "bench")
 
 
 def _production_seconds(profile, sampler: bool) -> float:

@@ -282,8 +282,8 @@ def test_learn_resumes_from_the_last_finished_round(smoke_pool, tmp_path, tiny_p
         [int(a.info["pool_index"]) for a in iread_frames(again[2].selection)]
     # finished: a rerun does nothing; other settings start the rounds afresh
     assert learn(smoke_pool, "bal", 8, out, profile, progress=False)[2].frames == 8
-    other = complete_profile({"train": TINY, "active": {**profile["active"], "rounds": 1}},
-                             "tiny")
+    other = complete_profile({"train": TINY, "active": {**profile.section("active"),
+                                                        "rounds": 1}}, "tiny")
     assert [r.frames for r in learn(smoke_pool, "bal", 8, out, other, progress=False,
                                     overwrite=True)] == [4, 8]
     assert not (rounds_directory(out) / "round-2.extxyz").exists()
@@ -291,9 +291,9 @@ def test_learn_resumes_from_the_last_finished_round(smoke_pool, tmp_path, tiny_p
 
 def test_bootstrap_members_train_on_their_own_resamples(smoke_pool, tmp_path, tiny_profile):
     profile = load_profile(tiny_profile)
-    models = {**profile["active"]["models"],
+    models = {**profile.active.models,
               "committee": {"family": "nn", "size": "tiny", "count": 2, "bootstrap": True}}
-    profile = complete_profile({"train": TINY, "active": {**profile["active"],
+    profile = complete_profile({"train": TINY, "active": {**profile.section("active"),
                                                           "models": models}}, "tiny")
     rounds = learn(smoke_pool, "committee", 8, tmp_path / "c.extxyz", profile, progress=False)
     training = read_training_frames(rounds[0].selection)

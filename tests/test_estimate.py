@@ -27,8 +27,8 @@ def unit_costs(plan: Plan, md_step_s: float = 0.01) -> dict:
             "reference_point": {"step_s": 0.02, "memory_mb": 400.0},
             "label": {"step_s": 3.6, "memory_mb": 500.0},
             "descriptors": {"env_s": 2.5e-5, "memory_mb": 600.0},
-            "models": {f"{family}-{size}": model for family in profile["reproduce"]["train_n"]
-                       for size in profile["train"][family]["sizes"]}}
+            "models": {f"{family}-{size}": model for family in profile.reproduce.train_n
+                       for size in profile.train[family]["sizes"]}}
 
 
 def planned_jobs(profile: str, tmp_path) -> dict[str, int]:
@@ -69,7 +69,7 @@ def test_jobs_no_node_finishes_in_a_day_are_named_and_a_shorter_md_brings_them_u
     plan = Plan(profile)
     costs = unit_costs(plan)
     # the GPR's step at 1000 ions as measured (0.13 s on a core): 1000 ps take about 19 hours
-    gpr_sizes = [f"gpr-{size}" for size in profile["train"]["gpr"]["sizes"]]
+    gpr_sizes = [f"gpr-{size}" for size in profile.train["gpr"]["sizes"]]
     for size in gpr_sizes:
         costs["models"][size] = {**costs["models"][size], "md_step_s": 0.13}
     assert summary(jobs(plan, costs), cores=16, gpu=None)["over_a_day"] == []
@@ -85,10 +85,10 @@ def test_jobs_no_node_finishes_in_a_day_are_named_and_a_shorter_md_brings_them_u
     assert f"{len(slow)} job(s) need more than a day on one node" in text
     assert "GPU: none seen here" in text
     # ... until the profile shortens that model's MD
-    profile["reproduce"]["md_models"]["gpr-soap"]["time_ps"] = 100.0
+    profile.reproduce.md_models["gpr-soap"]["time_ps"] = 100.0
     shortened = Plan(profile)
     assert shortened.md_settings["gpr-soap"].time_ps == 100.0
-    assert shortened.md_settings["nn-medium"].time_ps == profile["md"]["time_ps"]
+    assert shortened.md_settings["nn-medium"].time_ps == profile.md.time_ps
     assert summary(jobs(shortened, costs), cores=16, gpu=None)["over_a_day"] == []
 
 
@@ -120,7 +120,7 @@ def test_a_shortened_model_runs_shorter_md_and_nothing_else_changes(tmp_path, ma
     assert md and all(("--time-ps 100.0 " in line) == ("/models/gpr-" in line) for line in md)
     assert all("--time-ps 1000.0 " in line for line in md if "/models/nn-" in line)
     profile = load_profile("paper")
-    profile["reproduce"]["md_models"]["gpr-soap"]["time_ps"] = 2000.0
+    profile.reproduce.md_models["gpr-soap"]["time_ps"] = 2000.0
     with pytest.raises(ValueError, match=r"md_models.gpr-soap.time_ps \(2000.0\) must be up to "
                                          r"md.time_ps \(1000.0\)"):
         Plan(profile)

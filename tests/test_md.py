@@ -4,6 +4,7 @@ the same protocol, NVE energy conservation, the stability guard, resumption, the
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import ase.io
 import numpy as np
@@ -13,7 +14,7 @@ from ase.calculators.calculator import Calculator, all_changes
 
 from mlipselect.analysis.rdf import compare_with_reference, compute_rdf
 from mlipselect.cli import main
-from mlipselect.config import SCHEMA, load_profile
+from mlipselect.config import MD, complete_profile
 from mlipselect.errors import InputError
 from mlipselect.md import Guard, read_status, run_md, status_path, temperature
 from mlipselect.pool.frames_io import export_pool
@@ -24,8 +25,8 @@ REFERENCE = {"cutoff": 6.0, "kspace": "pppm", "accuracy": 1e-5, "threads": 1}
 """BMHTF for 64 ions (a cell about 12.5 A wide)."""
 
 
-def md_settings(**changes) -> dict:
-    return {**SCHEMA["md"], **changes}
+def md_settings(**changes) -> MD:
+    return MD(**changes)
 
 
 MELT_DENSITY = 2.1389 - 5.43e-4 * 1400
@@ -39,12 +40,11 @@ def melt(tmp_path_factory):
     rather than a 64-ion NPT volume that fluctuates by several percent."""
     pair_mass = (22.98977 + 35.453) * 1.66054  # 1e-24 g
     lattice = (32 * pair_mass / MELT_DENSITY / 8) ** (1 / 3)  # 2x2x2 cells of 8 ions
-    profile = load_profile("smoke")
-    profile["reference"] = dict(REFERENCE)
-    profile["system"].update(repeat=2, lattice_constant=lattice)
-    profile["sample"].update(melt_ps=3.0, equilibrate_ps=4.0, production_ps=0.1, every=50,
-                             states=[{"name": "melt", "ensemble": "nvt", "temperature": 1400,
-                                      "pressure": 1, "phase": "melt"}])
+    profile = complete_profile({
+        "reference": REFERENCE, "system": {"repeat": 2, "lattice_constant": lattice},
+        "sample": {"melt_ps": 3.0, "equilibrate_ps": 4.0, "production_ps": 0.1, "every": 50,
+                   "states": [{"name": "melt", "ensemble": "nvt", "temperature": 1400,
+                               "pressure": 1, "phase": "melt"}]}}, "melt")
     tmp = tmp_path_factory.mktemp("melt")
     sample_state(profile, 0, tmp / "melt.h5", progress=False)
     export_pool(tmp / "melt.h5", tmp / "melt.extxyz")
@@ -62,7 +62,7 @@ def reference_runs(melt, tmp_path_factory):
         kwargs = ({"calculator": BMHTF(**REFERENCE)} if engine == "ase"
                   else {"reference": REFERENCE})
         status = run_md(melt, out, settings, model="reference", progress=False, **kwargs).status
-        assert status["stable"] and status["engine"] == engine
+        assert status.stable and status.engine == engine
         runs[engine] = ase.io.read(out, index=":")
     return runs
 
@@ -204,13 +204,13 @@ def test_guard_stops_a_collapsing_potential_and_the_verb_exits_cleanly(
                  "--time-ps", "5", "--stride", "5", "--out", str(out), "--no-progress"]) == 0
     log = capsys.readouterr().out
     status = read_status(out)
-    assert not status["stable"] and "shortest distance" in status["reason"]
-    assert status["potential"]["family"] == "broken"  # what drove the run, for the report
-    assert 0 < status["time_ps"] < 5.0
-    assert status["reason"] in log and f"{status['time_ps']:g} ps" in log
+    assert not status.stable and "shortest distance" in status.reason
+    assert status.potential["family"] == "broken"  # what drove the run, for the report
+    assert 0 < status.time_ps < 5.0
+    assert status.reason in log and f"{status.time_ps:g} ps" in log
     frames = ase.io.read(out, index=":")
-    assert len(frames) == status["frames"] >= 2
-    assert frames[-1].info["time"] == pytest.approx(status["time_ps"] * 1000)
+    assert len(frames) == status.frames >= 2
+    assert frames[-1].info["time"] == pytest.approx(status.time_ps * 1000)
     assert _shortest(frames[-1]) < 1.5 < _shortest(frames[0])
     assert not out.with_name(out.name + ".partial").exists()
 
@@ -237,12 +237,12 @@ def test_non_finite_forces_stop_the_run_and_keep_the_finite_frames(melt, tmp_pat
     out = tmp_path / "nan.extxyz"
     status = run_md(melt, out, md_settings(time_ps=1.0, stride=10), model="nan",
                     calculator=Harmonic(melt.positions, nan_after=25), progress=False).status
-    assert not status["stable"] and "non-finite" in status["reason"]
-    assert status["steps"] == 25  # the 25th step's forces (26th call) are not finite
+    assert not status.stable and "non-finite" in status.reason
+    assert status.steps == 25  # the 25th step's forces (26th call) are not finite
     frames = ase.io.read(out, index=":")
     assert [f.info["md_step"] for f in frames] == [0, 10, 20]
     assert all(np.isfinite(f.get_forces()).all() for f in frames)
-    assert json.loads(status_path(out).read_text()) == read_status(out)
+    assert json.loads(status_path(out).read_text()) == read_status(out).to_json()
 
 
 def test_interrupted_run_resumes_where_it_stopped(melt, tmp_path):
@@ -258,11 +258,11 @@ def test_interrupted_run_resumes_where_it_stopped(melt, tmp_path):
     # Frames at steps 0..40 are kept; the interruption came during step 45.
     assert len(ase.io.read(partial, index=":", format="extxyz")) == 5
     with pytest.raises(InputError, match="other settings"):
-        run_md(melt, resumed, {**settings, "stride": 5}, model="springs",
+        run_md(melt, resumed, replace(settings, stride=5), model="springs",
                calculator=Harmonic(melt.positions), progress=False)
     run = run_md(melt, resumed, settings, model="springs",
                  calculator=Harmonic(melt.positions), progress=False)
-    assert run.status["stable"] and run.status["frames"] == 11 and not partial.exists()
+    assert run.status.stable and run.status.frames == 11 and not partial.exists()
     assert (run.outcome.computed, run.outcome.reused) == (60, 40)  # steps 40..100 run now
     a, b = ase.io.read(whole, index=":"), ase.io.read(resumed, index=":")
     steps = list(range(0, 101, 10))
@@ -277,7 +277,7 @@ def test_a_finished_run_is_kept_and_another_run_is_refused(melt, tmp_path):
     out = tmp_path / "run.extxyz"
 
     def md(overwrite=False, **changes):
-        return run_md(melt, out, {**settings, **changes}, model="springs",
+        return run_md(melt, out, replace(settings, **changes), model="springs",
                       calculator=Harmonic(melt.positions), progress=False, overwrite=overwrite)
 
     first = md()
@@ -289,7 +289,7 @@ def test_a_finished_run_is_kept_and_another_run_is_refused(melt, tmp_path):
     with pytest.raises(InputError, match="result of other work.*--overwrite"):
         md(stride=5)
     assert out.read_bytes() == data
-    assert md(stride=5, overwrite=True).status["frames"] == 11 and out.read_bytes() != data
+    assert md(stride=5, overwrite=True).status.frames == 11 and out.read_bytes() != data
 
 
 def test_same_seed_same_trajectory(melt, tmp_path):
@@ -315,7 +315,7 @@ def test_md_verb_with_the_reference(melt, tmp_path, make_profile, capsys):
     last = frames[-1]
     assert last.get_momenta().any() and np.isfinite(last.get_forces()).all()
     assert last.get_potential_energy() < 0 and last.info["time"] == pytest.approx(100.0)
-    assert read_status(out)["settings"]["temperature"] == 1400.0
+    assert read_status(out).settings.temperature == 1400.0
     # A model directory cannot run inside LAMMPS; a directory that is no model is named.
     assert main(["md", str(tmp_path), "--engine", "lammps", "--start", str(start),
                  "--out", str(tmp_path / "x.extxyz")]) == 2

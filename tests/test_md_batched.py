@@ -4,6 +4,8 @@ guard, files and resume point."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import ase.io
 import numpy as np
 import pytest
@@ -13,7 +15,7 @@ from ase.neighborlist import neighbor_list
 from scipy import stats
 from test_md import Harmonic
 
-from mlipselect.config import SCHEMA
+from mlipselect.config import MD
 from mlipselect.errors import InputError
 from mlipselect.md import Guard, read_status, run_md, run_replicas
 from mlipselect.md.batched import BatchedEngine, replica_pairs
@@ -24,8 +26,8 @@ from mlipselect.reference.sampler import rocksalt
 MELT_LATTICE = 6.17  # A: rocksalt at the density of the 1400 K melt
 
 
-def md_settings(**changes) -> dict:
-    return {**SCHEMA["md"], **changes}
+def md_settings(**changes) -> MD:
+    return MD(**changes)
 
 
 def melt_start(seed: int, repeat: int = 2, temperature: float = 1400.0):
@@ -93,17 +95,17 @@ def test_replicas_follow_the_single_runs_of_the_same_seeds(tmp_path):
     outs = [tmp_path / f"batch{k}.extxyz" for k in range(3)]
     batch = [run.status for run in run_replicas(starts, outs, settings, [5, 6, 7], model="m",
                                                 batched=model.batched(), progress=False)]
-    assert [s["steps"] for s in batch] == [100] * 3 and all(s["stable"] for s in batch)
+    assert [s.steps for s in batch] == [100] * 3 and all(s.stable for s in batch)
     for k, start in enumerate(starts):
         single = tmp_path / f"single{k}.extxyz"
-        run_md(start, single, {**settings, "seed": 5 + k}, model="m",
+        run_md(start, single, replace(settings, seed=5 + k), model="m",
                calculator=model.calculator(), progress=False)
         a, b = ase.io.read(single, index=":"), ase.io.read(outs[k], index=":")
         assert [f.info["md_step"] for f in a] == [f.info["md_step"] for f in b] == [0, 50, 100]
         np.testing.assert_allclose(b[-1].positions, a[-1].positions, atol=2e-8)
         np.testing.assert_allclose(b[-1].get_momenta(), a[-1].get_momenta(), atol=2e-7)
-        assert read_status(outs[k])["engine"] == "batched"
-        assert read_status(outs[k])["settings"]["seed"] == 5 + k
+        assert read_status(outs[k]).engine == "batched"
+        assert read_status(outs[k]).settings.seed == 5 + k
 
 
 def _total_energy(frame) -> float:
@@ -157,10 +159,10 @@ def test_a_stopped_replica_leaves_and_the_others_go_on(tmp_path):
     statuses = [run.status for run in run_replicas(
         starts, outs, md_settings(thermostat="nve", time_ps=0.1, stride=10), [0, 1, 2],
         model="s", batched=SpringsBatch(starts), progress=False)]
-    assert [s["stable"] for s in statuses] == [True, False, True]
-    assert "shortest distance 1.20 A below 1.50 A" in statuses[1]["reason"]
-    assert statuses[1]["steps"] == 0 and statuses[1]["frames"] == 1
-    assert [s["steps"] for s in statuses] == [50, 0, 50]
+    assert [s.stable for s in statuses] == [True, False, True]
+    assert "shortest distance 1.20 A below 1.50 A" in statuses[1].reason
+    assert statuses[1].steps == 0 and statuses[1].frames == 1
+    assert [s.steps for s in statuses] == [50, 0, 50]
     assert len(ase.io.read(outs[0], index=":")) == 6
 
 
@@ -173,12 +175,12 @@ def test_guard_schedule_and_reasons_match_the_single_engine(tmp_path):
     statuses = [run.status for run in run_replicas(
         starts, outs, settings, [0, 1], model="s",
         batched=SpringsBatch(starts, nan_image=1, nan_after=26), progress=False)]
-    single = run_md(starts[1], tmp_path / "single.extxyz", {**settings, "seed": 1}, model="s",
+    single = run_md(starts[1], tmp_path / "single.extxyz", replace(settings, seed=1), model="s",
                     calculator=Harmonic(starts[1].positions, nan_after=26),
                     progress=False).status
-    assert statuses[0]["stable"] and statuses[0]["steps"] == 50
-    assert not statuses[1]["stable"] and statuses[1]["reason"] == single["reason"]
-    assert statuses[1]["steps"] == single["steps"] == 26  # the 27th call: step 26
+    assert statuses[0].stable and statuses[0].steps == 50
+    assert not statuses[1].stable and statuses[1].reason == single.reason
+    assert statuses[1].steps == single.steps == 26  # the 27th call: step 26
     steps = [f.info["md_step"] for f in ase.io.read(outs[1], index=":")]
     assert steps == [f.info["md_step"] for f in ase.io.read(tmp_path / "single.extxyz",
                                                             index=":")] == [0, 10, 20]
@@ -235,9 +237,9 @@ def test_an_interrupted_batch_resumes_every_replica_where_it_stopped(tmp_path):
     again = SpringsBatch(starts)
     runs = run_replicas(starts, outs, settings, [0, 1, 2], model="s", batched=again,
                         progress=False)
-    assert runs[2].outcome.already and not runs[2].status["stable"]
+    assert runs[2].outcome.already and not runs[2].status.stable
     assert [(r.outcome.computed, r.outcome.reused) for r in runs[:2]] == [(60, 40)] * 2
-    assert [r.status["frames"] for r in runs[:2]] == [11, 11] and again.calls == 1 + 60
+    assert [r.status.frames for r in runs[:2]] == [11, 11] and again.calls == 1 + 60
     for a, b in zip(whole[:2], outs[:2], strict=True):
         fa, fb = ase.io.read(a, index=":"), ase.io.read(b, index=":")
         assert [f.info["md_step"] for f in fb] == list(range(0, 101, 10))

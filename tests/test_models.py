@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 
 from mlipselect.analysis.metrics import energy_errors, force_errors
 from mlipselect.cli import main
-from mlipselect.config import SCHEMA, complete_profile, defaults, load_profile
+from mlipselect.config import MD, complete_profile, defaults, load_profile
 from mlipselect.errors import InputError
 from mlipselect.models import (
     families,
@@ -50,6 +51,12 @@ def frames(smoke_pool, tmp_path_factory):
 @pytest.fixture(scope="module")
 def profile():
     return complete_profile({"train": SETTINGS}, "test settings")
+
+
+def with_training(profile, **families):
+    """``profile`` with some keys of its families' ``train`` settings changed."""
+    return replace(profile, train={family: {**settings, **families.get(family, {})}
+                                   for family, settings in profile.train.items()})
 
 
 @pytest.fixture(scope="module", params=["nn", "gpr"])
@@ -170,8 +177,7 @@ def test_save_then_load_predicts_the_same_numbers(trained, frames):
 
 
 def test_nn_training_writes_a_loss_log_and_stops_early(frames, profile, tmp_path):
-    settings = copy.deepcopy(profile)
-    settings["train"]["nn"].update(epochs=200, patience=2, lr=0.5)  # diverges: stops early
+    settings = with_training(profile, nn={"epochs": 200, "patience": 2, "lr": 0.5})  # diverges
     model = train_model("nn", frames[0][:6], settings, tmp_path / "m", seed=1,
                         progress=False).model
     rows = (tmp_path / "m" / "loss.csv").read_text().splitlines()
@@ -182,9 +188,7 @@ def test_nn_training_writes_a_loss_log_and_stops_early(frames, profile, tmp_path
 
 @pytest.mark.parametrize("family", ["nn", "gpr"])
 def test_a_seed_reproduces_a_cpu_training_run(family, frames, profile, tmp_path):
-    settings = copy.deepcopy(profile)
-    settings["train"]["nn"]["epochs"] = 3
-    settings["train"]["gpr"]["sparse_method"] = "random"
+    settings = with_training(profile, nn={"epochs": 3}, gpr={"sparse_method": "random"})
     runs = [train_model(family, frames[0][:8], settings, tmp_path / f"m{seed}-{k}", seed=seed,
                         progress=False).model for k, seed in enumerate((5, 5, 6))]
     atoms = frames[1][0]
@@ -304,7 +308,7 @@ def test_a_named_size_resolves_over_the_family_defaults(make_profile):
     profile = load_profile(path)
     wide = family_settings(profile, "nn", "wide")
     assert (wide["size"], wide["features"], wide["cutoff"], wide["epochs"]) == ("wide", 96, 5.0, 7)
-    assert wide["lr_patience"] == defaults()["train"]["nn"]["lr_patience"] and "sizes" not in wide
+    assert wide["lr_patience"] == defaults().train["nn"]["lr_patience"] and "sizes" not in wide
     assert family_settings(profile, "nn")["size"] == "tiny"  # the first listed by default
     with pytest.raises(InputError, match="no nn size named 'huge' \\(known: tiny, wide\\)"):
         family_settings(profile, "nn", "huge")
@@ -399,8 +403,8 @@ def test_gpr_keeps_a_1400K_melt_stable_for_5_ps(trained, frames, tmp_path):
 
     _, _, model = trained
     melt = [a for a in frames[1] if a.info["temperature"] > 1100][-1]  # not the 800 K crystal
-    settings = {**SCHEMA["md"], "temperature": 1400.0, "time_ps": 5.0, "stride": 50}
+    settings = MD(temperature=1400.0, time_ps=5.0, stride=50)
     status = run_md(melt, tmp_path / "md.extxyz", settings, model="gpr",
                     calculator=model.calculator(), progress=False).status
-    assert status["stable"], status["reason"]
-    assert status["time_ps"] == pytest.approx(5.0)
+    assert status.stable, status.reason
+    assert status.time_ps == pytest.approx(5.0)

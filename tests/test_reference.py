@@ -5,7 +5,7 @@ import pytest
 from ase.units import kB
 from scipy.optimize import minimize_scalar
 
-from mlipselect.config import load_profile
+from mlipselect.config import complete_profile, load_profile
 from mlipselect.pool.store import Pool
 from mlipselect.reference.bmhtf import MASSES, ROCKSALT_A0, ROCKSALT_LATTICE_ENERGY
 from mlipselect.reference.calculator import BMHTF
@@ -103,12 +103,11 @@ def test_melt_density_matches_the_models_published_value(tmp_path):
     # our own standard error over blocks of the run. PPPM at a relative force accuracy of
     # 1e-4: 1e-5 gives the same density (1.4422 +- 0.0075 against 1.4436 +- 0.0059 g/cm^3
     # here) at 2.5 times the cost.
-    profile = load_profile("smoke")
-    profile["system"]["repeat"] = 4
-    profile["reference"].update(cutoff=9.0, accuracy=1e-4)
-    profile["sample"].update(equilibrate_ps=6.0, production_ps=24.0, every=100, melt_ps=4.0,
-                             states=[{"name": "melt-1100K", "ensemble": "npt",
-                                      "temperature": 1100, "pressure": 1, "phase": "melt"}])
+    profile = complete_profile({
+        "system": {"repeat": 4}, "reference": {"cutoff": 9.0, "accuracy": 1e-4},
+        "sample": {"equilibrate_ps": 6.0, "production_ps": 24.0, "every": 100, "melt_ps": 4.0,
+                   "states": [{"name": "melt-1100K", "ensemble": "npt", "temperature": 1100,
+                               "pressure": 1, "phase": "melt"}]}}, "melt-1100K")
     sample_state(profile, 0, tmp_path / "melt.h5", progress=False)
     with Pool(tmp_path / "melt.h5") as pool:
         volume = np.abs(np.linalg.det(pool.frame_column("cell")))  # A^3

@@ -179,7 +179,7 @@ def test_frames_without_a_label_name_what_the_method_needs():
 
 def test_profiles_set_a_methods_options(make_profile, tmp_path):
     profile = load_profile(make_profile(select={"options": {"forces": {"bins": 16}}}))
-    assert profile["select"]["options"] == {"forces": {"bins": 16}}
+    assert profile.select.options == {"forces": {"bins": 16}}
     for options, message in (({"forces": {"binz": 3}}, "no option 'binz'"),
                              ({"entropy": {}}, "unknown selection method 'entropy'"),
                              ({"forces": {"bins": 1.5}}, "must be int")):

@@ -4,15 +4,19 @@ This module is the one place where a profile is completed and checked. Missing k
 :func:`defaults` (key by key, also inside each model family of ``train``), so a profile
 states only what it changes; an unknown section or key, a value of the wrong type or out of
 range fails with one message naming the file and the key; ``check_reproduction`` checks that
-the reproduction's grid fits together. The profiles ``smoke``, ``quick``, ``active``, ``xtb``
-and ``paper`` ship with the package; a profile may extend another (``extends: quick``) and
-state only what it changes.
+the reproduction's grid fits together. A loaded profile is a :class:`Profile`, one frozen
+record per section; dicts remain only where a profile is read from or written to a file
+(:meth:`Profile.section`) and in each model family's own ``train`` settings. The profiles
+``smoke``, ``quick``, ``active``, ``xtb`` and ``paper`` ship with the package; a profile may
+extend another (``extends: quick``) and state only what it changes.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
+import json
+from dataclasses import asdict, dataclass, field, is_dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -25,104 +29,6 @@ PROFILES_DIR = Path(str(resources.files("mlipselect") / "profiles"))
 """The profiles that ship with the package, by name: ``smoke``, ``quick``, ``active``, ``xtb``,
 ``paper``."""
 
-SCHEMA: dict[str, dict] = {
-    "system": {
-        "repeat": 3,  # conventional rocksalt cells per side: 8 * repeat**3 ions
-        "lattice_constant": 5.62,  # A, starting crystal (the model's 0 K value)
-    },
-    "reference": {"cutoff": 9.0, "kspace": "pppm", "accuracy": 1e-5, "threads": 1},
-    "sample": {
-        "timestep_fs": 2.0,
-        "equilibrate_ps": 5.0,
-        "production_ps": 20.0,
-        "every": 50,  # MD steps between stored frames
-        "melt_temperature": 2500.0,  # K, melts the crystal before liquid states equilibrate
-        "melt_ps": 10.0,
-        "seed": 0,
-        "jobs": 1,  # state points run at the same time
-        "states": [],  # list of {name, ensemble: nvt|npt|nve, temperature, pressure, phase}
-    },
-    "split": {"test_fraction": 0.2, "seed": 0},  # the in-pool test set: held-out pool frames
-    # Test sets from trajectories the pool does not contain (`mlipselect sample --test-sets`):
-    # "independent", new runs at the pool's state points, and "extrapolation", at the state
-    # points below (outside the pool's range). Same protocol as `sample`, this seed, shorter.
-    "test": {"seed": 1, "production_ps": 4.0, "every": 100, "states": []},
-    "select": {
-        "methods": ["random", "energy", "forces", "atomic-energies"],
-        "n": [32],
-        "seeds": [0],
-        # per method, its options over the method's defaults, e.g. {"forces": {"bins": 32}}
-        "options": {},
-    },
-    # One section per model family (mlipselect.models.registry), over the family's own
-    # defaults: named `sizes` (a workflow trains every size listed), the family's settings,
-    # and `variants`, NAME: {base: SIZE, KEY: VALUE, ...}: a size with some settings changed
-    # (e.g. a GPR without its ZBL core, core_outer: 0), trained only where MD asks for it.
-    "train": {},
-    # the labeller of the training and test frames: "reference" keeps the pool's own BMHTF
-    # labels (no relabelling); "gfn1-xtb" or "gfn2-xtb" (tblite, with `settings` such as
-    # accuracy, electronic_temperature, max_iterations) or a calculator "PATH.py:CALLABLE"
-    # relabels them (`mlipselect label`)
-    "label": {"calculator": "reference", "settings": {}},
-    # Selection by a model's uncertainty, in rounds (`mlipselect learn`): start_fraction of
-    # the n frames by `initial`, then `rounds` rounds of train, score, select and label up
-    # to n. Per method, the models it scores with: a family, a size (by default the family's
-    # first) and how many (a committee's members, which differ by their seed and, with
-    # bootstrap: true, each train on its own resample of the frames).
-    "active": {
-        "initial": "random",
-        "start_fraction": 0.5,
-        "rounds": 2,
-        "models": {},  # default: per method of ACTIVE_COUNTS, its scoring family's models
-    },
-    "evaluate": {},
-    "md": {
-        "temperature": 1400.0,  # K, NVT target
-        "time_ps": 10.0,
-        "timestep_fs": 2.0,
-        "thermostat": "bussi",  # bussi (stochastic velocity rescaling) | nve
-        "taut_fs": 100.0,  # thermostat time constant
-        "seed": 0,
-        "stride": 25,  # steps between stored frames
-        "reference_engine": "ase",  # the reference runs: ase (as models do) | lammps
-        "min_distance": 1.5,  # A, guard: stop when two ions come closer
-        "max_temperature_factor": 2.0,  # guard: stop above this times the target temperature
-        "guard_every": 10,  # steps between shortest-distance checks
-    },
-    "rdf": {"rmax": 8.0, "bins": 160, "blocks": 5},  # A, bins on [0, rmax), blocks for errors
-    "report": {
-        # A (integral of g_NaNa below the reference's first rise) above which a model-driven
-        # MD counts as showing a non-physical short-range peak (claim C3)
-        "artifact_threshold": 0.01,
-        "tail_percent": 1.0,  # C1: tails are beyond these pool percentiles (and 100 minus)
-        # equivalence margins m (a ratio within 1/(1+m) .. 1+m counts as no effect), per
-        # metric: force-error Max and RMSE, C1's tail shares, MD hazard ratios
-        "margins": {"max": 0.25, "rmse": 0.05, "tail_share": 0.25, "hazard_ratio": 1.0},
-        # the hazard ratio C3's guard-stop comparisons should detect with 80% power; the
-        # report says whether each reached it
-        "target_hazard_ratio": 3.0,
-    },
-    "reproduce": {
-        # which selection size each model family trains on (default: the family's train_n)
-        "train_n": {},
-        # a model trains with its selection's seed plus this offset: the same training seed
-        # for every method at a selection seed (methods compare in pairs), drawn from a
-        # stream apart from the selection's own
-        "train_seed_offset": 1000,
-        # MODEL-SIZE (a size or a variant of train.<family>) -> the MD its models drive:
-        # `seeds`, the selection seeds whose models run (default select.seeds); `runs` per
-        # model (default 1), each from its own frame of md_start_state with fresh
-        # Maxwell-Boltzmann momenta; `time_ps` where shorter than md.time_ps (the report
-        # states the shortening). Default: the first size of the first family in report order
-        "md_models": {},
-        "md_methods": ["energy", "atomic-energies"],  # the seed's F3 compares these two
-        "md_start_state": "melt-1400K",  # MD starts from frames of this state point
-        # threads of each training, evaluation and MD job (torch's too): 1 runs as many jobs
-        # side by side as there are cores, which beats threading small models
-        "threads": 1,
-    },
-}
-
 THERMOSTATS = ("bussi", "nve")
 ENGINES = ("ase", "lammps")
 """How the reference runs (``md.reference_engine``); a model runs batched where its family has
@@ -131,6 +37,263 @@ ENSEMBLES = ("nvt", "npt", "nve")  # nve: velocities drawn at the temperature, t
 STATE_KEYS: dict[str, type | tuple[type, ...]] = {
     "name": str, "ensemble": str, "temperature": (int, float), "pressure": (int, float),
     "phase": str}
+
+
+@dataclass(frozen=True)
+class System:
+    """The simulated NaCl: a rocksalt supercell."""
+
+    repeat: int = 3  # conventional rocksalt cells per side
+    lattice_constant: float = 5.62  # A, the starting crystal (the model's 0 K value)
+
+    @property
+    def ions(self) -> int:
+        """``8 * repeat**3``: eight ions per conventional rocksalt cell."""
+        return int(8 * self.repeat ** 3)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The BMHTF reference in LAMMPS: real-space cutoff (A), long-range solver and its
+    relative accuracy, threads of each LAMMPS process."""
+
+    cutoff: float = 9.0
+    kspace: str = "pppm"
+    accuracy: float = 1e-5
+    threads: int = 1
+
+
+@dataclass(frozen=True)
+class State:
+    """One state point of the sampler."""
+
+    name: str
+    ensemble: str  # nvt | npt | nve (velocities drawn at the temperature, then no thermostat)
+    temperature: float  # K
+    pressure: float  # bar, for npt
+    phase: str  # crystal | melt (a melt is first melted at sample.melt_temperature)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """How the pool is sampled: LAMMPS MD at each state point."""
+
+    timestep_fs: float = 2.0
+    equilibrate_ps: float = 5.0
+    production_ps: float = 20.0
+    every: int = 50  # MD steps between stored frames
+    melt_temperature: float = 2500.0  # K, melts the crystal before liquid states equilibrate
+    melt_ps: float = 10.0
+    seed: int = 0
+    jobs: int = 1  # state points run at the same time
+    states: tuple[State, ...] = ()
+
+
+@dataclass(frozen=True)
+class Split:
+    """The in-pool test set: held-out pool frames."""
+
+    test_fraction: float = 0.2
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """Test sets from trajectories the pool does not contain (`mlipselect sample --test-sets`):
+    "independent", new runs at the pool's state points, and "extrapolation", at ``states``
+    (outside the pool's range). The sampler's protocol, with this seed, shorter."""
+
+    seed: int = 1
+    production_ps: float = 4.0
+    every: int = 100
+    states: tuple[State, ...] = ()
+
+
+@dataclass(frozen=True)
+class Select:
+    """The selections a reproduction makes: every method at every size and seed."""
+
+    methods: tuple[str, ...] = ("random", "energy", "forces", "atomic-energies")
+    n: tuple[int, ...] = (32,)
+    seeds: tuple[int, ...] = (0,)
+    # per method, its options over the method's defaults, e.g. {"forces": {"bins": 32}}
+    options: dict[str, dict] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Label:
+    """The labeller of the training and test frames: "reference" keeps the pool's own BMHTF
+    labels (no relabelling); "gfn1-xtb" or "gfn2-xtb" (tblite, with ``settings`` such as
+    accuracy, electronic_temperature, max_iterations) or a calculator "PATH.py:CALLABLE"
+    relabels them (`mlipselect label`)."""
+
+    calculator: str = "reference"
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Active:
+    """Selection by a model's uncertainty, in rounds (`mlipselect learn`): ``start_fraction``
+    of the n frames by ``initial``, then ``rounds`` rounds of train, score, select and label up
+    to n. ``models``, per method: the models it scores with, a family, a size (by default the
+    family's first) and how many (a committee's members, which differ by their seed and, with
+    ``bootstrap: true``, each train on its own resample of the frames). Default: per method of
+    ``ACTIVE_COUNTS``, its scoring family's models."""
+
+    initial: str = "random"
+    start_fraction: float = 0.5
+    rounds: int = 2
+    models: dict[str, dict] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MD:
+    """MD driven by a model or the reference, with its stability guard; checked when made."""
+
+    temperature: float = 1400.0  # K, NVT target
+    time_ps: float = 10.0
+    timestep_fs: float = 2.0
+    thermostat: str = "bussi"  # bussi (stochastic velocity rescaling) | nve
+    taut_fs: float = 100.0  # thermostat time constant
+    seed: int = 0
+    stride: int = 25  # steps between stored frames
+    reference_engine: str = "ase"  # the reference runs: ase (as models do) | lammps
+    min_distance: float = 1.5  # A, guard: stop when two ions come closer
+    max_temperature_factor: float = 2.0  # guard: stop above this times the target temperature
+    guard_every: int = 10  # steps between shortest-distance checks
+
+    def __post_init__(self):
+        checks = {
+            "temperature": self.temperature > 0, "time_ps": self.time_ps > 0,
+            "timestep_fs": self.timestep_fs > 0, "taut_fs": self.taut_fs > 0,
+            "stride": self.stride >= 1, "guard_every": self.guard_every >= 1,
+            "min_distance": self.min_distance > 0,
+            "max_temperature_factor": self.max_temperature_factor > 1,
+            "thermostat": self.thermostat in THERMOSTATS,
+            "reference_engine": self.reference_engine in ENGINES,
+        }
+        bad = [f"{k}={getattr(self, k)!r}" for k, ok in checks.items() if not ok]
+        if bad:
+            raise InputError(f"md settings out of range: {', '.join(bad)} (thermostat: "
+                             f"{'|'.join(THERMOSTATS)}, reference_engine: {'|'.join(ENGINES)}, "
+                             "max_temperature_factor > 1, others > 0)")
+
+    @property
+    def steps(self) -> int:
+        """MD steps of a whole run."""
+        return int(round(self.time_ps * 1000 / self.timestep_fs))
+
+
+@dataclass(frozen=True)
+class RDF:
+    """g(r) on ``bins`` bins of [0, rmax) A, with errors from ``blocks`` blocks of frames."""
+
+    rmax: float = 8.0
+    bins: int = 160
+    blocks: int = 5
+
+
+@dataclass(frozen=True)
+class Report:
+    """How the report judges the claims."""
+
+    # A (integral of g_NaNa below the reference's first rise) above which a model-driven MD
+    # counts as showing a non-physical short-range peak (claim C3)
+    artifact_threshold: float = 0.01
+    tail_percent: float = 1.0  # C1: tails are beyond these pool percentiles (and 100 minus)
+    # equivalence margins m (a ratio within 1/(1+m) .. 1+m counts as no effect), per metric:
+    # force-error Max and RMSE, C1's tail shares, MD hazard ratios
+    margins: dict[str, float] = field(default_factory=lambda: {
+        "max": 0.25, "rmse": 0.05, "tail_share": 0.25, "hazard_ratio": 1.0})
+    # the hazard ratio C3's guard-stop comparisons should detect with 80% power; the report
+    # says whether each reached it
+    target_hazard_ratio: float = 3.0
+
+
+@dataclass(frozen=True)
+class Reproduce:
+    """The reproduction's grid beyond the selections."""
+
+    # which selection size each model family trains on (default: the family's train_n)
+    train_n: dict[str, int] = field(default_factory=dict)
+    # a model trains with its selection's seed plus this offset: the same training seed for
+    # every method at a selection seed (methods compare in pairs), drawn from a stream apart
+    # from the selection's own
+    train_seed_offset: int = 1000
+    # MODEL-SIZE (a size or a variant of train.<family>) -> the MD its models drive: `seeds`,
+    # the selection seeds whose models run (default select.seeds); `runs` per model (default
+    # 1), each from its own frame of md_start_state with fresh Maxwell-Boltzmann momenta;
+    # `time_ps` where shorter than md.time_ps (the report states the shortening). Default: the
+    # first size of the first family in report order
+    md_models: dict[str, dict] = field(default_factory=dict)
+    md_methods: tuple[str, ...] = ("energy", "atomic-energies")  # the seed's F3 compares these
+    md_start_state: str = "melt-1400K"  # MD starts from frames of this state point
+    # threads of each training, evaluation and MD job (torch's too): 1 runs as many jobs side
+    # by side as there are cores, which beats threading small models
+    threads: int = 1
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A completed, checked profile: one record per section; ``train`` maps each model
+    family to its own settings (a family owns its keys)."""
+
+    name: str
+    path: str
+    system: System
+    reference: Reference
+    sample: Sample
+    split: Split
+    test: HeldOut
+    select: Select
+    train: dict[str, dict]
+    label: Label
+    active: Active
+    md: MD
+    rdf: RDF
+    report: Report
+    reproduce: Reproduce
+
+    def section(self, name: str) -> Any:
+        """Section ``name`` as plain JSON data (lists, dicts), as a profile file states it."""
+        return _plain(getattr(self, name))
+
+    def frames_per_state(self, test: bool = False) -> int:
+        """Frames the sampler keeps at each state point of the pool (of the test sets with
+        ``test``)."""
+        production_ps, every = ((self.test.production_ps, self.test.every) if test
+                                else (self.sample.production_ps, self.sample.every))
+        return max(1, round(production_ps * 1000 / self.sample.timestep_fs) // every)
+
+    def for_test_sets(self) -> Profile:
+        """This profile with a ``sample`` section that samples the test sets: the pool's state
+        points and then ``test.states``, with the ``test`` section's seed, production time and
+        stride."""
+        test = self.test
+        return replace(self, sample=replace(
+            self.sample, seed=test.seed, production_ps=test.production_ps, every=test.every,
+            states=self.sample.states + test.states))
+
+
+SECTIONS: dict[str, type] = {
+    "system": System, "reference": Reference, "sample": Sample, "split": Split,
+    "test": HeldOut, "select": Select, "train": dict, "label": Label, "active": Active,
+    "md": MD, "rdf": RDF, "report": Report, "reproduce": Reproduce}
+"""The sections of a profile and the record each is read into (``train``: per family, the
+family's own settings)."""
+
+
+def _plain(value):
+    """``value`` as JSON data: records as dicts, tuples as lists."""
+    if is_dataclass(value) and not isinstance(value, type):
+        value = asdict(value)
+    return json.loads(json.dumps(value))
+
+
+SCHEMA: dict[str, dict] = {name: (_plain(record()) if record is not dict else {})
+                           for name, record in SECTIONS.items()}
+"""The package's defaults as a profile file would state them (``train`` filled per family by
+:func:`defaults`)."""
 
 
 POSITIVE, AT_LEAST_1, NON_NEGATIVE = (lambda v: v > 0, "> 0"), (lambda v: v >= 1, ">= 1"), \
@@ -188,11 +351,6 @@ def resolve_profile(name_or_path) -> Path:
     return candidate
 
 
-def ions(profile: dict) -> int:
-    """The ions of the profile's system: ``8 * repeat**3`` (rocksalt cells per side)."""
-    return int(8 * profile["system"]["repeat"] ** 3)
-
-
 ACTIVE_COUNTS = {"committee": 3, "gpr-variance": 1, "bal": 1}
 """Models an uncertainty method scores with unless a profile says otherwise: a committee's
 members, else one; of the family the registry names for the method."""
@@ -215,20 +373,21 @@ def _defaults() -> dict:
     return out
 
 
-def defaults() -> dict:
+def defaults() -> Profile:
     """The package's defaults as a profile: ``SCHEMA`` with a ``train`` section and a
     training-set size per registered model family, and each uncertainty method's models."""
-    return copy.deepcopy(_defaults())
+    return complete_profile({}, "defaults")
 
 
-def profile_or_defaults(name) -> dict:
+def profile_or_defaults(name) -> Profile:
     """The profile ``name`` (a shipped name or a YAML path) loaded, or the package's
     :func:`defaults` when ``name`` is None."""
     return load_profile(name) if name else defaults()
 
 
-def load_profile(name_or_path) -> dict:
-    """Read, complete and check a profile; the result has every key of :func:`defaults`."""
+def load_profile(name_or_path) -> Profile:
+    """Read, complete and check a profile: every setting it does not state takes its
+    default."""
     path = resolve_profile(name_or_path)
     return complete_profile(_raw_profile(path), path)
 
@@ -261,12 +420,12 @@ def _raw_profile(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     return merged
 
 
-def complete_profile(raw: dict, path="profile") -> dict:
-    """``raw`` (sections of a profile) over the :func:`defaults`, checked; ``path`` names it
-    in errors."""
+def complete_profile(raw: dict, path="profile") -> Profile:
+    """``raw`` (sections of a profile, as a file states them) over the :func:`defaults`,
+    checked and read into records; ``path`` names it in errors."""
     raw = copy.deepcopy(raw)
-    profile: dict[str, Any] = defaults()
-    profile["name"] = raw.pop("name", Path(str(path)).stem)
+    profile: dict[str, Any] = copy.deepcopy(_defaults())
+    name = raw.pop("name", Path(str(path)).stem)
     for section, values in raw.items():
         if section not in SCHEMA:
             raise ProfileError(
@@ -298,21 +457,18 @@ def complete_profile(raw: dict, path="profile") -> dict:
     check_selection_options(profile["select"]["options"], path)
     check_active(profile, path)
     try:
-        check_md(profile["md"])
+        return Profile(name=name, path=str(path), train=profile.pop("train"),
+                       **{section: _record(SECTIONS[section], values)
+                          for section, values in profile.items()})
     except InputError as err:
         raise ProfileError(f"{path}: {err}") from None
-    profile["path"] = str(path)
-    return profile
 
 
-def for_test_sets(profile: dict) -> dict:
-    """The profile whose ``sample`` section samples the test sets: the pool's state points and
-    then ``test.states``, with the ``test`` section's seed, production time and stride."""
-    derived = copy.deepcopy(profile)
-    test, sample = profile["test"], derived["sample"]
-    sample.update(seed=test["seed"], production_ps=test["production_ps"], every=test["every"],
-                  states=sample["states"] + copy.deepcopy(test["states"]))
-    return derived
+def _record(record: type, values: dict):
+    """The section record of ``values``: lists as tuples, state points as :class:`State`."""
+    return record(**{key: tuple(State(**s) for s in value) if key == "states"
+                     else tuple(value) if isinstance(value, list) else value
+                     for key, value in values.items()})
 
 
 def _family(path, family: str, given: dict) -> dict:
@@ -371,61 +527,31 @@ def _variant(path, family: str, name: str, variant, settings: dict, template: di
                     rule=f"train.{family}.{'sizes.' if key in template else ''}{key}")
 
 
-def frames_per_state(profile: dict, test: bool = False) -> int:
-    """Frames the sampler keeps at each state point of the pool (of the test sets with
-    ``test``)."""
-    cfg = profile["test"] if test else profile["sample"]
-    steps = round(cfg["production_ps"] * 1000 / profile["sample"]["timestep_fs"])
-    return max(1, steps // int(cfg["every"]))
-
-
-def check_md(settings: dict) -> dict:
-    """The ``md`` settings with their values checked; an InputError names a bad one."""
-    checks = {
-        "temperature": settings["temperature"] > 0,
-        "time_ps": settings["time_ps"] > 0,
-        "timestep_fs": settings["timestep_fs"] > 0,
-        "taut_fs": settings["taut_fs"] > 0,
-        "stride": settings["stride"] >= 1,
-        "guard_every": settings["guard_every"] >= 1,
-        "min_distance": settings["min_distance"] > 0,
-        "max_temperature_factor": settings["max_temperature_factor"] > 1,
-        "thermostat": settings["thermostat"] in THERMOSTATS,
-        "reference_engine": settings["reference_engine"] in ENGINES,
-    }
-    bad = [f"{k}={settings[k]!r}" for k, ok in checks.items() if not ok]
-    if bad:
-        raise InputError(f"md settings out of range: {', '.join(bad)} (thermostat: "
-                         f"{'|'.join(THERMOSTATS)}, reference_engine: {'|'.join(ENGINES)}, "
-                         "max_temperature_factor > 1, others > 0)")
-    return settings
-
-
-def check_reproduction(profile: dict) -> None:
+def check_reproduction(profile: Profile) -> None:
     """The reproduction's grid fits together: what MD and training use is selected and
     trained. Checked when the study plans its jobs (a profile used for single verbs need not
     describe a whole reproduction)."""
-    path, cfg, sel = profile["path"], profile["reproduce"], profile["select"]
-    states = [s["name"] for s in profile["sample"]["states"]]
+    path, cfg, sel = profile.path, profile.reproduce, profile.select
+    states = [s.name for s in profile.sample.states]
     checks = [
-        (cfg["md_start_state"] in states, f"reproduce.md_start_state "
-         f"'{cfg['md_start_state']}' is not a state point ({', '.join(states)})"),
-        (set(cfg["train_n"].values()) <= set(sel["n"]),
-         f"reproduce.train_n {cfg['train_n']} must be among select.n {sel['n']}"),
-        (set(cfg["md_methods"]) <= set(sel["methods"]),
-         f"reproduce.md_methods must be among select.methods {sel['methods']}"),
+        (cfg.md_start_state in states, f"reproduce.md_start_state "
+         f"'{cfg.md_start_state}' is not a state point ({', '.join(states)})"),
+        (set(cfg.train_n.values()) <= set(sel.n),
+         f"reproduce.train_n {cfg.train_n} must be among select.n {list(sel.n)}"),
+        (set(cfg.md_methods) <= set(sel.methods),
+         f"reproduce.md_methods must be among select.methods {list(sel.methods)}"),
     ]
     for ok, message in checks:
         if not ok:
             raise ProfileError(f"{path}: {message}")
     starts = 0
-    for model, md in cfg["md_models"].items():
+    for model, md in cfg.md_models.items():
         where = f"{path}: reproduce.md_models.{model}"
         family, _, size = model.partition("-")
-        if family not in cfg["train_n"] or family not in profile["train"]:
+        if family not in cfg.train_n or family not in profile.train:
             raise ProfileError(f"{where}: '{model}' must be FAMILY-SIZE with a family of "
-                               f"reproduce.train_n ({', '.join(cfg['train_n'])})")
-        known = [*profile["train"][family]["sizes"], *profile["train"][family]["variants"]]
+                               f"reproduce.train_n ({', '.join(cfg.train_n)})")
+        known = [*profile.train[family]["sizes"], *profile.train[family]["variants"]]
         if size not in known:
             raise ProfileError(f"{where}: no {family} size or variant '{size}' (known: "
                                f"{', '.join(known)})")
@@ -434,22 +560,22 @@ def check_reproduction(profile: dict) -> None:
         for key, value in md.items():
             _check_type(path, f"reproduce.md_models.{model}.{key}", value,
                         MD_MODEL_KEYS[key], rule=f"reproduce.md_models.{key}")
-        if md.get("time_ps", 0) > profile["md"]["time_ps"]:
+        if md.get("time_ps", 0) > profile.md.time_ps:
             raise ProfileError(f"{where}.time_ps ({md['time_ps']}) must be up to md.time_ps "
-                               f"({profile['md']['time_ps']})")
-        starts = max(starts, len(md.get("seeds", sel["seeds"])) * md.get("runs", 1))
+                               f"({profile.md.time_ps})")
+        starts = max(starts, len(md.get("seeds", sel.seeds)) * md.get("runs", 1))
     from mlipselect.models.registry import batches_md
 
-    batched = {model: md.get("runs", 1) for model, md in cfg["md_models"].items()
+    batched = {model: md.get("runs", 1) for model, md in cfg.md_models.items()
                if batches_md(model.partition("-")[0])}
     if len(set(batched.values())) > 1:
         raise ProfileError(f"{path}: reproduce.md_models: models whose family runs MD as one "
                            f"batch must have as many runs each (one workflow rule makes a "
                            f"model's runs): {batched}")
-    if starts > frames_per_state(profile):
+    if starts > profile.frames_per_state():
         raise ProfileError(f"{path}: reproduce.md_models ask for {starts} runs of one model size "
                            f"and method, each from its own frame, but "
-                           f"{cfg['md_start_state']} holds {frames_per_state(profile)} frames")
+                           f"{cfg.md_start_state} holds {profile.frames_per_state()} frames")
 
 
 ACTIVE_MODEL_KEYS = ("family", "count")

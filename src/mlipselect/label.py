@@ -36,6 +36,7 @@ from ase.calculators.calculator import BaseCalculator, PropertyNotImplementedErr
 from ase.calculators.singlepoint import SinglePointCalculator
 from tqdm.auto import tqdm
 
+from mlipselect.config import Label, Profile
 from mlipselect.errors import InputError
 from mlipselect.io import (
     ALREADY,
@@ -373,7 +374,7 @@ def label_through_cache(inp, out, cache: LabelCache, overwrite: bool = False,
     return Outcome(computed, len(frames) - computed, tuple(failed))
 
 
-def label_frames(inp, out, calculator: str | None = None, profile: dict | None = None,
+def label_frames(inp, out, calculator: str | None = None, profile: Profile | None = None,
                  cache=None, retry_failed: bool = False, overwrite: bool = False,
                  progress: bool = True) -> Outcome:
     """What ``mlipselect label`` does: label the frames of ``inp`` into ``out`` with the
@@ -382,14 +383,12 @@ def label_frames(inp, out, calculator: str | None = None, profile: dict | None =
     ``cache`` where one is named (:func:`label_through_cache`), else resumably
     (:func:`label_file`). ``profile``: a loaded profile (its ``reference`` section sets the
     BMHTF reference); None for the package's defaults."""
-    from mlipselect.config import SCHEMA
-
-    chosen = profile or SCHEMA
-    spec = calculator or chosen["label"]["calculator"]
-    settings = chosen["label"]["settings"] if spec == chosen["label"]["calculator"] else {}
+    chosen = profile.label if profile else Label()
+    spec = calculator or chosen.calculator
+    settings = chosen.settings if spec == chosen.calculator else {}
     if spec == "reference":
         reference_species(iread_frames(inp, require=()), str(inp))
-    calc = make_calculator(spec, profile["reference"] if profile else None, settings)
+    calc = make_calculator(spec, profile.section("reference") if profile else None, settings)
     if cache is None:
         if retry_failed:
             raise InputError("--retry-failed needs --cache (without a cache, failures are not "

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mlipselect.config import Profile
 from mlipselect.errors import InputError
 from mlipselect.io import claim_output, exclusive_run, work_key
 from mlipselect.models.base import family_settings, read_training_frames, train_model
@@ -70,7 +71,7 @@ def rounds_directory(out) -> Path:
     return out.with_name(out.name.rsplit(".", 1)[0] + ".rounds")
 
 
-def learn(pool_path, method: str, n: int, out, profile: dict, seed: int = 0, exclude=None,
+def learn(pool_path, method: str, n: int, out, profile: Profile, seed: int = 0, exclude=None,
           label_cache=None, progress: bool = True, overwrite: bool = False,
           log: Callable[[str], None] = lambda line: print(line, file=sys.stderr)) -> list[Round]:
     """Select ``n`` frames of the pool file ``pool_path`` by active learning with ``method``
@@ -78,7 +79,7 @@ def learn(pool_path, method: str, n: int, out, profile: dict, seed: int = 0, exc
 
     Parameters
     ----------
-    profile : dict
+    profile : mlipselect.config.Profile
         A loaded profile: ``active`` (the rounds and each method's models), ``train`` (the
         models' settings), ``select.options`` (the methods' options), ``label`` (the
         labeller).
@@ -88,24 +89,24 @@ def learn(pool_path, method: str, n: int, out, profile: dict, seed: int = 0, exc
         The labeller's cache folder (``mlipselect label --cache``), shared with other work.
     """
     out, pool_path = Path(out), Path(pool_path)
-    active = profile["active"]
-    if method not in active["models"]:
+    active = profile.active
+    if method not in active.models:
         raise InputError(f"'{method}' has no models to learn with: name their family and "
                          f"count (and size) in the profile's active.models (given for: "
-                         f"{', '.join(active['models']) or 'none'})")
+                         f"{', '.join(active.models) or 'none'})")
     if not get_method(method).extends:
         raise InputError(f"'{method}' cannot extend a selection, so it cannot run in rounds")
-    spec = active["models"][method]
+    spec = active.models[method]
     family, count = spec["family"], spec["count"]
     size = family_settings(profile, family, spec.get("size"))["size"]
-    sizes = round_sizes(n, active["start_fraction"], active["rounds"])
+    sizes = round_sizes(n, active.start_fraction, active.rounds)
     frame_format(out, n)
     work = rounds_directory(out)
     with Pool(pool_path) as pool:
         checksum = pool.checksum()
-    settings = {"method": method, "n": n, "seed": seed, "active": active,
-                "train": profile["train"][family], "label": profile["label"],
-                "options": profile["select"]["options"], "pool": checksum}
+    settings = {"method": method, "n": n, "seed": seed, "active": profile.section("active"),
+                "train": profile.train[family], "label": profile.section("label"),
+                "options": profile.select.options, "pool": checksum}
     key = work_key(settings, files=[exclude] if exclude else [])
     finished = claim_output(out, overwrite, inputs=[pool_path, exclude],
                             done=lambda p: _made_for(work, key) and _holds(p, n))
@@ -133,8 +134,8 @@ def learn(pool_path, method: str, n: int, out, profile: dict, seed: int = 0, exc
                     train_model(family, frames_k, profile, model, size=size, seed=member,
                                 progress=progress, source=str(labelled))
             if not _holds(selection, frames):
-                by = method if r else active["initial"]
-                chosen = profile["select"]["options"].get(by, {})
+                by = method if r else active.initial
+                chosen = profile.select.options.get(by, {})
                 if r:
                     chosen = {**chosen, "models": ",".join(map(str, models))}
                 select_to_file(pool_path, by, frames, selection, seed=seed, exclude=exclude,
@@ -143,8 +144,7 @@ def learn(pool_path, method: str, n: int, out, profile: dict, seed: int = 0, exc
             done.append(Round(r, frames, selection, models))
         if not finished:
             write_frames(_as_one_selection(done, method=method, n=n, seed=seed,
-                                           initial=active["initial"],
-                                           rounds=active["rounds"],
+                                           initial=active.initial, rounds=active.rounds,
                                            models=f"{count}x {family}-{size}"), out)
     return done
 
@@ -192,10 +192,10 @@ def _holds(selection: Path, frames: int) -> bool:
     return selection.is_file() and sum(1 for _ in iread_frames(selection, require=())) == frames
 
 
-def _labelled(selection: Path, profile: dict, cache, progress: bool) -> Path:
+def _labelled(selection: Path, profile: Profile, cache, progress: bool) -> Path:
     """The frames of ``selection`` with the labels models train on: the pool's, or the
     profile's labeller's (beside it, ``.labelled.extxyz``)."""
-    if profile["label"]["calculator"] == "reference":
+    if profile.label.calculator == "reference":
         return selection
     from mlipselect.label import label_frames
 

@@ -50,14 +50,16 @@ def configure(p) -> None:
 
 
 def run(args) -> int:
+    from dataclasses import replace
+
     from mlipselect.config import profile_or_defaults
     from mlipselect.md import simulate
     from mlipselect.md.run import read_starts, replica_seeds
 
     profile = profile_or_defaults(args.profile)
-    settings = {**profile["md"], **{key: getattr(args, key) for key in (
+    settings = replace(profile.md, **{key: getattr(args, key) for key in (
         "temperature", "time_ps", "timestep_fs", "thermostat", "stride")
-        if getattr(args, key) is not None}}
+        if getattr(args, key) is not None})
     model = None
     if args.model != "reference":
         from mlipselect.models import load_model
@@ -65,11 +67,11 @@ def run(args) -> int:
         model = load_model(args.model)
     starts = read_starts(args.start, args.start_frame, args.out,
                          None if model is None else args.model, momenta=not args.fresh_momenta)
-    seeds = replica_seeds(args.seed or [settings["seed"]], len(args.out))
-    print(f"md {args.model}: {len(args.out)} run(s) of {settings['time_ps']} ps at "
-          f"{settings['temperature']} K ({settings['thermostat']})")
+    seeds = replica_seeds(args.seed or [settings.seed], len(args.out))
+    print(f"md {args.model}: {len(args.out)} run(s) of {settings.time_ps} ps at "
+          f"{settings.temperature} K ({settings.thermostat})")
     runs = simulate(starts, args.out, settings, seeds, args.model, model=model,
-                    reference=dict(profile["reference"]), engine=args.engine,
+                    reference=profile.section("reference"), engine=args.engine,
                     progress=args.progress, overwrite=args.overwrite)
     for out, run in zip(args.out, runs, strict=True):
         print(f"md {args.model}: {run.describe(out)}")

@@ -36,9 +36,9 @@ def run(args) -> int:
     for out in (args.out, args.metrics):
         if out is not None:
             claim_output(out, args.overwrite, inputs=[args.frames, args.reference])
-    cfg = dict(profile_or_defaults(args.profile)["rdf"])
-    cfg.update({k: getattr(args, k) for k in ("rmax", "bins", "blocks")
-                if getattr(args, k) is not None})
+    cfg = {**profile_or_defaults(args.profile).section("rdf"),
+           **{k: getattr(args, k) for k in ("rmax", "bins", "blocks")
+              if getattr(args, k) is not None}}
     reference = read_rdf_csv(args.reference) if args.reference else None
     rdf = compute_rdf(iread_frames(args.frames, require=()), where=str(args.frames), **cfg)
     rdf.write_csv(args.out)

@@ -36,11 +36,11 @@ def configure(p) -> None:
 
 
 def run(args) -> int:
-    from mlipselect.config import for_test_sets, load_profile
+    from mlipselect.config import load_profile
     from mlipselect.reference.sampler import sample_states
 
     profile = load_profile(args.profile)
-    result = sample_states(for_test_sets(profile) if args.test_sets else profile, args.out,
+    result = sample_states(profile.for_test_sets() if args.test_sets else profile, args.out,
                            states=args.state, jobs=args.jobs, threads=args.threads,
                            overwrite=args.overwrite, progress=args.progress,
                            log=lambda line: print(line, file=sys.stderr))

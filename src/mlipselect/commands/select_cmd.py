@@ -53,10 +53,10 @@ def run(args) -> int:
     from mlipselect.config import profile_or_defaults
     from mlipselect.selection.files import select_to_file
 
-    settings = profile_or_defaults(args.profile)["select"]
+    settings = profile_or_defaults(args.profile).select
     done = select_to_file(args.pool, args.method, args.n, args.out, seed=args.seed,
                           exclude=args.exclude, extend=args.extend,
-                          options={**settings["options"].get(args.method, {}),
+                          options={**settings.options.get(args.method, {}),
                                    **given_options(args)},
                           overwrite=args.overwrite,
                           log=lambda line: print(line, file=sys.stderr))

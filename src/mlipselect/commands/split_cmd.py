@@ -22,14 +22,14 @@ PROFILE = "optional"
 
 def configure(p) -> None:
     p.add_argument("pool", type=Path, help="pool file (HDF5)")
-    from mlipselect.config import SCHEMA
+    from mlipselect.config import Split
 
-    defaults = SCHEMA["split"]
+    defaults = Split()
     p.add_argument("--test-fraction", type=float, default=None,
                    help="share of the frames held out (default: the profile's split.test_fraction"
-                   f", else {defaults['test_fraction']})")
+                   f", else {defaults.test_fraction})")
     p.add_argument("--seed", type=seed, default=None,
-                   help=f"random seed (default: the profile's split.seed, else {defaults['seed']})")
+                   help=f"random seed (default: the profile's split.seed, else {defaults.seed})")
     p.add_argument("--by", choices=["random", "block", "trajectory"], default="random",
                    help="frames at random, a time block per trajectory, or whole trajectories "
                         "(default random)")
@@ -42,11 +42,11 @@ def run(args) -> int:
     from mlipselect.config import profile_or_defaults
     from mlipselect.selection.split import split_pool
 
-    settings = profile_or_defaults(args.profile)["split"]
+    settings = profile_or_defaults(args.profile).split
     split = split_pool(args.pool, args.out,
-                       settings["test_fraction"] if args.test_fraction is None
+                       settings.test_fraction if args.test_fraction is None
                        else args.test_fraction,
-                       settings["seed"] if args.seed is None else args.seed,
+                       settings.seed if args.seed is None else args.seed,
                        by=args.by, gap_ps=args.gap, overwrite=args.overwrite)
     kept = f", {len(split['buffer'])} more kept out" if "buffer" in split else ""
     print(f"held out {len(split['indices'])} of {split['frames']} frames by {args.by}{kept} "

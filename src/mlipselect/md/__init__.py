@@ -9,7 +9,15 @@ records why.
 """
 
 from mlipselect.md.guard import Guard, temperature
-from mlipselect.md.run import MDRun, read_status, run_md, run_replicas, simulate, status_path
+from mlipselect.md.run import (
+    MDRun,
+    Status,
+    read_status,
+    run_md,
+    run_replicas,
+    simulate,
+    status_path,
+)
 
-__all__ = ["Guard", "MDRun", "read_status", "run_md", "run_replicas", "simulate", "status_path",
-           "temperature"]
+__all__ = ["Guard", "MDRun", "Status", "read_status", "run_md", "run_replicas", "simulate",
+           "status_path", "temperature"]

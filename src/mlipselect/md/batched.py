@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from ase import Atoms, units
 
+from mlipselect.config import MD
 from mlipselect.md.engines import labelled_atoms
 from mlipselect.md.guard import Guard
 from mlipselect.models.base import BatchedPotential
@@ -80,7 +81,7 @@ class BatchedEngine:
         Each replica's start, periodic, with momenta whose total is zero.
     potential : BatchedPotential
         The model (``Potential.batched()``); integration runs on its device in float64.
-    settings : dict
+    settings : mlipselect.config.MD
         The profile's ``md`` section (timestep, thermostat, temperature, taut).
     seeds : list
         Each replica's thermostat seed (anything ``numpy.random.default_rng`` takes).
@@ -91,14 +92,14 @@ class BatchedEngine:
     :meth:`remove` takes replicas out, and the rest go on.
     """
 
-    def __init__(self, states: list[Atoms], potential: BatchedPotential, settings: dict,
+    def __init__(self, states: list[Atoms], potential: BatchedPotential, settings: MD,
                  seeds: list, skin: float = SKIN):
         self.potential, self.skin = potential, float(skin)
         self.listed = potential.cutoff + self.skin
-        self.dt = float(settings["timestep_fs"]) * units.fs
-        self.bussi = settings["thermostat"] == "bussi"
-        self.kt = float(settings["temperature"]) * units.kB
-        self.exp_term = math.exp(-float(settings["timestep_fs"]) / float(settings["taut_fs"]))
+        self.dt = float(settings.timestep_fs) * units.fs
+        self.bussi = settings.thermostat == "bussi"
+        self.kt = float(settings.temperature) * units.kB
+        self.exp_term = math.exp(-float(settings.timestep_fs) / float(settings.taut_fs))
         self.rngs = [np.random.default_rng(s) for s in seeds]
         self.members = list(range(len(states)))
         f64 = {"dtype": torch.float64, "device": potential.device}

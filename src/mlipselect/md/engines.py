@@ -15,6 +15,7 @@ from ase.constraints import FixCom
 from ase.md.bussi import Bussi
 from ase.md.verlet import VelocityVerlet
 
+from mlipselect.config import MD
 from mlipselect.md.guard import Guard
 from mlipselect.pool.store import LABELS
 
@@ -33,20 +34,20 @@ class AseEngine:
     ``guard_every``: steps between shortest-distance checks; the O(N) checks run every step.
     """
 
-    def __init__(self, start: Atoms, calculator, settings: dict, rng_seed):
+    def __init__(self, start: Atoms, calculator, settings: MD, rng_seed):
         atoms = Atoms(numbers=start.numbers, positions=start.positions, cell=start.cell, pbc=True)
         atoms.calc = calculator
         atoms.set_constraint(FixCom())  # 3 fewer degrees of freedom, as the thermostat counts
         atoms.set_momenta(start.get_momenta())
-        dt = settings["timestep_fs"] * units.fs
-        if settings["thermostat"] == "bussi":
-            self.dyn = Bussi(atoms, dt, temperature_K=settings["temperature"],
-                             taut=settings["taut_fs"] * units.fs,
+        dt = settings.timestep_fs * units.fs
+        if settings.thermostat == "bussi":
+            self.dyn = Bussi(atoms, dt, temperature_K=settings.temperature,
+                             taut=settings.taut_fs * units.fs,
                              rng=np.random.default_rng(rng_seed))
         else:
             self.dyn = VelocityVerlet(atoms, dt)
         self.atoms, self.masses = atoms, atoms.get_masses()
-        self.guard_every = int(settings["guard_every"])
+        self.guard_every = int(settings.guard_every)
         self._forces = atoms.get_forces(md=True)
         self._since_distance = 0
 
@@ -92,7 +93,7 @@ class LammpsEngine:
     """The BMHTF reference integrated inside LAMMPS: ``fix nve`` with ``fix temp/csvr``
     (Bussi's thermostat), guard checks at the end of each ``advance``."""
 
-    def __init__(self, start: Atoms, reference: dict, settings: dict, lammps_seed: int):
+    def __init__(self, start: Atoms, reference: dict, settings: MD, lammps_seed: int):
         from mlipselect.reference.lammps import NaClLammps
         from mlipselect.reference.sampler import ASE_VELOCITY_PER_A_PS
 
@@ -101,11 +102,11 @@ class LammpsEngine:
         self.lmp = NaClLammps(start, **reference)
         velocities = start.get_momenta() / self.masses[:, None] / ASE_VELOCITY_PER_A_PS
         self.lmp.set_velocities(velocities)
-        t, dt = settings["temperature"], settings["timestep_fs"] / 1000
+        t, dt = settings.temperature, settings.timestep_fs / 1000
         self.lmp.command(f"timestep {dt!r}")
         self.lmp.command("fix md all nve")
-        if settings["thermostat"] == "bussi":
-            taut = settings["taut_fs"] / 1000
+        if settings.thermostat == "bussi":
+            taut = settings.taut_fs / 1000
             self.lmp.command(f"fix thermostat all temp/csvr {t!r} {t!r} {taut!r} {lammps_seed}")
         self.lmp.command("run 0 post no")
         self._frame = self._read_frame()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import time
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -29,7 +29,7 @@ from ase.data import atomic_numbers, chemical_symbols
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 from tqdm.auto import tqdm
 
-from mlipselect.config import check_md
+from mlipselect.config import MD
 from mlipselect.errors import InputError
 from mlipselect.io import (
     ALREADY,
@@ -52,15 +52,44 @@ def status_path(out) -> Path:
     return Path(out).with_suffix(".json")
 
 
-def read_status(out) -> dict:
-    """The status of a finished trajectory: ``stable``, ``reason``, ``time_ps``, ``steps``,
-    ``frames``, ``model``, ``potential``, ``engine``, ``settings``, ``wall_s`` and
-    ``ps_per_s`` (of the last invocation, which may have resumed an earlier one)."""
-    path = status_path(out)
-    try:
-        return json.loads(path.read_text())
-    except OSError as err:
-        raise InputError(f"{path}: cannot read the MD status ({err.strerror})") from None
+@dataclass(frozen=True)
+class Status:
+    """What became of a finished run, as its status file records it: ``stable`` (or the
+    guard's ``reason`` for stopping it at ``time_ps``, after ``steps``), the ``frames``
+    stored, the ``model`` and ``potential`` that drove it, the ``engine``, the ``settings``,
+    and ``wall_s`` and ``ps_per_s`` of the last invocation (which may have resumed an earlier
+    one)."""
+
+    stable: bool
+    reason: str | None
+    time_ps: float
+    steps: int
+    frames: int
+    model: str
+    potential: dict
+    engine: str
+    settings: MD
+    wall_s: float
+    ps_per_s: float
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def read(cls, path) -> Status:
+        """The status recorded in the file ``path``."""
+        try:
+            data = json.loads(Path(path).read_text())
+            return cls(**{**data, "settings": MD(**data["settings"])})
+        except OSError as err:
+            raise InputError(f"{path}: cannot read the MD status ({err.strerror})") from None
+        except (ValueError, TypeError, KeyError) as err:
+            raise InputError(f"{path}: not an MD status ({err})") from None
+
+
+def read_status(out) -> Status:
+    """The status of the finished trajectory ``out`` (from :func:`status_path`)."""
+    return Status.read(status_path(out))
 
 
 def starting_state(start: Atoms, temperature_k: float, seed: int) -> Atoms:
@@ -95,9 +124,9 @@ def check_start(start: Atoms, species, where: str) -> None:
                          f"know (it knows {known})")
 
 
-def run_key(start: Atoms, settings: dict, model: str) -> str:
+def run_key(start: Atoms, settings: MD, model: str) -> str:
     """Identifies a run: a partial trajectory resumes only under the same key."""
-    return work_key({"settings": settings, "model": model},
+    return work_key({"settings": asdict(settings), "model": model},
                     arrays=[start.numbers, start.positions, start.cell[:]])
 
 
@@ -124,7 +153,7 @@ class MDRun:
     ``outcome.computed`` steps run now, ``outcome.reused`` steps an interrupted run had
     already made, ``outcome.already`` when the trajectory held the finished run."""
 
-    status: dict
+    status: Status
     outcome: Outcome
 
     def describe(self, out) -> str:
@@ -132,11 +161,11 @@ class MDRun:
         status = self.status
         if self.outcome.already:
             return f"{out} already holds this run; nothing to do"
-        if status["stable"]:
-            return (f"completed {status['time_ps']:g} ps ({status['ps_per_s']:.3g} ps/s, "
-                    f"{status['engine']}), {status['frames']} frames -> {out}")
-        return (f"stopped by the stability guard at {status['time_ps']:g} ps: "
-                f"{status['reason']}; {status['frames']} frames kept in {out}, status in "
+        if status.stable:
+            return (f"completed {status.time_ps:g} ps ({status.ps_per_s:.3g} ps/s, "
+                    f"{status.engine}), {status.frames} frames -> {out}")
+        return (f"stopped by the stability guard at {status.time_ps:g} ps: "
+                f"{status.reason}; {status.frames} frames kept in {out}, status in "
                 f"{status_path(out)}")
 
 
@@ -144,16 +173,15 @@ class _Trajectory:
     """One run's files: the partial trajectory it writes as frames come (and resumes from
     after an interruption) and, when it ends, its status and the finished trajectory."""
 
-    def __init__(self, start: Atoms, out, settings: dict, model: str, engine: str,
+    def __init__(self, start: Atoms, out, settings: MD, model: str, engine: str,
                  potential: dict | None, overwrite: bool):
         self.out, self.settings, self.model = Path(out), settings, model
         self.partial = self.out.with_name(self.out.name + ".partial")
         self.engine, self.potential, self.overwrite = engine, potential or {}, overwrite
-        self.start = starting_state(start, settings["temperature"], settings["seed"])
+        self.start = starting_state(start, settings.temperature, settings.seed)
         self.key = run_key(self.start, settings, f"{model} ({engine})")
-        self.dt_fs = float(settings["timestep_fs"])
-        self.total = int(round(settings["time_ps"] * 1000 / self.dt_fs))
-        self.stride = int(settings["stride"])
+        self.dt_fs = float(settings.timestep_fs)
+        self.total, self.stride = settings.steps, settings.stride
         self.step = self.frames = self.first_step = 0
         self.began = time.perf_counter()
 
@@ -178,7 +206,7 @@ class _Trajectory:
     @property
     def thermostat_seed(self) -> np.random.SeedSequence:
         """The thermostat's stream from the current step: a resumed run draws afresh."""
-        return np.random.SeedSequence([int(self.settings["seed"]), self.step])
+        return np.random.SeedSequence([self.settings.seed, self.step])
 
     def write(self, frame: Atoms) -> None:
         frame.info.update(time=self.step * self.dt_fs, md_step=self.step, md_frame=self.frames,
@@ -191,38 +219,28 @@ class _Trajectory:
     def finish(self, reason: str | None) -> MDRun:
         """Write the status and make the trajectory final."""
         wall_s = time.perf_counter() - self.began
-        status: dict[str, Any] = {
-            "stable": reason is None,
-            "reason": reason,
-            "time_ps": self.step * self.dt_fs / 1000,
-            "steps": self.step,
-            "frames": self.frames,
-            "model": self.model,
-            "potential": self.potential,
-            "engine": self.engine,
-            "settings": self.settings,
-            "wall_s": wall_s,
-            "ps_per_s": (self.step - self.first_step) * self.dt_fs / 1000 / wall_s,
-        }
+        status = Status(
+            stable=reason is None, reason=reason, time_ps=self.step * self.dt_fs / 1000,
+            steps=self.step, frames=self.frames, model=self.model, potential=self.potential,
+            engine=self.engine, settings=self.settings, wall_s=wall_s,
+            ps_per_s=(self.step - self.first_step) * self.dt_fs / 1000 / wall_s)
         with atomic_path(status_path(self.out)) as tmp:
-            tmp.write_text(json.dumps(status, indent=2) + "\n")
+            tmp.write_text(json.dumps(status.to_json(), indent=2) + "\n")
         commit_file(self.partial, self.out)
         return MDRun(status, Outcome(computed=self.step - self.first_step,
                                      reused=self.first_step))
 
 
-def _checked(settings: dict, calculator, reference, batched, model: str,
-             species) -> tuple[dict, object]:
-    """The checked settings and the species a start may hold."""
-    settings = check_md(dict(settings))
+def _species(calculator, reference, batched, model: str, species):
+    """The species a start may hold; one potential given, or a ValueError."""
     if sum(x is not None for x in (calculator, reference, batched)) != 1:
         raise ValueError("MD needs one of a calculator, a batched potential or the reference")
     if species is None and (reference is not None or model == "reference"):
         species = [atomic_numbers[s] for s in SPECIES]
-    return settings, range(len(chemical_symbols)) if species is None else species
+    return range(len(chemical_symbols)) if species is None else species
 
 
-def run_md(start: Atoms, out, settings: dict, model: str, calculator=None,
+def run_md(start: Atoms, out, settings: MD, model: str, calculator=None,
            reference: dict | None = None, progress: bool = True,
            overwrite: bool = False, potential: dict | None = None, species=None) -> MDRun:
     """Run MD from ``start`` and write the trajectory to ``out`` (extxyz).
@@ -233,8 +251,8 @@ def run_md(start: Atoms, out, settings: dict, model: str, calculator=None,
         Starting configuration, periodic; its momenta are used when it has any.
     out : path
         Trajectory to write; the status goes to :func:`status_path` ``(out)``.
-    settings : dict
-        The profile's ``md`` section (see ``mlipselect.config.SCHEMA``).
+    settings : mlipselect.config.MD
+        The profile's ``md`` section (``profile.md``, or ``MD(temperature=..., ...)``).
     model : str
         Names the potential in the status (``"reference"`` or a model directory).
     calculator : ase.calculators.calculator.Calculator
@@ -261,15 +279,15 @@ def run_md(start: Atoms, out, settings: dict, model: str, calculator=None,
     MDRun
         The run's status (:func:`read_status`) and what this call did.
     """
-    settings, species = _checked(settings, calculator, reference, None, model, species)
+    species = _species(calculator, reference, None, model, species)
     check_start(start, species, f"the start of {out}")
     run = _Trajectory(start, out, settings, model, "ase" if reference is None else "lammps",
                       potential, overwrite)
     done = run.finished()
     if done is not None:
         return done
-    guard = Guard(settings["min_distance"],
-                  settings["max_temperature_factor"] * settings["temperature"])
+    guard = Guard(settings.min_distance,
+                  settings.max_temperature_factor * settings.temperature)
     # The lock on the partial trajectory is held from reading its last frame to renaming it.
     with ExitStack() as stack:
         state = run.open(stack)
@@ -297,7 +315,7 @@ def run_md(start: Atoms, out, settings: dict, model: str, calculator=None,
         return run.finish(reason)
 
 
-def run_replicas(starts: list[Atoms], outs: list, settings: dict, seeds: list[int],
+def run_replicas(starts: list[Atoms], outs: list, settings: MD, seeds: list[int],
                  model: str, batched, progress: bool = True, overwrite: bool = False,
                  potential: dict | None = None, species=None) -> list[MDRun]:
     """Run MD of many replicas of one model as one batch (:mod:`mlipselect.md.batched`): one
@@ -326,18 +344,18 @@ def run_replicas(starts: list[Atoms], outs: list, settings: dict, seeds: list[in
         raise ValueError("one start, one output and one seed per replica")
     if len({Path(o).resolve() for o in outs}) < len(outs):
         raise InputError("two replicas would write the same trajectory")
-    settings, species = _checked(settings, None, None, batched, model, species)
+    species = _species(None, None, batched, model, species)
     for start, out in zip(starts, outs, strict=True):
         check_start(start, species, f"the start of {out}")
-    runs = [_Trajectory(start, out, {**settings, "seed": int(seed)}, model, "batched",
+    runs = [_Trajectory(start, out, replace(settings, seed=int(seed)), model, "batched",
                         potential, overwrite)
             for start, out, seed in zip(starts, outs, seeds, strict=True)]
     results = [run.finished() for run in runs]
     slots = [k for k, result in enumerate(results) if result is None]
     todo = [runs[k] for k in slots]
-    guard = Guard(settings["min_distance"],
-                  settings["max_temperature_factor"] * settings["temperature"])
-    every = int(settings["guard_every"])
+    guard = Guard(settings.min_distance,
+                  settings.max_temperature_factor * settings.temperature)
+    every = int(settings.guard_every)
     # The locks on the partial trajectories are held from reading their last frames to
     # renaming them.
     with ExitStack() as stack:
@@ -424,7 +442,7 @@ def replica_seeds(seeds: list[int], runs: int) -> list[int]:
     return list(seeds)
 
 
-def simulate(starts: list[Atoms], outs: list, settings: dict, seeds: list[int], name: str,
+def simulate(starts: list[Atoms], outs: list, settings: MD, seeds: list[int], name: str,
              model=None, reference: dict | None = None, engine: str | None = None,
              progress: bool = True, overwrite: bool = False) -> list[MDRun]:
     """MD runs of a trained model, or of the BMHTF reference, by the engine that suits it.
@@ -441,7 +459,7 @@ def simulate(starts: list[Atoms], outs: list, settings: dict, seeds: list[int], 
         ``batched`` (every run in one batch; models with a batched form), ``ase`` (one run
         after another through ASE) or ``lammps`` (the reference only). Default: ``batched``
         where the model has a batched form, else ``ase``; for the reference
-        ``settings["reference_engine"]``.
+        ``settings.reference_engine``.
 
     Returns
     -------
@@ -451,7 +469,7 @@ def simulate(starts: list[Atoms], outs: list, settings: dict, seeds: list[int], 
     batched = model.batched() if model is not None else None
     if engine is None:
         engine = ("batched" if batched is not None else "ase") if model is not None \
-            else settings["reference_engine"]
+            else settings.reference_engine
     if engine == "batched" and batched is None:
         raise InputError(f"{name}: the {'reference' if model is None else model.family} "
                          "potential has no batched form; use --engine ase")
@@ -474,7 +492,7 @@ def simulate(starts: list[Atoms], outs: list, settings: dict, seeds: list[int], 
         kwargs = {"calculator": BMHTF(**(reference or {}))}
     else:
         kwargs = {"reference": reference or {}}
-    return [run_md(start, out, {**settings, "seed": int(seed)}, name, progress=progress,
+    return [run_md(start, out, replace(settings, seed=int(seed)), name, progress=progress,
                    overwrite=overwrite, potential=potential, species=species, **kwargs)
             for start, out, seed in zip(starts, outs, seeds, strict=True)]
 

@@ -37,6 +37,8 @@ from mlipselect.pool.store import labels
 if TYPE_CHECKING:
     import torch
 
+    from mlipselect.config import Profile
+
 MANIFEST = "model.json"
 
 
@@ -174,19 +176,19 @@ def _family_class(name: str) -> type[Potential]:
     return getattr(importlib.import_module(module), cls)
 
 
-def family_settings(profile: dict, family: str, size: str | None = None) -> dict:
+def family_settings(profile: Profile, family: str, size: str | None = None) -> dict:
     """The ``train.<family>`` settings of a loaded ``profile`` with ``size`` (a size or a
     variant; the first size when None) resolved: the result has ``size`` (its name) and the
     size's keys (a variant's changes over its base size's) in place of ``sizes``."""
     registered_family(family)
-    settings = copy.deepcopy(profile["train"][family])
+    settings = copy.deepcopy(profile.train[family])
     sizes, variants = settings.pop("sizes"), settings.pop("variants", {})
     name = size if size is not None else next(iter(sizes))
     if name in variants:
         changed = {k: v for k, v in variants[name].items() if k != "base"}
         return {"size": name, **settings, **sizes[variants[name]["base"]], **changed}
     if name not in sizes:
-        raise InputError(f"{profile.get('path', 'profile')}: no {family} size named '{name}' "
+        raise InputError(f"{profile.path}: no {family} size named '{name}' "
                          f"(known: {', '.join([*sizes, *variants])})")
     return {"size": name, **settings, **sizes[name]}
 
@@ -233,7 +235,7 @@ class Training:
     outcome: Outcome
 
 
-def train_model(family: str, frames: list[Atoms], profile: dict, out, size: str | None = None,
+def train_model(family: str, frames: list[Atoms], profile: Profile, out, size: str | None = None,
                 seed: int = 0, progress: bool = True, source: str | None = None,
                 overwrite: bool = False) -> Training:
     """Train a ``family`` model of ``size`` on ``frames`` and save it to directory ``out``.

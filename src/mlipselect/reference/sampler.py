@@ -7,9 +7,8 @@ steps; Python only gathers the frames.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ from ase import units
 from ase.build import bulk
 from tqdm.auto import tqdm
 
+from mlipselect.config import Profile, Sample, State
 from mlipselect.errors import InputError
 from mlipselect.io import work_key
 from mlipselect.pool.store import PoolWriter
@@ -40,20 +40,20 @@ def state_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, index]).generate_state(1)[0] % (2**31 - 2)) + 1
 
 
-def _ensemble_fixes(state: dict, dt_fs: float, temperature: float | None = None,
+def _ensemble_fixes(state: State, dt_fs: float, temperature: float | None = None,
                     relax: bool = False) -> list[str]:
     """LAMMPS fixes for a state point; ``relax`` swaps the Nose-Hoover barostat for a
     Berendsen one, which brings the volume of a freshly melted liquid to its density in a few
     ps instead of tens."""
-    t = state["temperature"] if temperature is None else temperature
+    t = state.temperature if temperature is None else temperature
     tdamp, pdamp = 100 * dt_fs / 1000, 1000 * dt_fs / 1000  # ps
-    p = state["pressure"]
-    if state["ensemble"] == "nve":
+    p = state.pressure
+    if state.ensemble == "nve":
         return ["fix md all nve"]
-    if state["ensemble"] == "npt" and not relax:
+    if state.ensemble == "npt" and not relax:
         return [f"fix md all npt temp {t} {t} {tdamp} iso {p} {p} {pdamp}"]
     fixes = [f"fix md all nvt temp {t} {t} {tdamp}"]
-    if state["ensemble"] == "npt":
+    if state.ensemble == "npt":
         # Modulus ~ the melt's bulk modulus (bar): the relaxation time is about pdamp.
         fixes.append(f"fix baro all press/berendsen iso {p} {p} {pdamp / 2} modulus 25000")
     return fixes
@@ -76,42 +76,42 @@ class StateRun:
     they time the same input.
     """
 
-    def __init__(self, profile: dict, index: int):
-        cfg = profile["sample"]
-        self.state = cfg["states"][index]
-        self.index, self.dt, self.every = index, cfg["timestep_fs"], int(cfg["every"])
-        self.n_frames = max(1, self._steps(cfg["production_ps"]) // self.every)
-        self.seed = state_seed(cfg["seed"], index)
-        self.atoms = rocksalt(profile["system"]["repeat"], profile["system"]["lattice_constant"])
-        self.lmp = NaClLammps(self.atoms, **profile["reference"])
+    def __init__(self, profile: Profile, index: int):
+        cfg = profile.sample
+        self.state = cfg.states[index]
+        self.index, self.dt, self.every = index, cfg.timestep_fs, cfg.every
+        self.n_frames = max(1, self._steps(cfg.production_ps) // self.every)
+        self.seed = state_seed(cfg.seed, index)
+        self.atoms = rocksalt(profile.system.repeat, profile.system.lattice_constant)
+        self.lmp = NaClLammps(self.atoms, **profile.section("reference"))
         try:
             self._equilibrate(cfg)
         except Exception as err:  # LAMMPS raises plain Exception for lost atoms and the like
             self.close()
-            raise SamplingError(f"state point '{self.state['name']}' failed: {err}") from err
+            raise SamplingError(f"state point '{self.state.name}' failed: {err}") from err
 
     def _steps(self, ps: float) -> int:
         return int(round(ps * 1000 / self.dt))
 
-    def _equilibrate(self, cfg: dict) -> None:
+    def _equilibrate(self, cfg: Sample) -> None:
         lmp, state, dt = self.lmp, self.state, self.dt
         lmp.command(f"timestep {dt / 1000}")
         lmp.command("compute pesum all reduce sum c_peatom")  # tallies per-atom energies
         lmp.command(f"thermo {self.every}")
         lmp.command("thermo_style custom step temp pe press c_pesum")
-        start_t = cfg["melt_temperature"] if state["phase"] == "melt" else state["temperature"]
+        start_t = cfg.melt_temperature if state.phase == "melt" else state.temperature
         lmp.command(f"velocity all create {start_t} {self.seed} mom yes rot no dist gaussian")
-        if state["phase"] == "melt":
+        if state.phase == "melt":
             _apply(lmp, _ensemble_fixes(state, dt, start_t, relax=True),
-                   self._steps(cfg["melt_ps"]))
-        _apply(lmp, _ensemble_fixes(state, dt, relax=True), self._steps(cfg["equilibrate_ps"]))
+                   self._steps(cfg.melt_ps))
+        _apply(lmp, _ensemble_fixes(state, dt, relax=True), self._steps(cfg.equilibrate_ps))
         for fix in _ensemble_fixes(state, dt):
             lmp.command(fix)
         lmp.command("reset_timestep 0")
 
     def run_frames(self):
         """Advance frame by frame; yield ``(frame, per_atom)`` pool columns for each."""
-        name = self.state["name"]
+        name = self.state.name
         try:
             for k in range(self.n_frames):
                 self.lmp.command(f"run {self.every}" + (" pre no post no" if k else " post no"))
@@ -129,7 +129,7 @@ class StateRun:
 
     def write(self, out, metadata: dict, progress: bool = True) -> int:
         """Run the production and write its frames as a pool at ``out``; returns the count."""
-        name = self.state["name"]
+        name = self.state.name
         try:
             with PoolWriter(out, metadata=metadata) as writer:
                 frames = tqdm(self.run_frames(), total=self.n_frames, desc=name, unit="frame",
@@ -144,7 +144,7 @@ class StateRun:
         self.lmp.close()
 
 
-def sample_state(profile: dict, index: int, out, progress: bool = True) -> int:
+def sample_state(profile: Profile, index: int, out, progress: bool = True) -> int:
     """Run state point ``index`` of ``profile`` and write its frames as a pool at ``out``,
     whose metadata records the work (``state_work``).
 
@@ -172,11 +172,12 @@ class Sampled:
     failed: tuple[str, ...] = ()
 
 
-def _sample_part(profile: dict, index: int, out, progress: bool) -> int:
+def _sample_part(profile: Profile, index: int, out, progress: bool) -> int:
     return sample_state(profile, index, out, progress)
 
 
-def sample_states(profile: dict, out, states: list[str] | None = None, jobs: int | None = None,
+def sample_states(profile: Profile, out, states: list[str] | None = None,
+                  jobs: int | None = None,
                   threads: int | None = None, overwrite: bool = False, progress: bool = True,
                   log: Callable[[str], None] = lambda message: None) -> Sampled:
     """Sample the state points ``states`` of ``profile`` (default: all of
@@ -200,12 +201,11 @@ def sample_states(profile: dict, out, states: list[str] | None = None, jobs: int
     from mlipselect.pool.store import Pool
 
     out = Path(out)
-    profile = copy.deepcopy(profile)
     if threads is not None:
-        profile["reference"]["threads"] = int(threads)
-    names = [s["name"] for s in profile["sample"]["states"]]
+        profile = replace(profile, reference=replace(profile.reference, threads=int(threads)))
+    names = [s.name for s in profile.sample.states]
     if not names:
-        raise InputError(f"{profile.get('path', 'profile')}: sample.states is empty")
+        raise InputError(f"{profile.path}: sample.states is empty")
     wanted = list(states or names)
     unknown = sorted(set(wanted) - set(names))
     if unknown:
@@ -241,7 +241,7 @@ def sample_states(profile: dict, out, states: list[str] | None = None, jobs: int
     failed = []
     # forkserver: forking a process that has imported torch or LAMMPS threads can deadlock.
     context = multiprocessing.get_context("forkserver")
-    workers = max(1, min(jobs or profile["sample"]["jobs"], len(todo) or 1))
+    workers = max(1, min(jobs or profile.sample.jobs, len(todo) or 1))
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         futures = {name: pool.submit(_sample_part, profile, names.index(name), parts[name],
                                      progress)
@@ -257,24 +257,24 @@ def sample_states(profile: dict, out, states: list[str] | None = None, jobs: int
     return Sampled(out, merge_pools([parts[name] for name in wanted], out, work=work), kept=kept)
 
 
-def state_work(profile: dict, index: int) -> str:
+def state_work(profile: Profile, index: int) -> str:
     """The work of sampling state point ``index``: everything that changes its frames (the
     state, the sampling settings, the system and the reference; not threads or jobs)."""
-    cfg = profile["sample"]
+    cfg = profile.section("sample")
     return work_key({
         "state": cfg["states"][index],
         "sample": {k: v for k, v in cfg.items() if k not in ("states", "jobs")},
-        "system": profile["system"],
-        "reference": {k: v for k, v in profile["reference"].items() if k != "threads"},
+        "system": profile.section("system"),
+        "reference": {k: v for k, v in profile.section("reference").items() if k != "threads"},
     })
 
 
-def pool_metadata(profile: dict) -> dict:
+def pool_metadata(profile: Profile) -> dict:
     """What a sampled pool records of the profile that made it."""
-    cfg = profile["sample"]
-    return {"profile": profile["name"], "states": cfg["states"],
+    cfg = profile.section("sample")
+    return {"profile": profile.name, "states": cfg["states"],
             "sample": {k: v for k, v in cfg.items() if k != "states"},
-            "reference": profile["reference"], "system": profile["system"]}
+            "reference": profile.section("reference"), "system": profile.section("system")}
 
 
 def lammps_frame(lmp: NaClLammps, atoms) -> tuple[dict, dict]:

@@ -16,7 +16,6 @@ Training is costed at the profile's full epoch count (early stopping can only sh
 from __future__ import annotations
 
 import concurrent.futures
-import copy
 import heapq
 import json
 import multiprocessing
@@ -27,11 +26,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from mlipselect.config import Profile
 from mlipselect.io import work_key
 from mlipselect.models.base import peak_memory_mb
 from mlipselect.study.plan import Job, Plan
@@ -63,18 +63,16 @@ def _timed(call) -> float:
     return time.perf_counter() - start
 
 
-def _short_profile(profile: dict) -> dict:
+def _short_profile(profile: Profile) -> Profile:
     """The profile with sampling cut to a few frames at its MD start state."""
-    short = copy.deepcopy(profile)
-    state = next(s for s in short["sample"]["states"]
-                 if s["name"] == profile["reproduce"]["md_start_state"])
-    every, dt = short["sample"]["every"], short["sample"]["timestep_fs"]
-    short["sample"].update(states=[state], equilibrate_ps=0.1, melt_ps=0.1,
-                           production_ps=CALIBRATION_FRAMES * every * dt / 1000)
-    return short
+    sample = profile.sample
+    state = next(s for s in sample.states if s.name == profile.reproduce.md_start_state)
+    return replace(profile, sample=replace(
+        sample, states=(state,), equilibrate_ps=0.1, melt_ps=0.1,
+        production_ps=CALIBRATION_FRAMES * sample.every * sample.timestep_fs / 1000))
 
 
-def _sample(profile: dict, out: str) -> dict:
+def _sample(profile: Profile, out: str) -> dict:
     """Sample the calibration frames; seconds per MD step of the reference inside LAMMPS."""
     from mlipselect.reference.sampler import StateRun, pool_metadata
 
@@ -93,23 +91,23 @@ def _frames(pool_path: str) -> list:
         return list(pool.frames())
 
 
-def _single_point(pool_path: str, profile: dict, labeller: str) -> dict:
+def _single_point(pool_path: str, profile: Profile, labeller: str) -> dict:
     """Seconds per single point of ``labeller`` ('reference': BMHTF through ASE)."""
     from mlipselect.label import make_calculator, single_point
 
     atoms = _frames(pool_path)[0]
-    calc = make_calculator(labeller, profile["reference"], profile["label"]["settings"])
+    calc = make_calculator(labeller, profile.section("reference"), profile.label.settings)
     single_point(atoms, calc)  # warm-up
     return {"step_s": _timed(lambda: single_point(atoms, calc)), "memory_mb": peak_memory_mb()}
 
 
-def model_costs(family: str, frames: list, profile: dict, size: str) -> dict:
+def model_costs(family: str, frames: list, profile: Profile, size: str) -> dict:
     """Costs of one model size on whatever device it picks: training seconds per frame (per
     epoch where the family trains in epochs, else per fit), seconds per energy+forces call,
     seconds per guarded NVT step of one MD job (the runs of a batched model,
     ``Plan.batch_runs``, as one batch where the family batches MD, else one run) and peak
     memory."""
-    from mlipselect.config import SCHEMA
+    from mlipselect.config import MD
     from mlipselect.md.batched import BatchedEngine
     from mlipselect.md.engines import AseEngine
     from mlipselect.md.guard import Guard
@@ -123,10 +121,10 @@ def model_costs(family: str, frames: list, profile: dict, size: str) -> dict:
             torch.cuda.synchronize()
         return seconds
 
-    profile = copy.deepcopy(profile)
-    settings = profile["train"][family]
-    if "epochs" in settings:  # a few epochs give the cost of one
-        settings.update(epochs=CALIBRATION_EPOCHS, patience=CALIBRATION_EPOCHS)
+    if "epochs" in profile.train[family]:  # a few epochs give the cost of one
+        profile = replace(profile, train={**profile.train, family: {
+            **profile.train[family], "epochs": CALIBRATION_EPOCHS,
+            "patience": CALIBRATION_EPOCHS}})
     with tempfile.TemporaryDirectory() as tmp:
         model = train_model(family, frames, profile, Path(tmp) / "m", size=size,
                             progress=False).model
@@ -135,13 +133,12 @@ def model_costs(family: str, frames: list, profile: dict, size: str) -> dict:
     atoms = frames[0].copy()
     model.predict(atoms)  # warm-up: kernels, allocator
     predict_s = float(np.median([synced(lambda: model.predict(atoms)) for _ in range(5)]))
-    settings = {**SCHEMA["md"], "temperature": profile["md"]["temperature"],
-                "timestep_fs": profile["md"]["timestep_fs"]}
+    settings = MD(temperature=profile.md.temperature, timestep_fs=profile.md.timestep_fs)
     batched = model.batched()
     runs = len(Plan(profile).batch_runs) if batched is not None else 1
-    starts = [starting_state(frames[k % len(frames)], settings["temperature"], k)
+    starts = [starting_state(frames[k % len(frames)], settings.temperature, k)
               for k in range(runs)]
-    guard = Guard(settings["min_distance"], 1e9)
+    guard = Guard(settings.min_distance, 1e9)
     if batched is not None:
         replicas = BatchedEngine(starts, batched, settings, list(range(runs)))
 
@@ -160,7 +157,7 @@ def model_costs(family: str, frames: list, profile: dict, size: str) -> dict:
             "ions": len(atoms), "memory_mb": peak_memory_mb()}
 
 
-def _model(pool_path: str, profile: dict, family: str, size: str) -> dict:
+def _model(pool_path: str, profile: Profile, family: str, size: str) -> dict:
     return model_costs(family, _frames(pool_path), profile, size)
 
 
@@ -211,15 +208,15 @@ def _in_own_process(threads: int, function, *args) -> dict:
         return pool.submit(function, *args).result()
 
 
-def calibration_key(profile: dict) -> str:
+def calibration_key(profile: Profile) -> str:
     """What a calibration measured: the machine, and the settings that change the costs."""
     import torch
 
     described = {"machine": [platform.node(), platform.processor(), os.cpu_count(),
                              torch.cuda.get_device_name(0) if torch.cuda.is_available()
                              else "cpu"],
-                 "settings": {k: profile[k] for k in ("system", "reference", "label", "train",
-                                                      "md")},
+                 "settings": {k: profile.section(k) for k in ("system", "reference", "label",
+                                                              "train", "md")},
                  # an MD step is measured for one job: all of a model's runs, batched
                  "md_runs_per_job": len(Plan(profile).batch_runs)}
     return work_key(described)
@@ -229,13 +226,13 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mlipselect"
 
 
-def calibrate(profile: dict, progress=print) -> dict:
+def calibrate(profile: Profile, progress=print) -> dict:
     """Per-unit costs for ``profile`` on this machine, measured or read from the cache."""
     path = cache_dir() / f"calibration-{calibration_key(profile)}.json"
     if path.is_file():
         return json.loads(path.read_text())
     costs: dict = {"models": {}}
-    threads, ref_threads = profile["reproduce"]["threads"], profile["reference"]["threads"]
+    threads, ref_threads = profile.reproduce.threads, profile.reference.threads
     with tempfile.TemporaryDirectory() as tmp:
         pool = str(Path(tmp) / "frames.h5")
         # first: the children's peak memory so far is the imports' own
@@ -245,12 +242,12 @@ def calibrate(profile: dict, progress=print) -> dict:
         costs["descriptors"] = _in_own_process(1, _descriptors, pool)
         progress("calibrating: reference single points")
         costs["reference_point"] = _in_own_process(1, _single_point, pool, profile, "reference")
-        labeller = profile["label"]["calculator"]
+        labeller = profile.label.calculator
         if labeller != "reference":
             progress(f"calibrating: {labeller} single points")
             costs["label"] = _in_own_process(ref_threads, _single_point, pool, profile, labeller)
-        for family in profile["reproduce"]["train_n"]:
-            for size in profile["train"][family]["sizes"]:
+        for family in profile.reproduce.train_n:
+            for size in profile.train[family]["sizes"]:
                 progress(f"calibrating: {family} {size}")
                 costs["models"][f"{family}-{size}"] = _in_own_process(
                     threads, _model, pool, profile, family, size)
@@ -259,10 +256,10 @@ def calibrate(profile: dict, progress=print) -> dict:
     return costs
 
 
-def priced(job: Job, costs: dict, profile: dict) -> Costed:
+def priced(job: Job, costs: dict, profile: Profile) -> Costed:
     """``job`` of the plan with its seconds (each unit of its work times that unit's cost in
     ``costs``, :func:`calibrate`) and its peak memory (the largest of the costs it draws on)."""
-    reference = "sample" if profile["md"]["reference_engine"] == "lammps" else "reference_point"
+    reference = "sample" if profile.md.reference_engine == "lammps" else "reference_point"
     model = costs["models"][job.model] if job.model else {}
     units = {"start": (costs["startup"]["light"], "seconds"),
              "model_start": (costs["startup"]["models"], "seconds"),

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
 
-from mlipselect.config import check_reproduction, for_test_sets, frames_per_state, ions
+from mlipselect.config import Profile, check_reproduction
 from mlipselect.errors import InputError
 
 FIGURES = ("fig1_distributions", "fig2_force_errors", "fig3_rdf")
@@ -147,7 +147,7 @@ class Job:
 class Plan:
     """The jobs of one loaded profile, whose grid is checked here."""
 
-    profile: dict
+    profile: Profile
 
     def __post_init__(self):
         check_reproduction(self.profile)
@@ -155,7 +155,7 @@ class Plan:
     def settings(self, *sections: str) -> str:
         """The profile sections a rule depends on, as a stable string: Snakemake reruns a job
         when its params change, so a changed setting reruns exactly the jobs that use it."""
-        return json.dumps({name: self.profile[name] for name in sections}, sort_keys=True)
+        return json.dumps({name: self.profile.section(name) for name in sections}, sort_keys=True)
 
     def model_settings(self, family: str, size: str) -> str:
         """Like ``settings`` for one model size: a change to another size leaves it alone."""
@@ -166,60 +166,59 @@ class Plan:
     def state_settings(self, state: str, test: bool = False) -> str:
         """Like ``settings`` for one state point (of the test sets with ``test``): a change to
         another state leaves it alone."""
-        cfg = (for_test_sets(self.profile) if test else self.profile)["sample"]
+        cfg = (self.profile.for_test_sets() if test else self.profile).section("sample")
         chosen = {**{k: v for k, v in cfg.items() if k != "states"},
                   "state": next(s for s in cfg["states"] if s["name"] == state)}
-        return json.dumps({"sample": chosen, "system": self.profile["system"],
-                           "reference": self.profile["reference"]}, sort_keys=True)
+        return json.dumps({"sample": chosen, "system": self.profile.section("system"),
+                           "reference": self.profile.section("reference")}, sort_keys=True)
 
     @property
     def states(self) -> list[str]:
-        return [s["name"] for s in self.profile["sample"]["states"]]
+        return [s.name for s in self.profile.sample.states]
 
     @property
     def test_sets(self) -> list[str]:
         """``in-pool`` (held-out pool frames), ``independent`` (new runs at the pool's state
         points) and, where the profile names test states, ``extrapolation``."""
-        return ["in-pool", "independent"] + (["extrapolation"] if self.profile["test"]["states"]
+        return ["in-pool", "independent"] + (["extrapolation"] if self.profile.test.states
                                              else [])
 
     def test_states(self, test_set: str) -> list[str]:
         """The state points a sampled test set is made of."""
         if test_set == "independent":
             return self.states
-        return [s["name"] for s in self.profile["test"]["states"]]
+        return [s.name for s in self.profile.test.states]
 
     @property
     def selections(self) -> list[str]:
-        sel = self.profile["select"]
-        grid = product(sel["methods"], sel["n"], sel["seeds"])
+        sel = self.profile.select
+        grid = product(sel.methods, sel.n, sel.seeds)
         return [selection_name(m, n, s) for m, n, s in grid]
 
     @property
     def learned(self) -> list[str]:
         """The methods whose selections are learned in rounds (``mlipselect learn``): those
         the profile gives models in ``active.models``."""
-        return [m for m in self.profile["select"]["methods"]
-                if m in self.profile["active"]["models"]]
+        return [m for m in self.profile.select.methods if m in self.profile.active.models]
 
     def methods_pattern(self, learned: bool) -> str:
         """A pattern matching the methods that are learned (or selected at once): the
         workflow's ``learn`` and ``select`` rules split the selections by it."""
-        methods = [m for m in self.profile["select"]["methods"]
-                   if (m in self.learned) == learned]
+        methods = [m for m in self.profile.select.methods if (m in self.learned) == learned]
         return f"({'|'.join(map(re.escape, methods))})" if methods else r"(?!)"
 
     def selection_settings(self, method: str) -> str:
         """What a selection by ``method`` depends on in the profile (as :meth:`settings`):
         its options; for a learned one also the rounds, its models' training and the
         labeller."""
-        options = self.profile["select"]["options"]
+        profile, options = self.profile, self.profile.select.options
         used = {"options": options.get(method, {})}
         if method in self.learned:
-            active = self.profile["active"]
-            family = active["models"][method]["family"]
-            used.update(active=active, initial=options.get(active["initial"], {}),
-                        train=self.profile["train"][family], label=self.profile["label"])
+            active = profile.active
+            used.update(active=profile.section("active"),
+                        initial=options.get(active.initial, {}),
+                        train=profile.train[active.models[method]["family"]],
+                        label=profile.section("label"))
         return json.dumps(used, sort_keys=True)
 
     @property
@@ -227,7 +226,7 @@ class Plan:
         """The calculator that relabels the selections and test sets, or None where the
         pool's own reference labels are kept (labelling again would recompute the same
         numbers)."""
-        labeller = self.profile["label"]["calculator"]
+        labeller = self.profile.label.calculator
         return None if labeller == "reference" else labeller
 
     def training_frames(self, layout: Layout, selection: str) -> str:
@@ -250,32 +249,32 @@ class Plan:
     @property
     def trained(self) -> list[tuple[str, str]]:
         """``(model-size, selection)`` for every model to train and evaluate."""
-        cfg, sel = self.profile["reproduce"], self.profile["select"]
+        sel = self.profile.select
         jobs = []
-        for family, n in cfg["train_n"].items():
-            for size in self.profile["train"][family]["sizes"]:
-                for method, seed in product(sel["methods"], sel["seeds"]):
+        for family, n in self.profile.reproduce.train_n.items():
+            for size in self.profile.train[family]["sizes"]:
+                for method, seed in product(sel.methods, sel.seeds):
                     jobs.append((f"{family}-{size}", selection_name(method, n, seed)))
         return jobs
 
     def training_seed(self, selection_seed) -> int:
         """The seed a model of a selection with ``selection_seed`` trains with: the same for
         every method and size at that selection seed, so methods compare in pairs."""
-        return int(selection_seed) + self.profile["reproduce"]["train_seed_offset"]
+        return int(selection_seed) + self.profile.reproduce.train_seed_offset
 
     @property
     def md_settings(self) -> dict[str, MDModel]:
         """Each ``MODEL-SIZE`` that drives MD, with its defaults filled in."""
-        cfg, seeds = self.profile["reproduce"]["md_models"], self.profile["select"]["seeds"]
-        return {model: MDModel(list(md.get("seeds", seeds)), md.get("runs", 1),
-                               md.get("time_ps", self.profile["md"]["time_ps"]))
-                for model, md in cfg.items()}
+        profile = self.profile
+        return {model: MDModel(list(md.get("seeds", profile.select.seeds)), md.get("runs", 1),
+                               md.get("time_ps", profile.md.time_ps))
+                for model, md in profile.reproduce.md_models.items()}
 
     @property
     def md_models(self) -> list[str]:
         """The models that drive MD, as ``MODEL-SIZE/SELECTION``: one per MD model size x
         method x selection seed."""
-        methods, n = self.profile["reproduce"]["md_methods"], self.profile["reproduce"]["train_n"]
+        methods, n = self.profile.reproduce.md_methods, self.profile.reproduce.train_n
         return [f"{model}/{selection_name(method, n[model.split('-')[0]], seed)}"
                 for model, md in self.md_settings.items()
                 for method, seed in product(methods, md.seeds)]
@@ -306,7 +305,7 @@ class Plan:
         model, selection, k = run.split("/")
         md = self.md_settings[model]
         j = md.seeds.index(selection_parts(selection)[2]) * md.runs + int(k[1:])
-        spacing = frames_per_state(self.profile) // (len(md.seeds) * md.runs)
+        spacing = self.profile.frames_per_state() // (len(md.seeds) * md.runs)
         return j * spacing, j
 
     def md_starts(self, model_or_run: str) -> str:
@@ -363,26 +362,26 @@ class Plan:
 
     @property
     def md_start_state(self) -> str:
-        return self.profile["reproduce"]["md_start_state"]
+        return self.profile.reproduce.md_start_state
 
     @property
     def test_frames(self) -> dict[str, int]:
         """Frames in each test set."""
-        profile, cfg = self.profile, self.profile["sample"]
-        per_test = frames_per_state(profile, test=True)
-        frames = {"in-pool": round(profile["split"]["test_fraction"] * self.pool_frames),
-                  "independent": len(cfg["states"]) * per_test,
-                  "extrapolation": len(profile["test"]["states"]) * per_test}
+        profile = self.profile
+        per_test = profile.frames_per_state(test=True)
+        frames = {"in-pool": round(profile.split.test_fraction * self.pool_frames),
+                  "independent": len(profile.sample.states) * per_test,
+                  "extrapolation": len(profile.test.states) * per_test}
         return {t: frames[t] for t in self.test_sets}
 
     @property
     def pool_frames(self) -> int:
-        return len(self.profile["sample"]["states"]) * frames_per_state(self.profile)
+        return len(self.profile.sample.states) * self.profile.frames_per_state()
 
     def priced_as(self, model: str) -> str:
         """The ``MODEL-SIZE`` whose costs price ``model``: a variant's base size."""
         family, size = model.split("-", 1)
-        base = self.profile["train"][family]["variants"].get(size, {}).get("base", size)
+        base = self.profile.train[family]["variants"].get(size, {}).get("base", size)
         return f"{family}-{base}"
 
     def jobs(self) -> list[Job]:
@@ -390,15 +389,15 @@ class Plan:
         from mlipselect.models.registry import batches_md
         from mlipselect.study.claims import STRUCTURE
 
-        profile, cfg = self.profile, self.profile["sample"]
-        threads = profile["reproduce"]["threads"]
+        profile, cfg = self.profile, self.profile.sample
+        threads = profile.reproduce.threads
         out = []
         for test in (False, True):  # stage 0: sampling
-            for state in cfg["states"] + (profile["test"]["states"] if test else []):
-                ps = cfg["equilibrate_ps"] + (cfg["melt_ps"] if state["phase"] == "melt" else 0)
-                ps += (profile["test"] if test else cfg)["production_ps"]
-                out.append(Job("sample_test_state" if test else "sample_state", state["name"],
-                               0, (("start", 1), ("sample_step", ps * 1000 / cfg["timestep_fs"]))))
+            for state in cfg.states + (profile.test.states if test else ()):
+                ps = cfg.equilibrate_ps + (cfg.melt_ps if state.phase == "melt" else 0)
+                ps += (profile.test if test else cfg).production_ps
+                out.append(Job("sample_test_state" if test else "sample_state", state.name,
+                               0, (("start", 1), ("sample_step", ps * 1000 / cfg.timestep_fs))))
         # stage 1: pool, selections and labels
         test_frames = self.test_frames
         sampled = [t for t in self.test_sets if t != "in-pool"]
@@ -408,7 +407,7 @@ class Plan:
             out += [Job(rule, name, 1, (("start", 1),)) for name in names]
         # the pool's descriptors: computed by the first structure-based selection, then read
         # from the cache (their memory, not their cost)
-        environments = self.pool_frames * ions(profile)
+        environments = self.pool_frames * profile.system.ions
         described = False
         candidates = self.pool_frames - test_frames.get("in-pool", 0)
         for name in self.selections_to_make:
@@ -430,15 +429,15 @@ class Plan:
         evaluated, tested = set(self.trained), sum(test_frames.values())
         for model, selection in [*self.trained, *self.md_trained]:
             family = model.split("-")[0]
-            epochs = profile["train"][family].get("epochs", 1)
-            n = profile["reproduce"]["train_n"][family]
+            epochs = profile.train[family].get("epochs", 1)
+            n = profile.reproduce.train_n[family]
             priced, name = self.priced_as(model), f"{model}/{selection}"
             out.append(Job("train", name, 2, (("model_start", 1), ("train_frame", epochs * n)),
                            priced, threads, self.uses_gpu(family)))
             if (model, selection) in evaluated:
                 out.append(Job("evaluate", name, 3, (("model_start", 1), ("predict", tested)),
                                priced, threads))
-        steps_per_ps = 1000 / profile["md"]["timestep_fs"]
+        steps_per_ps = 1000 / profile.md.timestep_fs
         for job in self.md_jobs:  # a model's runs as one batch, or a run
             model = job.split("/")[0]
             family = model.split("-")[0]
@@ -447,7 +446,7 @@ class Plan:
                            (("model_start", 1), ("md_step", steps)), self.priced_as(model),
                            threads, self.uses_gpu(family)))
         out.append(Job("md_reference", "reference", 3, (
-            ("model_start", 1), ("reference_step", profile["md"]["time_ps"] * steps_per_ps))))
+            ("model_start", 1), ("reference_step", profile.md.steps))))
         # stage 4: g(r) and the report (which describes the pool for its coverage figures)
         out += [Job("rdf", run, 4, (("start", 1),)) for run in ["reference", *self.md_runs]]
         out.append(Job("report", "report", 4, (("model_start", 1),
@@ -460,17 +459,17 @@ class Plan:
         from mlipselect.active.learn import round_sizes
         from mlipselect.models.base import family_settings
 
-        profile, active = self.profile, self.profile["active"]
+        profile, active = self.profile, self.profile.active
         method, n, _ = selection_parts(name)
-        spec = active["models"][method]
+        spec = active.models[method]
         family, count = spec["family"], spec["count"]
         size = family_settings(profile, family, spec.get("size"))["size"]
-        epochs = profile["train"][family].get("epochs", 1)
-        trained = round_sizes(n, active["start_fraction"], active["rounds"])[:-1]
+        epochs = profile.train[family].get("epochs", 1)
+        trained = round_sizes(n, active.start_fraction, active.rounds)[:-1]
         work += (("train_frame", count * epochs * sum(trained)),
                  ("predict", count * candidates * len(trained)))
         return Job("learn", name, 1, work, self.priced_as(f"{family}-{size}"),
-                   profile["reproduce"]["threads"], self.uses_gpu(family))
+                   profile.reproduce.threads, self.uses_gpu(family))
 
 
 def snakefile() -> Path:

@@ -18,10 +18,11 @@ from mlipselect.analysis.coverage import bandwidth, coverage
 from mlipselect.analysis.distributions import Quantities, species_tail_share
 from mlipselect.analysis.labels import agreement
 from mlipselect.analysis.rdf import compare_with_reference, read_rdf_csv
-from mlipselect.config import ions
+from mlipselect.config import Profile
 from mlipselect.descriptors import pool_descriptors
 from mlipselect.errors import InputError
 from mlipselect.io import atomic_path, claim_output
+from mlipselect.md.run import Status
 from mlipselect.models.registry import in_report_order
 from mlipselect.pool.frames_io import iread_frames
 from mlipselect.pool.store import Pool
@@ -174,15 +175,15 @@ def md_runs(pairs):
     """The reference g(r), and per model-driven MD: family, size, method, seed, its g(r),
     the comparison with the reference (``analysis.rdf.compare_with_reference``) and the
     guard's status."""
-    loaded = [(status_path, _json(status_path), read_rdf_csv(rdf)) for status_path, rdf in pairs]
+    loaded = [(path, Status.read(path), read_rdf_csv(rdf)) for path, rdf in pairs]
     references = [rdf for _, status, rdf in loaded
-                  if status.get("potential", {}).get("family") == "reference"]
+                  if status.potential.get("family") == "reference"]
     if len(references) != 1:
         raise InputError(f"the MD runs hold {len(references)} reference runs; expected one")
     reference = references[0]
     runs = []
     for path, status, rdf in loaded:
-        potential = status.get("potential", {})
+        potential = status.potential
         if potential.get("family") == "reference":
             continue
         sel = _selection(path, potential.get("train", {}).get("selection", {}))
@@ -191,19 +192,19 @@ def md_runs(pairs):
                    f"{selection_name(sel['method'], sel['n'], sel['seed'])}/{Path(path).stem}",
             "model": f"{potential['family']}-{potential['size']}",
             "family": potential["family"], "size": potential["size"], **sel,
-            "velocity_seed": status["settings"]["seed"], "time_ps": status["settings"]["time_ps"],
+            "velocity_seed": status.settings.seed, "time_ps": status.settings.time_ps,
             "rdf": {"r": rdf.r, "Na-Na": rdf.g["Na-Na"]},
-            "stable": status["stable"], "stopped_ps": status["time_ps"],
-            "reason": status.get("reason"), **compare_with_reference(rdf, reference, "Na-Na"),
+            "stable": status.stable, "stopped_ps": status.time_ps,
+            "reason": status.reason, **compare_with_reference(rdf, reference, "Na-Na"),
         })
     return {"r": reference.r, "Na-Na": reference.g["Na-Na"]}, runs
 
 
-def build_report(profile: dict, inputs: Inputs, results, overwrite: bool = False) -> dict:
+def build_report(profile: Profile, inputs: Inputs, results, overwrite: bool = False) -> dict:
     """Measure everything, draw F1-F3 into ``results/figures`` and write ``report.json`` and
     ``report.md`` into ``results``; returns the report. An existing report or figure is
     replaced only with ``overwrite``."""
-    settings, results = profile["report"], Path(results)
+    settings, results = profile.report, Path(results)
     figures = results / "figures"
     figures.mkdir(parents=True, exist_ok=True)
     learned = bool(Plan(profile).learned)
@@ -215,46 +216,45 @@ def build_report(profile: dict, inputs: Inputs, results, overwrite: bool = False
         pool_frames = len(pool)
         descriptors = np.asarray(pool_descriptors(pool))
     # C1 examines the selections the verdict's family trains on
-    train_n = profile["reproduce"]["train_n"]
+    train_n = profile.reproduce.train_n
     headline_n = train_n[in_report_order(train_n)[0]]
     selected, tails, rows = selection_tails(
         inputs.selections, headline_n, pool_q,
-        settings["tail_percent"])
+        settings.tail_percent)
     covered = descriptor_coverage(descriptors, rows)
     errors = force_errors(inputs.metrics)
     main = [e for e in errors if e["test_set"] == inputs.main_test_set]
     extrapolation = [e for e in errors if e["test_set"] == "extrapolation"]
     reference_rdf, runs = md_runs(inputs.md)
-    margins, threshold = settings["margins"], settings["artifact_threshold"]
+    margins, threshold = settings.margins, settings.artifact_threshold
     claims = {
         "C1": {"claim": CLAIMS["C1"], **claim_c1(tails, margins["tail_share"])},
         "C2": {"claim": CLAIMS["C2"], **claim_c2(errors, margins)},
         "C3": {"claim": CLAIMS["C3"], **claim_c3(runs, threshold, margins["hazard_ratio"])},
     }
-    claims["C3"]["power"] = md_power(claims["C3"]["comparisons"],
-                                     settings["target_hazard_ratio"])
+    claims["C3"]["power"] = md_power(claims["C3"]["comparisons"], settings.target_hazard_ratio)
     stems = [figures / name for name in FIGURES]
     paths = [*fig1_distributions(pool_q, selected, stems[0], projection(descriptors, rows),
-                                 settings["tail_percent"]),
+                                 settings.tail_percent),
              *fig2_force_errors(main, extrapolation, stems[1]),
              *fig3_rdf(reference_rdf, runs, claims["C3"]["comparisons"],
-                       profile["md"]["temperature"], stems[2])]
+                       profile.md.temperature, stems[2])]
     labels: dict = {"note": labels_note(profile)}
     if inputs.labelled:
-        labels.update(labeller=profile["label"]["calculator"],
+        labels.update(labeller=profile.label.calculator,
                       **labeller_agreement(inputs.pool, inputs.selections, inputs.labelled))
         paths += fig4_labels(labels.pop("points"), labels["labeller"], figures / LABELS_FIGURE,
                              labels["energy_within_state"])
     asked = questions(errors, runs, threshold, margins, {
-        method: models["family"] for method, models in profile["active"]["models"].items()})
+        method: models["family"] for method, models in profile.active.models.items()})
     if "Q2" in asked:
         asked["Q2"]["power"] = md_power(asked["Q2"]["comparisons"],
-                                        settings["target_hazard_ratio"], key=part_name)
+                                        settings.target_hazard_ratio, key=part_name)
     if learned:
         paths += fig5_uncertainty(main, runs, asked.get("Q2", {"scorers": {}, "baselines": []}),
                                   figures / UNCERTAINTY_FIGURE)
     report = {
-        "profile": profile["name"],
+        "profile": profile.name,
         "scales": scales(profile, pool_frames, pool_q),
         "labels": labels,
         "margins": margins,
@@ -303,15 +303,15 @@ def questions(errors: list[dict], runs: list[dict], threshold: float, margins: d
     return {key: {"question": QUESTIONS[key], **q} for key, q in found.items() if q is not None}
 
 
-def labels_note(profile: dict) -> str:
+def labels_note(profile: Profile) -> str:
     """Where the training and test labels came from."""
-    label = profile["label"]
-    if label["calculator"] == "reference":
+    label = profile.label
+    if label.calculator == "reference":
         return ("Training and test labels are the pool's own BMHTF energies and forces, "
                 "computed once while sampling (not recomputed).")
-    settings = ", ".join(f"{k} {v}" for k, v in label["settings"].items())
+    settings = ", ".join(f"{k} {v}" for k, v in label.settings.items())
     return (f"The frames were sampled and selected with BMHTF, then the selections and every "
-            f"test set were relabelled by single points of {label['calculator']}"
+            f"test set were relabelled by single points of {label.calculator}"
             + (f" ({settings})" if settings else "") + "; the models train and are tested on "
             "those labels. The g(r) reference of F3 is BMHTF's: no MD was driven by the "
             "labeller, so F3 shows stability, and structure only against BMHTF.")
@@ -335,19 +335,19 @@ def labeller_agreement(pool_path, selections, labelled) -> dict:
     return {**found, "failed_pool_indices": sorted(chosen - set(relabelled))}
 
 
-def scales(profile: dict, pool_frames: int, pool_q: Quantities) -> dict:
+def scales(profile: Profile, pool_frames: int, pool_q: Quantities) -> dict:
     """What the run was made of, to state beside the seed's scale."""
-    md, sel = profile["md"], profile["select"]
+    sel, ions = profile.select, profile.system.ions
     return {
-        "ions_per_frame": ions(profile),
-        "state_points": len(profile["sample"]["states"]),
+        "ions_per_frame": ions,
+        "state_points": len(profile.sample.states),
         "pool_frames": pool_frames,
-        "selection_sizes": sel["n"],
-        "seeds": len(sel["seeds"]),
-        "training_frames": profile["reproduce"]["train_n"],
-        "model_sizes": {family: list(profile["train"][family]["sizes"])
-                        for family in in_report_order(profile["reproduce"]["train_n"])},
-        "md": {"temperature_K": md["temperature"], "ions": ions(profile),
+        "selection_sizes": list(sel.n),
+        "seeds": len(sel.seeds),
+        "training_frames": profile.reproduce.train_n,
+        "model_sizes": {family: list(profile.train[family]["sizes"])
+                        for family in in_report_order(profile.reproduce.train_n)},
+        "md": {"temperature_K": profile.md.temperature, "ions": ions,
                "models": {model: vars(settings)
                           for model, settings in Plan(profile).md_settings.items()}},
     }

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from mlipselect.config import Profile
 from mlipselect.io import exclusive_run
 from mlipselect.study.plan import Plan, cluster_profile, snakefile
 
@@ -22,13 +23,13 @@ CLAIMS_START, CLAIMS_END = "<!-- claims -->", "<!-- /claims -->"
 """The lines around the claims table :func:`write_claims_table` writes into a README."""
 
 
-def snakemake_command(profile: dict, results: Path, cores: int | None = None,
+def snakemake_command(profile: Profile, results: Path, cores: int | None = None,
                       cluster=None, dry_run: bool = False, extra=()) -> list[str]:
     """The Snakemake command line that runs ``profile``'s workflow into ``results``."""
     command = [
         sys.executable, "-m", "snakemake", "--snakefile", str(snakefile()),
         "--directory", str(Path.cwd()), "--printshellcmds",
-        "--config", f"profile={Path(profile['path']).resolve()}", f"results={results}",
+        "--config", f"profile={Path(profile.path).resolve()}", f"results={results}",
     ]
     command += ["--profile", str(cluster_profile(cluster))] if cluster else [
         "--cores", str(cores or "all")]
@@ -41,7 +42,7 @@ def snakemake_command(profile: dict, results: Path, cores: int | None = None,
     return command + list(extra)
 
 
-def reproduce(profile: dict, results=None, cores: int | None = None, cluster=None,
+def reproduce(profile: Profile, results=None, cores: int | None = None, cluster=None,
               dry_run: bool = False, extra=(), publish_to=None, readme=None) -> int:
     """Run (or, with ``dry_run``, plan) the study of ``profile`` into ``results`` (default
     ``results/NAME``); Snakemake's exit status. ``cluster``: a Snakemake profile directory,
@@ -51,7 +52,7 @@ def reproduce(profile: dict, results=None, cores: int | None = None, cluster=Non
     Plan(profile)  # checks the profile's grid before Snakemake starts
     if readme:
         claims_markers(Path(readme))  # a README that cannot take the table fails now
-    results = Path(results or Path("results") / profile["name"])
+    results = Path(results or Path("results") / profile.name)
     command = snakemake_command(profile, results, cores, cluster, dry_run, extra)
     print(f"results go to {results}/", file=sys.stderr)
     # The rules call `mlipselect`: the one installed beside this Python comes first.
@@ -68,7 +69,7 @@ def reproduce(profile: dict, results=None, cores: int | None = None, cluster=Non
     return status
 
 
-def estimate(profile: dict, cores: int) -> str:
+def estimate(profile: Profile, cores: int) -> str:
     """What a run of ``profile`` costs on ``cores`` cores (and the GPU torch sees), per rule
     and in total, from a calibration on this machine (cached)."""
     import torch
@@ -78,7 +79,7 @@ def estimate(profile: dict, cores: int) -> str:
     plan = Plan(profile)
     costs = calibrate(profile, progress=lambda m: print(m, file=sys.stderr))
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return f"profile {profile['name']}:\n" + table(summary(jobs(plan, costs), cores, gpu))
+    return f"profile {profile.name}:\n" + table(summary(jobs(plan, costs), cores, gpu))
 
 
 def publish(results: Path, target: Path) -> None:
