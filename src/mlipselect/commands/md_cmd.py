@@ -53,26 +53,17 @@ def run(args) -> int:
     from dataclasses import replace
 
     from mlipselect.config import profile_or_defaults
-    from mlipselect.md import simulate
-    from mlipselect.md.run import read_starts, replica_seeds
+    from mlipselect.md import simulate_files
 
     profile = profile_or_defaults(args.profile)
     settings = replace(profile.md, **{key: getattr(args, key) for key in (
         "temperature", "time_ps", "timestep_fs", "thermostat", "stride")
         if getattr(args, key) is not None})
-    model = None
-    if args.model != "reference":
-        from mlipselect.models import load_model
-
-        model = load_model(args.model)
-    starts = read_starts(args.start, args.start_frame, args.out,
-                         None if model is None else args.model, momenta=not args.fresh_momenta)
-    seeds = replica_seeds(args.seed or [settings.seed], len(args.out))
     print(f"md {args.model}: {len(args.out)} run(s) of {settings.time_ps} ps at "
           f"{settings.temperature} K ({settings.thermostat})")
-    runs = simulate(starts, args.out, settings, seeds, args.model, model=model,
-                    reference=profile.section("reference"), engine=args.engine,
-                    progress=args.progress, overwrite=args.overwrite)
+    runs = simulate_files(args.model, args.start, args.out, settings, args.start_frame,
+                          args.seed, args.fresh_momenta, profile.section("reference"),
+                          args.engine, progress=args.progress, overwrite=args.overwrite)
     for out, run in zip(args.out, runs, strict=True):
         print(f"md {args.model}: {run.describe(out)}")
     return 0

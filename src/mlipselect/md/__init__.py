@@ -16,8 +16,9 @@ from mlipselect.md.run import (
     run_md,
     run_replicas,
     simulate,
+    simulate_files,
     status_path,
 )
 
 __all__ = ["Guard", "MDRun", "Status", "read_status", "run_md", "run_replicas", "simulate",
-           "status_path", "temperature"]
+           "simulate_files", "status_path", "temperature"]

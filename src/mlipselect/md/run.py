@@ -497,6 +497,28 @@ def simulate(starts: list[Atoms], outs: list, settings: MD, seeds: list[int], na
             for start, out, seed in zip(starts, outs, seeds, strict=True)]
 
 
+def simulate_files(model_dir, start, outs: list, settings: MD, start_frames=(-1,),
+                   seeds: list[int] | None = None, fresh_momenta: bool = False,
+                   reference: dict | None = None, engine: str | None = None,
+                   progress: bool = True, overwrite: bool = False) -> list[MDRun]:
+    """What ``mlipselect md`` does: runs of the model saved in ``model_dir`` (or of the BMHTF
+    reference with the ``reference`` settings, for ``"reference"``), each from its frame of
+    the file ``start`` (:func:`read_starts`; ``fresh_momenta`` drops the frames' momenta) with
+    its seed (:func:`replica_seeds`; default ``settings.seed`` and on), written to ``outs`` by
+    :func:`simulate`."""
+    model = None
+    if str(model_dir) != "reference":
+        from mlipselect.models import load_model
+
+        model = load_model(model_dir)
+    starts = read_starts(start, list(start_frames), outs, None if model is None else model_dir,
+                         momenta=not fresh_momenta)
+    return simulate(starts, outs, settings, replica_seeds(list(seeds or [settings.seed]),
+                                                          len(outs)),
+                    str(model_dir), model=model, reference=reference, engine=engine,
+                    progress=progress, overwrite=overwrite)
+
+
 @contextmanager
 def _progress(run: _Trajectory | None, progress: bool, desc: str, steps: int | None = None):
     """A progress bar in simulated ps (one run) or replica-steps (a batch)."""
