@@ -322,4 +322,6 @@ def test_md_verb_with_the_reference(melt, tmp_path, make_profile, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["md", str(tmp_path / "empty"), "--start", str(start),
                  "--out", str(tmp_path / "x.extxyz")]) == 2
-    assert f"{tmp_path / 'empty'}: not a model directory" in capsys.readouterr().err
+    said = capsys.readouterr()
+    assert f"{tmp_path / 'empty'}: not a model directory" in said.err
+    assert said.out == ""  # nothing said to run before the inputs were found wanting

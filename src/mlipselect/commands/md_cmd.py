@@ -59,11 +59,10 @@ def run(args) -> int:
     settings = replace(profile.md, **{key: getattr(args, key) for key in (
         "temperature", "time_ps", "timestep_fs", "thermostat", "stride")
         if getattr(args, key) is not None})
-    print(f"md {args.model}: {len(args.out)} run(s) of {settings.time_ps} ps at "
-          f"{settings.temperature} K ({settings.thermostat})")
     runs = simulate_files(args.model, args.start, args.out, settings, args.start_frame,
                           args.seed, args.fresh_momenta, profile.section("reference"),
-                          args.engine, progress=args.progress, overwrite=args.overwrite)
+                          args.engine, progress=args.progress, overwrite=args.overwrite,
+                          log=lambda line: print(f"md {args.model}: {line}"))
     for out, run in zip(args.out, runs, strict=True):
         print(f"md {args.model}: {run.describe(out)}")
     return 0

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -500,12 +501,13 @@ def simulate(starts: list[Atoms], outs: list, settings: MD, seeds: list[int], na
 def simulate_files(model_dir, start, outs: list, settings: MD, start_frames=(-1,),
                    seeds: list[int] | None = None, fresh_momenta: bool = False,
                    reference: dict | None = None, engine: str | None = None,
-                   progress: bool = True, overwrite: bool = False) -> list[MDRun]:
+                   progress: bool = True, overwrite: bool = False,
+                   log: Callable[[str], None] = lambda line: None) -> list[MDRun]:
     """What ``mlipselect md`` does: runs of the model saved in ``model_dir`` (or of the BMHTF
     reference with the ``reference`` settings, for ``"reference"``), each from its frame of
     the file ``start`` (:func:`read_starts`; ``fresh_momenta`` drops the frames' momenta) with
     its seed (:func:`replica_seeds`; default ``settings.seed`` and on), written to ``outs`` by
-    :func:`simulate`."""
+    :func:`simulate`. ``log`` is told what will run once the inputs are read."""
     model = None
     if str(model_dir) != "reference":
         from mlipselect.models import load_model
@@ -513,10 +515,11 @@ def simulate_files(model_dir, start, outs: list, settings: MD, start_frames=(-1,
         model = load_model(model_dir)
     starts = read_starts(start, list(start_frames), outs, None if model is None else model_dir,
                          momenta=not fresh_momenta)
-    return simulate(starts, outs, settings, replica_seeds(list(seeds or [settings.seed]),
-                                                          len(outs)),
-                    str(model_dir), model=model, reference=reference, engine=engine,
-                    progress=progress, overwrite=overwrite)
+    seeds = replica_seeds(list(seeds or [settings.seed]), len(outs))
+    log(f"{len(outs)} run(s) of {settings.time_ps} ps at {settings.temperature} K "
+        f"({settings.thermostat})")
+    return simulate(starts, outs, settings, seeds, str(model_dir), model=model,
+                    reference=reference, engine=engine, progress=progress, overwrite=overwrite)
 
 
 @contextmanager
