@@ -168,12 +168,14 @@ class BatchedEngine:
         its total momentum stays zero), and each replica's shortest distance."""
         self._refresh_pairs()
         i, j, offsets, image = self._all_pairs()
-        separation = self.positions[j] - self.positions[i] + offsets
+        separation = (self.positions.index_select(0, j) - self.positions.index_select(0, i)
+                      + offsets)
         squared = torch.einsum("pk,pk->p", separation, separation)
         self.shortest = self._per_replica(squared, "amin", math.inf, image).sqrt()
-        near = squared < self.potential.cutoff**2
-        energies, forces = self.potential(self.numbers, self.positions, i[near], j[near],
-                                          offsets[near], self.image, self.sizes)
+        near = torch.nonzero(squared < self.potential.cutoff**2).squeeze(1)
+        energies, forces = self.potential(self.numbers, self.positions, i.index_select(0, near),
+                                          j.index_select(0, near), offsets.index_select(0, near),
+                                          self.image, self.sizes)
         forces = forces.to(torch.float64)
         net = torch.zeros_like(self.cells[:, 0]).index_add_(0, self.image, forces)
         self.forces = forces - self.masses[:, None] * (net / self.total_mass[:, None])[self.image]

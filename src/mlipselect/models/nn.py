@@ -366,18 +366,21 @@ class SchNetEvaluator:
             return scale.scale * torch.cat([summed, n_atoms.to(self.dtype)[:, None]], dim=1)
 
     def _representation(self, numbers, r, pair_i, pair_j, offsets) -> torch.Tensor:
-        """SchNet's atom features after the interactions, from each pair listed once."""
+        """SchNet's atom features after the interactions, from each pair listed once (rows
+        gathered with ``index_select``, several times faster on a CPU than ``x[index]``)."""
         representation = self.network.representation
-        distance = torch.linalg.vector_norm(r[pair_j] - r[pair_i] + offsets.to(self.dtype),
-                                            dim=1)
+        distance = torch.linalg.vector_norm(
+            r.index_select(0, pair_j) - r.index_select(0, pair_i) + offsets.to(self.dtype),
+            dim=1)
         basis = representation.radial_basis(distance)
         smooth = representation.cutoff_fn(distance)[:, None]
         x = representation.embedding(numbers)
         for interaction in representation.interactions:
             h = interaction.in2f(x)
             filters = interaction.filter_network(basis) * smooth
-            message = torch.zeros_like(h).index_add_(0, pair_i, h[pair_j] * filters) \
-                .index_add_(0, pair_j, h[pair_i] * filters)
+            message = torch.zeros_like(h) \
+                .index_add_(0, pair_i, h.index_select(0, pair_j) * filters) \
+                .index_add_(0, pair_j, h.index_select(0, pair_i) * filters)
             x = x + interaction.f2out(message)
         return x
 
