@@ -18,7 +18,7 @@ from test_md import Harmonic
 from mlipselect.config import MD
 from mlipselect.errors import InputError
 from mlipselect.md import Guard, read_status, run_md, run_replicas
-from mlipselect.md.batched import BatchedEngine, replica_pairs
+from mlipselect.md.batched import BatchedEngine, keep_freed_memory, replica_pairs
 from mlipselect.md.run import starting_state
 from mlipselect.models.nn import SchNetPotential, build_network
 from mlipselect.reference.sampler import rocksalt
@@ -264,3 +264,25 @@ def test_guard_judges_as_the_single_checks_do():
     assert guard.judge(False, 2000.0) == "non-finite energy, forces or momenta"
     assert guard.judge_distance(1.49) == "shortest distance 1.49 A below 1.50 A"
     assert guard.judge_distance(1.51) is None
+
+
+def test_freed_memory_is_reused_without_page_faults():
+    """A step frees and allocates the same large buffers: once the heap holds them, none
+    may have to be faulted in from the system again (glibc's default returns them and faults
+    them back: about 1,000 faults for each buffer each time)."""
+    import resource
+
+    if not keep_freed_memory():
+        pytest.skip("malloc is not glibc's")
+
+    def step():
+        for n in (1_000_000, 2_000_000, 1_500_000, 3_000_000):  # 4-12 MB, as at 8 replicas
+            buffer = torch.ones(n)
+            del buffer
+
+    faults = []
+    for _ in range(10):
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        step()
+        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    assert sum(faults[5:]) < 100, faults  # the first few may still lay out the heap

