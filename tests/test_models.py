@@ -13,7 +13,7 @@ import pytest
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from mlipselect.analysis.metrics import energy_errors, force_errors
+from mlipselect.analysis.metrics import energy_errors, force_errors, uncertainty_metrics
 from mlipselect.cli import main
 from mlipselect.config import MD, complete_profile, defaults, load_profile
 from mlipselect.errors import InputError
@@ -222,16 +222,19 @@ def test_train_and_evaluate_commands(frames, tmp_path, capsys):
     expected = force_errors(np.concatenate([p[1] for p in pred]),
                             np.concatenate([r[1] for r in ref]))
     assert f["rmse"] == pytest.approx(expected["rmse"], rel=1e-9)
-    # The GPR's own uncertainty: each atom's predicted energy std against its force error.
+    # The GPR's own uncertainty: each atom's predicted energy std against its force error,
+    # ranked among the atoms of each frame and among the frames by their largest.
     from scipy.stats import spearmanr
 
-    std = np.sqrt(np.concatenate([load_model(model_dir).energy_variance(a) for a in test]))
-    error = np.linalg.norm(np.concatenate([p[1] - r[1] for p, r in zip(pred, ref, strict=True)]),
-                           axis=1)
+    std = [np.sqrt(load_model(model_dir).energy_variance(a)) for a in test]
+    error = [np.linalg.norm(p[1] - r[1], axis=1) for p, r in zip(pred, ref, strict=True)]
     u = metrics["uncertainty"]
-    assert u["energy_std_mean"] == pytest.approx(std.mean(), rel=1e-9)
-    assert u["energy_std_max"] == pytest.approx(std.max(), rel=1e-9)
-    assert u["spearman_std_force_error"] == pytest.approx(spearmanr(std, error)[0], rel=1e-9)
+    assert u["energy_std_mean"] == pytest.approx(np.concatenate(std).mean(), rel=1e-9)
+    assert u["energy_std_max"] == pytest.approx(np.concatenate(std).max(), rel=1e-9)
+    within = np.mean([spearmanr(s, e)[0] for s, e in zip(std, error, strict=True)])
+    assert u["rank_within_frames"] == pytest.approx(within, rel=1e-9)
+    between = spearmanr([s.max() for s in std], [e.max() for e in error])[0]
+    assert u["rank_between_frames"] == pytest.approx(between, rel=1e-9)
     out = capsys.readouterr().out
     assert "-> " in out and "rank correlation with the force error" in out
 
@@ -259,6 +262,24 @@ def test_force_metrics_by_hand():
     assert m["max"] == 4.0 and m["max_atom"] == 5.0 and m["reference_rms"] == 0.0
     e = energy_errors([-10.0, -9.0], [-10.5, -9.0], [5, 3])
     assert e["mae"] == pytest.approx(0.05) and e["max"] == pytest.approx(0.1)
+
+
+def test_uncertainty_ranks_atoms_within_frames_apart_from_frames():
+    """Three frames (say three state points) whose atoms rank perfectly within each frame,
+    while the frame with the largest uncertainty has the smallest errors: pooled, the atoms
+    would correlate negatively; each way on its own is exact."""
+    std = [np.array([1.0, 2.0, 3.0]), np.array([4.0, 5.0, 6.0]), np.array([7.0, 8.0, 9.0])]
+    error = [np.array([30.0, 31.0, 32.0]), np.array([20.0, 21.0, 22.0]),
+             np.array([10.0, 11.0, 12.0])]
+    reference = [np.zeros((3, 3))] * 3
+    predicted = [np.column_stack([e, 0 * e, 0 * e]) for e in error]
+    u = uncertainty_metrics([s**2 for s in std], predicted, reference)
+    assert u["rank_within_frames"] == pytest.approx(1.0)
+    assert u["rank_between_frames"] == pytest.approx(-1.0)
+    assert u["energy_std_mean"] == pytest.approx(5.0) and u["energy_std_max"] == 9.0
+    # two frames rank nothing; a frame with one uncertainty for every atom ranks nothing
+    two = uncertainty_metrics([np.ones(3), std[1] ** 2], predicted[:2], reference[:2])
+    assert two["rank_between_frames"] is None and two["rank_within_frames"] == pytest.approx(1.0)
 
 
 def test_bad_input_fails_with_one_clear_message(frames, tmp_path, capsys):

@@ -78,9 +78,14 @@ class Metrics:
         if "uncertainty" in self.errors:
             u = self.errors["uncertainty"]
             line += (f"\n  predicted energy std per atom: mean {u['energy_std_mean']:.4f}, max "
-                     f"{u['energy_std_max']:.4f} eV; rank correlation with the force error "
-                     f"{u['spearman_std_force_error']:.2f}")
+                     f"{u['energy_std_max']:.4f} eV; rank correlation with the force error: "
+                     f"of a frame's atoms {_rank(u['rank_within_frames'])} (mean over frames), "
+                     f"of the frames by their largest {_rank(u['rank_between_frames'])}")
         return line
+
+
+def _rank(value: float | None) -> str:
+    return "undefined" if value is None else f"{value:.2f}"
 
 
 def evaluate_model(model, test, tails: dict | None = None, progress: bool = True) -> Metrics:

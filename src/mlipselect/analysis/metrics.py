@@ -35,18 +35,32 @@ def energy_errors(predicted: np.ndarray, reference: np.ndarray, n_atoms: np.ndar
             "max": float(np.abs(err).max())}
 
 
-def uncertainty_metrics(variance: np.ndarray, predicted: np.ndarray,
-                        reference: np.ndarray) -> dict:
-    """How a model's predicted variance of each atom's energy (eV^2) bears on its force
-    errors (n, 3): the mean and largest predicted standard deviation (eV), and the Spearman
-    rank correlation of each atom's predicted standard deviation with the norm of its force
-    error, near 1 where the model knows which atoms it gets wrong."""
+def uncertainty_metrics(variances: list[np.ndarray], predicted: list[np.ndarray],
+                        reference: list[np.ndarray]) -> dict:
+    """How a model's predicted variance of each atom's energy (eV^2) bears on its force errors,
+    all three given per frame (forces (n, 3)): the mean and largest predicted standard
+    deviation (eV), and the Spearman rank correlation of the standard deviation with the norm
+    of the force error two ways. ``rank_within_frames``: of the atoms of each frame, averaged
+    over the frames (near 1 where the model knows which atoms of a configuration it gets
+    wrong). ``rank_between_frames``: of the frames by their largest atomic values, which is
+    what choosing frames by uncertainty relies on. Pooling every atom would mix the two with
+    what sets frames apart (their state point changes both). None where undefined (fewer
+    than three frames, or no spread)."""
     from scipy.stats import spearmanr
 
-    std = np.sqrt(np.asarray(variance, float))
-    error = np.linalg.norm(np.asarray(predicted, float) - np.asarray(reference, float), axis=1)
-    return {"energy_std_mean": float(std.mean()), "energy_std_max": float(std.max()),
-            "spearman_std_force_error": float(spearmanr(std, error).statistic)}
+    def rank(x, y) -> float | None:
+        if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+            return None
+        return float(spearmanr(x, y).statistic)
+
+    stds = [np.sqrt(np.asarray(v, float)) for v in variances]
+    errors = [np.linalg.norm(np.asarray(p, float) - np.asarray(r, float), axis=1)
+              for p, r in zip(predicted, reference, strict=True)]
+    within = [r for r in map(rank, stds, errors) if r is not None]
+    every = np.concatenate(stds)
+    return {"energy_std_mean": float(every.mean()), "energy_std_max": float(every.max()),
+            "rank_within_frames": float(np.mean(within)) if within else None,
+            "rank_between_frames": rank([s.max() for s in stds], [e.max() for e in errors])}
 
 
 def error_metrics(numbers: list[np.ndarray], energies: tuple[np.ndarray, np.ndarray],
@@ -64,8 +78,7 @@ def error_metrics(numbers: list[np.ndarray], energies: tuple[np.ndarray, np.ndar
     if tails is not None and np.any(tails):
         extra["tails"] = {"forces": force_errors(predicted[tails], reference[tails])}
     if variances is not None:
-        extra["uncertainty"] = uncertainty_metrics(np.concatenate(variances), predicted,
-                                                   reference)
+        extra["uncertainty"] = uncertainty_metrics(variances, *forces)
     return {**extra,
         "frames": len(numbers),
         "atoms": int(n_atoms.sum()),
