@@ -206,6 +206,20 @@ def test_coverage_reports_what_fps_is_built_for(tmp_path, capsys):
     assert "not a selection of this pool" in capsys.readouterr().err
 
 
+def test_select_shows_the_descriptors_progress_unless_quiet(tmp_path, capsys):
+    ase.io.write(tmp_path / "mine.extxyz", nacl_frames(12))
+    pool = tmp_path / "pool.h5"
+    assert main(["import", str(tmp_path / "mine.extxyz"), "--out", str(pool), "--quiet"]) == 0
+    for quiet in (True, False):
+        for cache in tmp_path.glob("pool.descriptors-*"):
+            cache.unlink()
+        capsys.readouterr()
+        assert main(["select", str(pool), "--method", "fps", "-n", "4",
+                     "--out", str(tmp_path / f"fps-{quiet}.extxyz")]
+                    + ["--quiet"] * quiet) == 0
+        assert ("descriptors: 100%" in capsys.readouterr().err) is not quiet
+
+
 def single_species_frames(count, number, seed):
     """Rattled simple-cubic cells of one species: their environments are that species'."""
     from ase import Atoms

@@ -24,6 +24,7 @@ from pathlib import Path
 from mlipselect.commands import add_option_flags, given_options, seed
 
 PROFILE = "optional"
+PROGRESS = True
 
 
 def configure(p) -> None:
@@ -59,7 +60,7 @@ def run(args) -> int:
                           options={**settings.options.get(args.method, {}),
                                    **given_options(args)},
                           overwrite=args.overwrite,
-                          log=lambda line: print(line, file=sys.stderr))
+                          log=lambda line: print(line, file=sys.stderr), progress=args.progress)
     print(f"selected {done.new} frames -> {args.out}"
           + (f" (after the {done.kept} of {args.extend})" if done.kept else ""))
     return 0

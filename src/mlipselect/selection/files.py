@@ -16,6 +16,7 @@ from mlipselect.io import claim_output
 from mlipselect.pool.frames_io import frame_format, write_frames
 from mlipselect.pool.store import Pool
 from mlipselect.provenance import carried_exclusion, record, selection_frames
+from mlipselect.selection.frames import Frames
 from mlipselect.selection.registry import get_method, select
 from mlipselect.selection.split import exclusions
 
@@ -34,7 +35,8 @@ class Selected:
 
 def select_to_file(pool_path, method: str, n: int, out, seed: int = 0, exclude=None,
                    extend=None, options: dict | None = None, overwrite: bool = False,
-                   log: Callable[[str], None] = lambda message: None) -> Selected:
+                   log: Callable[[str], None] = lambda message: None,
+                   progress: bool = False) -> Selected:
     """Select ``n`` frames of the pool file ``pool_path`` with ``method`` and write them to
     ``out`` (any frames format; :func:`~mlipselect.pool.frames_io.frame_format` checks that it
     keeps what a selection needs).
@@ -51,6 +53,9 @@ def select_to_file(pool_path, method: str, n: int, out, seed: int = 0, exclude=N
         The method's options; the rest take their defaults.
     log : callable
         Receives a line saying what is selected from what, before the work.
+    progress : bool
+        A progress bar while the pool's descriptors are computed (structure methods, once
+        per pool and settings).
     """
     out, pool_path = Path(out), Path(pool_path)
     claim_output(out, overwrite, inputs=[pool_path, exclude, extend])
@@ -67,7 +72,7 @@ def select_to_file(pool_path, method: str, n: int, out, seed: int = 0, exclude=N
         held, test_set = excluded or ([], {})
         log(f"selecting {n} of {len(pool) - len(held)} candidate frames by '{method}' from "
             f"{pool_path} ({len(pool)} frames, {len(held)} excluded)")
-        indices = select(pool, method, n, seed=seed, exclude=held,
+        indices = select(Frames.from_pool(pool, progress), method, n, seed=seed, exclude=held,
                          selected=[int(a.info["pool_index"]) for a in base] or None, **options)
         frames = list(pool.frames(indices[len(base):]))
         record(frames, method=method, n=n, seed=seed, **options, excluded=len(held),

@@ -122,15 +122,16 @@ class Frames:
         return _norms(np.asarray(forces, dtype=float))
 
     @classmethod
-    def from_pool(cls, pool: Pool) -> Frames:
-        """The columns of ``pool``, read when asked for; per-atom ones streamed in chunks."""
+    def from_pool(cls, pool: Pool, progress: bool = False) -> Frames:
+        """The columns of ``pool``, read when asked for; per-atom ones streamed in chunks;
+        ``progress``: a progress bar while descriptors are computed."""
         def stream(key):
             if key not in pool.atom_keys:
                 return None
             return lambda: pool.iter_atom_column(key, STREAM_ATOMS)
 
         def describe(settings, per):
-            return pool_descriptors(pool, settings, per=per)
+            return pool_descriptors(pool, settings, progress=progress, per=per)
 
         return cls(pool.offsets, energy=lambda: pool.energy, source=str(pool.path),
                    describe=describe, atoms=pool.frames,
