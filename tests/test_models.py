@@ -97,22 +97,73 @@ def test_retraining_the_same_model_returns_the_saved_one(trained, frames, profil
                                   model.predict(frames[1][0])[1])
 
 
-def test_forces_are_minus_the_gradient_of_the_energy(trained, frames):
+def test_forces_are_minus_the_gradient_of_the_energy(trained, frames, numeric_force):
     family, directory, _ = trained
     model = load_model(directory)
     if family == "nn":
         model.network.double()  # float32 rounding would swamp the finite difference
     atoms = frames[1][-1].copy()
-    _, forces = model.predict(atoms)
-    h = 1e-4
+    atoms.calc = model.calculator()
+    forces = atoms.get_forces()
     for index, axis in [(0, 0), (17, 1), (40, 2), (63, 0)]:
-        energies = []
-        for sign in (1, -1):
-            moved = atoms.copy()
-            moved.positions[index, axis] += sign * h
-            energies.append(model.predict(moved)[0])
-        numeric = -(energies[0] - energies[1]) / (2 * h)
-        assert numeric == pytest.approx(forces[index, axis], rel=1e-5, abs=1e-6), family
+        assert numeric_force(atoms, index, axis, 1e-4) == pytest.approx(
+            forces[index, axis], rel=1e-5, abs=1e-6), family
+
+
+def copper(count: int, seed: int = 0) -> list[Atoms]:
+    """EMT-labelled copper, rattled: fcc(111) slabs (open along z, 12 A of vacuum) and
+    icosahedral clusters (open in every direction), alternately."""
+    from ase.build import fcc111
+    from ase.calculators.emt import EMT
+    from ase.cluster import Icosahedron
+
+    rng = np.random.default_rng(seed)
+    frames = []
+    for k in range(count):
+        atoms = Icosahedron("Cu", 2) if k % 2 else fcc111("Cu", (2, 2, 3), vacuum=6.0)
+        atoms.positions += rng.normal(scale=0.1, size=atoms.positions.shape)
+        atoms.calc = EMT()
+        labels = {"energy": atoms.get_potential_energy(), "forces": atoms.get_forces()}
+        atoms.calc = SinglePointCalculator(atoms, **labels)
+        frames.append(atoms)
+    return frames
+
+
+@pytest.mark.parametrize("family", ["nn", "gpr"])
+def test_slabs_and_clusters_see_no_images_along_their_open_directions(family, profile,
+                                                                      tmp_path, numeric_force):
+    """Trained on slabs and clusters, a model gives a cluster the energy and forces it gives
+    the same cluster in a periodic box wider than its cutoff, and a slab those of the slab
+    made periodic across its vacuum: no image is seen where the cell is open. Its forces are
+    minus the gradient of its energy there too."""
+    path = tmp_path / "copper.extxyz"
+    write_frames(copper(12), path)
+    model = train_model(family, read_training_frames(path), profile, tmp_path / "model",
+                        seed=0, progress=False).model
+    if family == "nn":
+        model.network.double()  # float32 rounding would swamp the finite difference
+    slab, cluster = copper(2, seed=1)
+    assert slab.pbc.tolist() == [True, True, False] and not cluster.pbc.any()
+    boxed_cluster = Atoms(cluster.numbers, cluster.positions + 15.0, cell=[30.0] * 3, pbc=True)
+    boxed_slab = Atoms(slab.numbers, slab.positions, cell=slab.cell, pbc=True)
+    for atoms, boxed in ((cluster, boxed_cluster), (slab, boxed_slab)):
+        energy, forces = model.predict(atoms)
+        same_energy, same_forces = model.predict(boxed)
+        assert energy == pytest.approx(same_energy, rel=1e-9)
+        np.testing.assert_allclose(forces, same_forces, atol=1e-9 * np.abs(forces).max())
+        atoms.calc = model.calculator()
+        for index, axis in [(0, 0), (5, 2), (11, 1)]:
+            assert numeric_force(atoms, index, axis, 1e-4) == pytest.approx(
+                forces[index, axis], rel=1e-5, abs=1e-6)
+
+
+def test_training_refuses_a_periodic_direction_without_a_cell_vector(tmp_path):
+    atoms = copper(1)[0]
+    atoms.pbc = True
+    atoms.cell[2] = 0.0
+    write_frames([atoms], tmp_path / "flat.extxyz")
+    with pytest.raises(InputError, match=r"frame 0: periodic .* along a cell vector of no len"):
+        read_training_frames(tmp_path / "flat.extxyz")
 
 
 def test_nn_predictions_are_schnetpacks_own(trained, frames):

@@ -65,7 +65,8 @@ class BatchedPotential(Protocol):
 
 
 class Potential(abc.ABC):
-    """A trained potential: energy and forces of a periodic configuration.
+    """A trained potential: energy and forces of a configuration, periodic in all, some
+    (a slab, a wire) or none (a molecule, a cluster) of the directions of its cell.
 
     Subclasses implement ``fit`` (a classmethod), ``predict``, ``save_files`` and
     ``load_files``; the manifest, the species check and the calculator are shared.
@@ -200,15 +201,18 @@ def frame_labels(atoms: Atoms) -> tuple[float, np.ndarray]:
 
 
 def read_training_frames(path) -> list[Atoms]:
-    """Frames of an ASE-readable file, each with a total energy and forces (else one error)."""
+    """Frames of an ASE-readable file, each with a total energy and forces and a cell
+    vector along each periodic direction (else one error)."""
     from mlipselect.pool.frames_io import iread_frames
 
     frames = list(iread_frames(path, require=("energy", "forces")))
     if not frames:
         raise InputError(f"{path}: no frames")
     for i, atoms in enumerate(frames):
-        if not atoms.pbc.all():
-            raise InputError(f"{path}, frame {i}: models need a periodic cell in 3 directions")
+        lengths = atoms.cell.lengths()
+        if (atoms.pbc & (lengths < 1e-6)).any():
+            raise InputError(f"{path}, frame {i}: periodic (pbc {atoms.pbc.tolist()}) along a "
+                             f"cell vector of no length (lengths {lengths.round(3).tolist()} A)")
     return frames
 
 

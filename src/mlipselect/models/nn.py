@@ -90,7 +90,7 @@ def frame_inputs(atoms: Atoms, cutoff: float) -> dict[str, torch.Tensor]:
     """schnetpack's inputs for one frame (float64 on the CPU), neighbour list included."""
     cell = np.asarray(atoms.cell[:], dtype=float)
     i, j, shifts = NeighborList(cutoff=cutoff, full_list=True).compute(
-        points=atoms.positions, box=cell, periodic=True, quantities="ijS")
+        points=atoms.positions, box=cell, periodic=atoms.pbc, quantities="ijS")
     return {
         props.Z: torch.as_tensor(atoms.numbers, dtype=torch.long),
         props.R: torch.as_tensor(atoms.positions, dtype=torch.float64),
@@ -306,7 +306,7 @@ def _images(frames: list[Atoms], evaluate: SchNetEvaluator) -> tuple[torch.Tenso
     for atoms in frames:
         cell = np.asarray(atoms.cell[:], dtype=float)
         i, j, shifts = NeighborList(cutoff=evaluate.cutoff, full_list=False).compute(
-            points=atoms.positions, box=cell, periodic=True, quantities="ijS")
+            points=atoms.positions, box=cell, periodic=atoms.pbc, quantities="ijS")
         numbers.append(atoms.numbers)
         positions.append(atoms.positions)
         pair_i.append(i + start)

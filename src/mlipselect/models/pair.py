@@ -27,10 +27,10 @@ ZBL = ((0.18175, 3.19980), (0.50986, 0.94229), (0.28022, 0.40290), (0.02817, 0.2
 
 
 def _pairs(atoms: Atoms, cutoff: float):
-    """Each pair within ``cutoff`` once (periodic images included): i, j, vectors r_j - r_i,
-    distances."""
+    """Each pair within ``cutoff`` once (images along periodic directions included): i, j,
+    vectors r_j - r_i, distances."""
     nl = vesin.NeighborList(cutoff=float(cutoff), full_list=False)
-    i, j, d = nl.compute(atoms.positions, atoms.cell[:], bool(atoms.pbc.all()),
+    i, j, d = nl.compute(atoms.positions, atoms.cell[:], atoms.pbc,
                          quantities="ijD", copy=True)
     return i, j, d, np.linalg.norm(d, axis=1)
 
