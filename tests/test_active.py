@@ -200,6 +200,8 @@ def test_uncertainty_methods_refuse_what_they_cannot_use(models):
         select(frames, "gpr-variance", 2, models=f"{models['gpr']},{models['gpr']}")
     with pytest.raises(InputError, match="same model twice"):
         select(frames, "committee", 2, models=f"{models['nn'][0]},{models['nn'][0]}")
+    with pytest.raises(InputError, match=r"no directory matches .*/nope-\*"):
+        select(frames, "bal", 2, models=f"{models['nn'][0]},{models['gpr'].parent}/nope-*")
 
 
 def test_direct_extends_into_strata_the_selection_leaves_empty():

@@ -35,8 +35,11 @@ def load_models(spec: str | Iterable, at_least: int = 1, at_most: int | None = N
     ``at_least`` to ``at_most`` of them."""
     parts = ([p.strip() for p in spec.split(",") if p.strip()] if isinstance(spec, str)
              else [str(p) for p in spec])
-    paths = [Path(p) for part in parts for p in (sorted(glob.glob(part)) or [part])]
     by = f"'{needed_by}' " if needed_by else ""
+    empty = [part for part in parts if glob.has_magic(part) and not glob.glob(part)]
+    if empty:
+        raise InputError(f"{by}models: no directory matches {', '.join(empty)}")
+    paths = [Path(p) for part in parts for p in (sorted(glob.glob(part)) or [part])]
     if len(paths) < at_least:
         raise InputError(f"{by}needs {'a model' if at_least == 1 else f'{at_least} or more models'}"
                          f" (model directories, comma-separated), got {len(paths)}")
