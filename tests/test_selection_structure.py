@@ -15,7 +15,7 @@ from benchmarks.bench_selection import descriptor_like  # noqa: E402
 from mlipselect.cli import main
 from mlipselect.descriptors import frame_descriptors
 from mlipselect.errors import InputError
-from mlipselect.selection import select
+from mlipselect.selection import select, structure
 from mlipselect.selection.structure import covering_radius, cur_rows, farthest_points, strata
 
 
@@ -27,8 +27,14 @@ def brute_force_fps(x, n, first):
     return np.array(picks)
 
 
+@pytest.mark.parametrize("parallel_rows", [0, structure.PARALLEL_ROWS],
+                         ids=["all-threads", "one-thread"])
 @pytest.mark.parametrize("seed", range(4))
-def test_fps_equals_brute_force_and_skips_nothing_it_needs(seed):
+def test_fps_equals_brute_force_and_skips_nothing_it_needs(seed, parallel_rows, monkeypatch):
+    import numba
+
+    monkeypatch.setattr(structure, "PARALLEL_ROWS", parallel_rows)
+    threads = numba.get_num_threads()
     for x in (np.random.default_rng(seed).normal(size=(500, 6)), descriptor_like(800, 20, seed)):
         order, radius = farthest_points(x, 40, first=seed)
         np.testing.assert_array_equal(order, brute_force_fps(x, 40, seed))
@@ -36,6 +42,7 @@ def test_fps_equals_brute_force_and_skips_nothing_it_needs(seed):
         for k in (1, 10, 39):
             assert radius[k] == pytest.approx(covering_radius(x, order[:k]), rel=1e-9)
         assert np.all(np.diff(radius[1:]) <= 1e-12)
+    assert numba.get_num_threads() == threads  # a one-thread pass gives the others back
 
 
 def test_fps_and_cur_pick_what_scikit_matter_picks():
