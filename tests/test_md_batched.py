@@ -286,3 +286,24 @@ def test_freed_memory_is_reused_without_page_faults():
         step()
         faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
     assert sum(faults[5:]) < 100, faults  # the first few may still lay out the heap
+
+
+def test_the_gpu_race_is_between_engines_on_one_model():
+    """``bench_md.BatchedReplicasOnGPU`` races our batch against schnetpack.md's ``Simulator``
+    (on a GPU; its code runs on the CPU here): the Simulator's forces on each of its replicas
+    are the model's own on the start, to the float32 rounding of the Simulator's positions."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1]))
+    from benchmarks.bench_md import _start, schnet, schnetpack_simulator
+
+    model = schnet(torch.float64)
+    start = _start(216)
+    simulator = schnetpack_simulator(model.network, start, 2, model.batched().cutoff,
+                                     torch.device("cpu"))
+    simulator.calculator.calculate(simulator.system)
+    theirs = (simulator.system.forces / simulator.calculator.force_conversion).numpy()
+    _, ours = model.predict(start)
+    for replica in theirs:
+        np.testing.assert_allclose(replica, ours, atol=1e-5 * np.abs(ours).max())
